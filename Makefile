@@ -1,0 +1,79 @@
+# dfship task runner: `make help` lists the targets.
+# The README, .ci/run and the workflows all go through these targets.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+VPY := $(abspath $(VENV))/bin/python
+export VIRTUAL_ENV := $(abspath $(VENV))
+export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
+# Build and test against the venv's interpreter, so pyo3 is configured once.
+export PYO3_PYTHON := $(VPY)
+export CARGO_TERM_COLOR ?= never
+
+STAMP := $(VENV)/.dfship-tools
+RUST_SOURCES := $(shell find codec/src -name '*.rs') Cargo.toml codec/Cargo.toml $(wildcard Cargo.lock) pyproject.toml
+BUILT := $(VENV)/.dfship-built
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet "maturin>=1.9.4,<2" pyarrow cloudpickle "pytest>=8" polars mypy ruff
+	touch $@
+
+.PHONY: venv
+venv: $(STAMP) ## Create the virtualenv with build and test tools
+
+$(BUILT): $(STAMP) $(RUST_SOURCES)
+	maturin develop --quiet
+	touch $@
+
+.PHONY: develop
+develop: $(BUILT) ## Build the extension (debug) into the virtualenv
+
+.PHONY: release
+release: $(STAMP) ## Build the extension optimised into the virtualenv
+	maturin develop --release --quiet
+	rm -f $(BUILT)
+
+.PHONY: demo
+demo: release ## Set up, build optimised, and run the demo
+	$(VPY) examples/demo.py
+
+.PHONY: cargo-test
+cargo-test: $(STAMP) ## Rust unit tests
+	cargo test --workspace --quiet
+
+.PHONY: pytest
+pytest: $(BUILT) ## Python tests and doctests
+	$(VPY) -m pytest
+
+.PHONY: fmt
+fmt: $(STAMP) ## Format Rust and Python
+	cargo fmt --all
+	ruff format python examples
+	ruff check --fix python examples
+
+.PHONY: lint
+lint: $(BUILT) ## rustfmt, clippy, ruff, mypy, stubtest
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	ruff check python examples
+	ruff format --check python examples
+	mypy
+	$(VPY) -m mypy.stubtest dfship._internal --mypy-config-file pyproject.toml --allowlist python/stubtest-allowlist.txt
+
+.PHONY: test
+test: lint cargo-test pytest ## Everything: lints, Rust tests, Python tests and doctests
+
+.PHONY: clean
+clean: ## Remove build outputs and the virtualenv
+	cargo clean
+	rm -rf $(VENV) python/dfship/*.so

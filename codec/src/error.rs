@@ -1,0 +1,107 @@
+//! The crate's single error type.
+//!
+//! Errors that started as a Python exception keep the original [`PyErr`] in
+//! their own variant ([`DfshipError::Python`], [`UdfFailure`]) so that nothing
+//! is lost when they travel through DataFusion (wrapped in
+//! [`DataFusionError::External`]) and back out to Python.
+
+use std::fmt;
+
+use datafusion::arrow::error::ArrowError;
+use datafusion::error::DataFusionError;
+use pyo3::prelude::*;
+
+pub type Result<T, E = DfshipError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DfshipError {
+    /// Planning or execution failed inside DataFusion.
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+    /// An Arrow operation failed.
+    #[error(transparent)]
+    Arrow(#[from] ArrowError),
+    /// A Python exception, kept whole.
+    #[error("{0}")]
+    Python(PyErr),
+    /// A Python UDF raised while a query ran.
+    #[error(transparent)]
+    Udf(UdfFailure),
+    /// A Rust panic caught at the boundary to Python.
+    #[error("internal error: {0}")]
+    Panic(String),
+    /// The caller asked for something that cannot be done.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<PyErr> for DfshipError {
+    fn from(err: PyErr) -> Self {
+        Self::Python(err)
+    }
+}
+
+/// A Python exception raised by a Python UDF during execution. It travels
+/// through DataFusion as [`DataFusionError::External`].
+pub struct UdfFailure {
+    /// The UDF's name.
+    pub udf: String,
+    /// The Python type name of the exception (`ValueError`, ...).
+    pub type_name: String,
+    /// `str(exception)`.
+    pub message: String,
+    /// The exception itself.
+    pub error: PyErr,
+}
+
+impl UdfFailure {
+    pub fn new(py: Python<'_>, udf: &str, error: PyErr) -> Self {
+        let type_name = error.get_type(py).name().map_or_else(|_| "Exception".to_owned(), |n| n.to_string());
+        let message = error.value(py).to_string();
+        Self { udf: udf.to_owned(), type_name, message, error }
+    }
+
+    /// Wraps the failure for transport through DataFusion.
+    pub fn into_datafusion(self) -> DataFusionError {
+        DataFusionError::External(Box::new(self))
+    }
+}
+
+impl fmt::Debug for UdfFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UdfFailure({self})")
+    }
+}
+
+impl fmt::Display for UdfFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Python UDF '{}' raised {}: {}", self.udf, self.type_name, self.message)
+    }
+}
+
+impl std::error::Error for UdfFailure {}
+
+/// Turns a Python error raised by a UDF into a DataFusion error.
+pub fn udf_error(py: Python<'_>, udf: &str, error: PyErr) -> DataFusionError {
+    UdfFailure::new(py, udf, error).into_datafusion()
+}
+
+/// Finds a [`UdfFailure`] anywhere in a DataFusion error chain.
+pub fn find_udf_failure(err: &DataFusionError) -> Option<&UdfFailure> {
+    let mut current: &dyn std::error::Error = err;
+    loop {
+        if let Some(DataFusionError::External(inner)) = current.downcast_ref::<DataFusionError>()
+            && let Some(failure) = inner.downcast_ref::<UdfFailure>()
+        {
+            return Some(failure);
+        }
+        if let Some(failure) = current.downcast_ref::<UdfFailure>() {
+            return Some(failure);
+        }
+        if let Some(ArrowError::ExternalError(inner)) = current.downcast_ref::<ArrowError>() {
+            current = inner.as_ref();
+            continue;
+        }
+        current = current.source()?;
+    }
+}

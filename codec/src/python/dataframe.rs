@@ -1,0 +1,225 @@
+//! `DataFrame` handle: lazy plans over a session, executed on collect.
+
+use std::collections::HashSet;
+
+use arrow_pyarrow::ToPyArrow;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::common::{Column, JoinType};
+use datafusion::dataframe::DataFrame;
+use datafusion::logical_expr::Expr;
+use datafusion::prelude::coalesce;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+use super::errors::guard;
+use super::expr::{PyExpr, PySortExpr, exprs, sorts};
+use super::runtime::wait_for;
+use crate::error::DfshipError;
+
+#[pyclass(name = "DataFrame", module = "dfship._internal", frozen)]
+pub struct PyDataFrame {
+    pub df: DataFrame,
+}
+
+impl PyDataFrame {
+    pub fn new(df: DataFrame) -> Self {
+        Self { df }
+    }
+
+    fn then(&self, f: impl FnOnce(DataFrame) -> datafusion::error::Result<DataFrame>) -> PyResult<Self> {
+        guard(|| Ok(Self::new(f(self.df.clone()).map_err(DfshipError::from)?)))
+    }
+
+    fn collect_batches(&self, py: Python<'_>) -> PyResult<Vec<RecordBatch>> {
+        let df = self.df.clone();
+        wait_for(py, async move { df.collect().await })
+    }
+}
+
+fn join_type(how: &str) -> PyResult<JoinType> {
+    Ok(match how {
+        "inner" => JoinType::Inner,
+        "left" => JoinType::Left,
+        "right" => JoinType::Right,
+        "full" => JoinType::Full,
+        "semi" | "left_semi" => JoinType::LeftSemi,
+        "anti" | "left_anti" => JoinType::LeftAnti,
+        "right_semi" => JoinType::RightSemi,
+        "right_anti" => JoinType::RightAnti,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "how must be one of inner, left, right, full, semi, anti; not {other:?}"
+            )));
+        }
+    })
+}
+
+/// Renders batches as a text table, noting when rows were left out.
+fn render(batches: &[RecordBatch], shown: usize, more: bool) -> PyResult<String> {
+    let mut text = pretty_format_batches(batches).map_err(DfshipError::from)?.to_string();
+    if more {
+        text.push_str("\n(showing the first ");
+        text.push_str(&shown.to_string());
+        text.push_str(" rows)");
+    }
+    Ok(text)
+}
+
+#[pymethods]
+impl PyDataFrame {
+    fn select(&self, exprs_: Vec<PyRef<'_, PyExpr>>) -> PyResult<Self> {
+        let list = exprs(exprs_);
+        self.then(|df| df.select(list))
+    }
+
+    fn with_column(&self, name: &str, expr: &PyExpr) -> PyResult<Self> {
+        let expr = expr.expr.clone();
+        self.then(|df| df.with_column(name, expr))
+    }
+
+    fn filter(&self, predicate: &PyExpr) -> PyResult<Self> {
+        let predicate = predicate.expr.clone();
+        self.then(|df| df.filter(predicate))
+    }
+
+    fn aggregate(&self, group_by: Vec<PyRef<'_, PyExpr>>, aggs: Vec<PyRef<'_, PyExpr>>) -> PyResult<Self> {
+        let (group_by, aggs) = (exprs(group_by), exprs(aggs));
+        self.then(|df| df.aggregate(group_by, aggs))
+    }
+
+    fn sort(&self, keys: Vec<PyRef<'_, PySortExpr>>) -> PyResult<Self> {
+        let keys = sorts(keys);
+        self.then(|df| df.sort(keys))
+    }
+
+    fn limit(&self, count: usize, offset: usize) -> PyResult<Self> {
+        self.then(|df| df.limit(offset, Some(count)))
+    }
+
+    fn distinct(&self) -> PyResult<Self> {
+        self.then(DataFrame::distinct)
+    }
+
+    /// Joins on equal keys. With `coalesce_keys`, a key that has the same name
+    /// on both sides appears once in the result (for outer joins, the value
+    /// from whichever side has one).
+    fn join(
+        &self,
+        right: &PyDataFrame,
+        how: &str,
+        left_on: Vec<String>,
+        right_on: Vec<String>,
+        coalesce_keys: bool,
+    ) -> PyResult<Self> {
+        if left_on.len() != right_on.len() || left_on.is_empty() {
+            return Err(PyValueError::new_err(
+                "join needs the same number (at least one) of left and right keys",
+            ));
+        }
+        let how = join_type(how)?;
+        let right = right.df.clone();
+        self.then(|left| {
+            // Columns named alike on both sides under the same qualifier (or
+            // none) would be ambiguous: give the sides distinct qualifiers.
+            let left_fields: HashSet<_> =
+                left.schema().iter().map(|(q, f)| (q.cloned(), f.name().clone())).collect();
+            let clash =
+                right.schema().iter().any(|(q, f)| left_fields.contains(&(q.cloned(), f.name().clone())));
+            let (left, right) =
+                if clash { (left.alias("left")?, right.alias("right")?) } else { (left, right) };
+            let (l, r): (Vec<&str>, Vec<&str>) =
+                (left_on.iter().map(String::as_str).collect(), right_on.iter().map(String::as_str).collect());
+            let left_schema = left.schema().clone();
+            let right_schema = right.schema().clone();
+            let joined = left.join(right, how, &l, &r, None)?;
+            let keeps_both = !matches!(
+                how,
+                JoinType::LeftSemi | JoinType::LeftAnti | JoinType::RightSemi | JoinType::RightAnti
+            );
+            if !coalesce_keys || !keeps_both {
+                return Ok(joined);
+            }
+            let shared: Vec<&str> = l.iter().zip(&r).filter(|(a, b)| a == b).map(|(a, _)| *a).collect();
+            if shared.is_empty() {
+                return Ok(joined);
+            }
+            let qualifier_of = |schema: &datafusion::common::DFSchema, name: &str| {
+                schema.qualified_field_with_unqualified_name(name).map(|(q, _)| q.cloned())
+            };
+            let mut keys = Vec::with_capacity(shared.len());
+            for name in &shared {
+                keys.push((*name, qualifier_of(&left_schema, name)?, qualifier_of(&right_schema, name)?));
+            }
+            let mut projection = Vec::new();
+            for (qualifier, field) in joined.schema().iter() {
+                let column = Expr::Column(Column::new(qualifier.cloned(), field.name()));
+                let key = keys.iter().find(|(name, _, _)| *name == field.name().as_str());
+                match key {
+                    Some((_, _, rq)) if rq.as_ref() == qualifier => {}
+                    Some((name, lq, rq)) if lq.as_ref() == qualifier => {
+                        let value = match how {
+                            JoinType::Inner | JoinType::Left => column,
+                            _ => coalesce(vec![column, Expr::Column(Column::new(rq.clone(), *name))]),
+                        };
+                        projection.push(value.alias(*name));
+                    }
+                    _ => projection.push(column),
+                }
+            }
+            joined.select(projection)
+        })
+    }
+
+    fn collect(&self, py: Python<'_>) -> PyResult<Py<PyList>> {
+        let batches = self.collect_batches(py)?;
+        let items = batches.iter().map(|b| b.to_pyarrow(py)).collect::<PyResult<Vec<_>>>()?;
+        Ok(PyList::new(py, items)?.unbind())
+    }
+
+    fn count(&self, py: Python<'_>) -> PyResult<usize> {
+        let df = self.df.clone();
+        wait_for(py, async move { df.count().await })
+    }
+
+    fn schema<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.df.schema().as_arrow().to_pyarrow(py)
+    }
+
+    fn explain(&self, py: Python<'_>, verbose: bool, analyze: bool) -> PyResult<String> {
+        let plan = self.then(|df| df.explain(verbose, analyze))?;
+        let batches = plan.collect_batches(py)?;
+        render(&batches, 0, false)
+    }
+
+    /// The first `rows` rows as a text table.
+    fn to_string(&self, py: Python<'_>, rows: usize) -> PyResult<String> {
+        let head = self.then(|df| df.limit(0, Some(rows + 1)))?;
+        let batches = head.collect_batches(py)?;
+        let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let more = total > rows;
+        let batches = if more {
+            let mut left = rows;
+            batches
+                .into_iter()
+                .filter_map(|b| {
+                    let take = left.min(b.num_rows());
+                    left -= take;
+                    (take > 0).then(|| b.slice(0, take))
+                })
+                .collect()
+        } else {
+            batches
+        };
+        if batches.is_empty() {
+            let empty = RecordBatch::new_empty(self.df.schema().inner().clone());
+            return render(&[empty], 0, false);
+        }
+        render(&batches, rows, more)
+    }
+
+    fn logical_plan(&self) -> String {
+        self.df.logical_plan().display_indent().to_string()
+    }
+}

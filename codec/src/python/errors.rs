@@ -1,0 +1,103 @@
+//! The one place where Rust errors become Python exceptions.
+//!
+//! Exception classes live in `dfship/exceptions.py` (so that they can also
+//! derive from built-ins such as `ValueError`, and pickle by reference); this
+//! module looks them up by name.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use datafusion::error::DataFusionError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyType;
+
+use crate::error::{DfshipError, find_udf_failure};
+use crate::runtime::panic_message;
+
+fn exceptions_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+    static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    MODULE.get_or_try_init(py, || py.import("dfship.exceptions").map(Bound::unbind)).map(|m| m.bind(py))
+}
+
+/// The exception class `dfship.exceptions.<name>`.
+pub fn exception_type<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
+    exceptions_module(py)?.getattr(name)?.cast_into::<PyType>().map_err(Into::into)
+}
+
+/// A new `dfship.exceptions.<name>(message)`.
+pub fn new_error(py: Python<'_>, name: &str, message: impl Into<String>) -> PyErr {
+    match exception_type(py, name) {
+        Ok(t) => PyErr::from_type(t, message.into()),
+        Err(e) => e,
+    }
+}
+
+impl From<DfshipError> for PyErr {
+    fn from(err: DfshipError) -> Self {
+        Python::attach(|py| to_pyerr(py, err))
+    }
+}
+
+fn to_pyerr(py: Python<'_>, err: DfshipError) -> PyErr {
+    match err {
+        DfshipError::Python(e) => e,
+        DfshipError::Udf(failure) => udf_exception(
+            py,
+            &failure.to_string(),
+            &failure.udf,
+            &failure.type_name,
+            failure.error.clone_ref(py),
+        ),
+        DfshipError::Panic(msg) => {
+            new_error(py, "InternalError", format!("internal error (a Rust panic): {msg}"))
+        }
+        DfshipError::Invalid(msg) => new_error(py, "ExecutionError", msg),
+        DfshipError::Arrow(e) => new_error(py, "ExecutionError", e.to_string()),
+        DfshipError::DataFusion(e) => datafusion_exception(py, &e),
+    }
+}
+
+fn udf_exception(py: Python<'_>, message: &str, udf: &str, type_name: &str, cause: PyErr) -> PyErr {
+    let build = || -> PyResult<PyErr> {
+        let cls = exception_type(py, "UdfError")?;
+        let value = cls.call1((message, udf, type_name))?;
+        let err = PyErr::from_value(value);
+        err.set_cause(py, Some(cause));
+        Ok(err)
+    };
+    build().unwrap_or_else(|e| e)
+}
+
+fn datafusion_exception(py: Python<'_>, err: &DataFusionError) -> PyErr {
+    if let Some(failure) = find_udf_failure(err) {
+        return udf_exception(
+            py,
+            &failure.to_string(),
+            &failure.udf,
+            &failure.type_name,
+            failure.error.clone_ref(py),
+        );
+    }
+    let class = match err.find_root() {
+        DataFusionError::Plan(_)
+        | DataFusionError::SQL(..)
+        | DataFusionError::SchemaError(..)
+        | DataFusionError::NotImplemented(_)
+        | DataFusionError::Configuration(_) => "PlanError",
+        _ => "ExecutionError",
+    };
+    new_error(py, class, strip_backtrace(&err.to_string()))
+}
+
+fn strip_backtrace(message: &str) -> String {
+    message.split("\n\nbacktrace:").next().unwrap_or(message).trim_end().to_owned()
+}
+
+/// Runs `f`, turning a Rust panic into `dfship.exceptions.InternalError`
+/// instead of letting pyo3 raise its `PanicException` (a `BaseException`).
+pub fn guard<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => Err(DfshipError::Panic(panic_message(payload.as_ref())).into()),
+    }
+}

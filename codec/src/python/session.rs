@@ -1,0 +1,370 @@
+//! `SessionContext` and `SessionConfig` handles.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use arrow_pyarrow::{FromPyArrow, PyArrowType};
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::ffi_stream::ArrowArrayStreamReader;
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchReader};
+use datafusion::common::Column;
+use datafusion::datasource::MemTable;
+use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::Expr;
+use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionConfig};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use super::dataframe::PyDataFrame;
+use super::errors::guard;
+use super::runtime::wait_for;
+use super::udf::{PyAggregateUDF, PyScalarUDF, PyWindowUDF};
+use crate::error::DfshipError;
+
+#[pyclass(name = "SessionConfig", module = "dfship._internal", frozen, skip_from_py_object)]
+#[derive(Clone)]
+pub struct PySessionConfig {
+    pub config: SessionConfig,
+}
+
+#[pymethods]
+impl PySessionConfig {
+    #[new]
+    #[pyo3(signature = (options=None))]
+    fn new(options: Option<HashMap<String, String>>) -> PyResult<Self> {
+        let mut config = SessionConfig::new();
+        for (key, value) in options.unwrap_or_default() {
+            config = config.set_str(&key, &value);
+        }
+        Ok(Self { config })
+    }
+
+    fn set(&self, key: &str, value: &str) -> PyResult<Self> {
+        let mut options = self.config.options().as_ref().clone();
+        options.set(key, value).map_err(DfshipError::from)?;
+        Ok(Self { config: SessionConfig::from(options) })
+    }
+
+    fn with_target_partitions(&self, n: usize) -> PyResult<Self> {
+        if n == 0 {
+            return Err(PyValueError::new_err("target_partitions must be at least 1"));
+        }
+        Ok(Self { config: self.config.clone().with_target_partitions(n) })
+    }
+
+    fn with_batch_size(&self, n: usize) -> PyResult<Self> {
+        if n == 0 {
+            return Err(PyValueError::new_err("batch_size must be at least 1"));
+        }
+        Ok(Self { config: self.config.clone().with_batch_size(n) })
+    }
+
+    fn with_information_schema(&self, enabled: bool) -> Self {
+        Self { config: self.config.clone().with_information_schema(enabled) }
+    }
+
+    #[getter]
+    fn target_partitions(&self) -> usize {
+        self.config.target_partitions()
+    }
+
+    #[getter]
+    fn batch_size(&self) -> usize {
+        self.config.batch_size()
+    }
+
+    fn options(&self) -> HashMap<String, String> {
+        self.config.options().entries().into_iter().filter_map(|e| e.value.map(|v| (e.key, v))).collect()
+    }
+}
+
+#[pyclass(name = "SessionContext", module = "dfship._internal", frozen, skip_from_py_object)]
+#[derive(Clone)]
+pub struct PySessionContext {
+    pub ctx: SessionContext,
+}
+
+/// The process-wide session behind `SessionContext.global_ctx()` and the
+/// module-level `read_*` helpers, created on first use.
+pub fn global_session() -> &'static SessionContext {
+    static GLOBAL: OnceLock<SessionContext> = OnceLock::new();
+    GLOBAL.get_or_init(SessionContext::new)
+}
+
+fn mem_table(partitions: Vec<Vec<RecordBatch>>, schema: Option<SchemaRef>) -> PyResult<MemTable> {
+    let schema = match schema {
+        Some(schema) => schema,
+        None => partitions.iter().flatten().next().map(RecordBatch::schema).ok_or_else(|| {
+            PyValueError::new_err("cannot infer a schema from no record batches: pass schema=")
+        })?,
+    };
+    let partitions = if partitions.is_empty() { vec![vec![]] } else { partitions };
+    Ok(MemTable::try_new(schema, partitions).map_err(DfshipError::from)?)
+}
+
+fn batches(partitions: Vec<Vec<PyArrowType<RecordBatch>>>) -> Vec<Vec<RecordBatch>> {
+    partitions.into_iter().map(|p| p.into_iter().map(|b| b.0).collect()).collect()
+}
+
+fn schema_ref(schema: Option<&PyArrowType<Schema>>) -> Option<Schema> {
+    schema.map(|s| s.0.clone())
+}
+
+impl PySessionContext {
+    fn table_frame(&self, py: Python<'_>, table: MemTable, name: Option<&str>) -> PyResult<PyDataFrame> {
+        guard(|| {
+            let table = Arc::new(table);
+            if let Some(name) = name {
+                self.ctx.register_table(name, table).map_err(DfshipError::from)?;
+                return self.table(py, name);
+            }
+            // An anonymous table's columns would carry DataFusion's placeholder
+            // qualifier into every derived column name; re-expose them unqualified.
+            let df = self.ctx.read_table(table).map_err(DfshipError::from)?;
+            let columns: Vec<Expr> = df
+                .schema()
+                .iter()
+                .map(|(q, f)| Expr::Column(Column::new(q.cloned(), f.name())).alias(f.name()))
+                .collect();
+            Ok(PyDataFrame::new(df.select(columns).map_err(DfshipError::from)?))
+        })
+    }
+}
+
+#[pymethods]
+impl PySessionContext {
+    #[new]
+    #[pyo3(signature = (config=None))]
+    fn new(config: Option<PyRef<'_, PySessionConfig>>) -> Self {
+        let ctx = match config {
+            Some(c) => SessionContext::new_with_config(c.config.clone()),
+            None => SessionContext::new(),
+        };
+        Self { ctx }
+    }
+
+    #[staticmethod]
+    fn global_ctx() -> Self {
+        Self { ctx: global_session().clone() }
+    }
+
+    #[getter]
+    fn session_id(&self) -> String {
+        self.ctx.session_id()
+    }
+
+    /// Whether two handles share one session.
+    fn same_session(&self, other: &PySessionContext) -> bool {
+        self.ctx.session_id() == other.ctx.session_id()
+    }
+
+    fn sql(&self, py: Python<'_>, query: String) -> PyResult<PyDataFrame> {
+        let ctx = self.ctx.clone();
+        wait_for(py, async move { ctx.sql(&query).await }).map(PyDataFrame::new)
+    }
+
+    fn table(&self, py: Python<'_>, name: &str) -> PyResult<PyDataFrame> {
+        let ctx = self.ctx.clone();
+        let name = name.to_owned();
+        wait_for(py, async move { ctx.table(name.as_str()).await }).map(PyDataFrame::new)
+    }
+
+    fn table_exist(&self, name: &str) -> PyResult<bool> {
+        Ok(self.ctx.table_exist(name).map_err(DfshipError::from)?)
+    }
+
+    fn deregister_table(&self, name: &str) -> PyResult<()> {
+        self.ctx.deregister_table(name).map_err(DfshipError::from)?;
+        Ok(())
+    }
+
+    #[pyo3(signature = (partitions, name=None, schema=None))]
+    fn create_dataframe(
+        &self,
+        py: Python<'_>,
+        partitions: Vec<Vec<PyArrowType<RecordBatch>>>,
+        name: Option<&str>,
+        schema: Option<PyArrowType<Schema>>,
+    ) -> PyResult<PyDataFrame> {
+        let table = mem_table(batches(partitions), schema.map(|s| Arc::new(s.0)))?;
+        self.table_frame(py, table, name)
+    }
+
+    fn register_record_batches(
+        &self,
+        name: &str,
+        partitions: Vec<Vec<PyArrowType<RecordBatch>>>,
+    ) -> PyResult<()> {
+        let table = mem_table(batches(partitions), None)?;
+        self.ctx.register_table(name, Arc::new(table)).map_err(DfshipError::from)?;
+        Ok(())
+    }
+
+    /// A data frame over everything an Arrow C stream (`__arrow_c_stream__`)
+    /// yields, in one partition.
+    #[pyo3(signature = (data, name=None))]
+    fn read_arrow_stream(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        name: Option<&str>,
+    ) -> PyResult<PyDataFrame> {
+        let reader = ArrowArrayStreamReader::from_pyarrow_bound(data)?;
+        let schema = reader.schema();
+        let partition = reader.collect::<Result<Vec<_>, _>>().map_err(DfshipError::from)?;
+        let table = mem_table(vec![partition], Some(schema))?;
+        self.table_frame(py, table, name)
+    }
+
+    #[pyo3(signature = (name, path, file_extension=".parquet", parquet_pruning=true, skip_metadata=true, schema=None))]
+    fn register_parquet(
+        &self,
+        py: Python<'_>,
+        name: String,
+        path: String,
+        file_extension: &str,
+        parquet_pruning: bool,
+        skip_metadata: bool,
+        schema: Option<PyArrowType<Schema>>,
+    ) -> PyResult<()> {
+        let ctx = self.ctx.clone();
+        let schema = schema_ref(schema.as_ref());
+        let file_extension = file_extension.to_owned();
+        wait_for(py, async move {
+            let mut options = ParquetReadOptions::default()
+                .file_extension(&file_extension)
+                .parquet_pruning(parquet_pruning)
+                .skip_metadata(skip_metadata);
+            options.schema = schema.as_ref();
+            ctx.register_parquet(name.as_str(), &path, options).await
+        })
+    }
+
+    #[pyo3(signature = (paths, file_extension=".parquet", parquet_pruning=true, skip_metadata=true, schema=None))]
+    fn read_parquet(
+        &self,
+        py: Python<'_>,
+        paths: Vec<String>,
+        file_extension: &str,
+        parquet_pruning: bool,
+        skip_metadata: bool,
+        schema: Option<PyArrowType<Schema>>,
+    ) -> PyResult<PyDataFrame> {
+        let ctx = self.ctx.clone();
+        let schema = schema_ref(schema.as_ref());
+        let file_extension = file_extension.to_owned();
+        wait_for(py, async move {
+            let mut options = ParquetReadOptions::default()
+                .file_extension(&file_extension)
+                .parquet_pruning(parquet_pruning)
+                .skip_metadata(skip_metadata);
+            options.schema = schema.as_ref();
+            ctx.read_parquet(paths, options).await
+        })
+        .map(PyDataFrame::new)
+    }
+
+    #[pyo3(signature = (name, paths, schema=None, has_header=true, delimiter=",", schema_infer_max_records=1000, file_extension=".csv"))]
+    #[allow(clippy::too_many_arguments)]
+    fn register_csv(
+        &self,
+        py: Python<'_>,
+        name: String,
+        paths: Vec<String>,
+        schema: Option<PyArrowType<Schema>>,
+        has_header: bool,
+        delimiter: &str,
+        schema_infer_max_records: usize,
+        file_extension: &str,
+    ) -> PyResult<()> {
+        let df = self.read_csv(
+            py,
+            paths,
+            schema,
+            has_header,
+            delimiter,
+            schema_infer_max_records,
+            file_extension,
+        )?;
+        self.ctx.register_table(name.as_str(), df.df.into_view()).map_err(DfshipError::from)?;
+        Ok(())
+    }
+
+    #[pyo3(signature = (paths, schema=None, has_header=true, delimiter=",", schema_infer_max_records=1000, file_extension=".csv"))]
+    fn read_csv(
+        &self,
+        py: Python<'_>,
+        paths: Vec<String>,
+        schema: Option<PyArrowType<Schema>>,
+        has_header: bool,
+        delimiter: &str,
+        schema_infer_max_records: usize,
+        file_extension: &str,
+    ) -> PyResult<PyDataFrame> {
+        let delimiter = match delimiter.as_bytes() {
+            [d] => *d,
+            _ => return Err(PyValueError::new_err("delimiter must be exactly one ASCII character")),
+        };
+        let ctx = self.ctx.clone();
+        let schema = schema_ref(schema.as_ref());
+        let file_extension = file_extension.to_owned();
+        wait_for(py, async move {
+            let mut options = CsvReadOptions::new()
+                .has_header(has_header)
+                .delimiter(delimiter)
+                .schema_infer_max_records(schema_infer_max_records)
+                .file_extension(&file_extension);
+            options.schema = schema.as_ref();
+            ctx.read_csv(paths, options).await
+        })
+        .map(PyDataFrame::new)
+    }
+
+    #[pyo3(signature = (paths, schema=None, schema_infer_max_records=1000, file_extension=".json"))]
+    fn read_json(
+        &self,
+        py: Python<'_>,
+        paths: Vec<String>,
+        schema: Option<PyArrowType<Schema>>,
+        schema_infer_max_records: usize,
+        file_extension: &str,
+    ) -> PyResult<PyDataFrame> {
+        let ctx = self.ctx.clone();
+        let schema = schema_ref(schema.as_ref());
+        let file_extension = file_extension.to_owned();
+        wait_for(py, async move {
+            let mut options = JsonReadOptions::default()
+                .schema_infer_max_records(schema_infer_max_records)
+                .file_extension(&file_extension);
+            options.schema = schema.as_ref();
+            ctx.read_json(paths, options).await
+        })
+        .map(PyDataFrame::new)
+    }
+
+    fn register_udf(&self, udf: &PyScalarUDF) {
+        self.ctx.register_udf(udf.udf.as_ref().clone());
+    }
+
+    fn register_udaf(&self, udaf: &PyAggregateUDF) {
+        self.ctx.register_udaf(udaf.udaf.as_ref().clone());
+    }
+
+    fn register_udwf(&self, udwf: &PyWindowUDF) {
+        self.ctx.register_udwf(udwf.udwf.as_ref().clone());
+    }
+
+    /// Names of every scalar, aggregate and window function the session knows.
+    fn registered_function_names(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let state = self.ctx.state();
+        let mut names = (
+            state.scalar_functions().keys().cloned().collect::<Vec<_>>(),
+            state.aggregate_functions().keys().cloned().collect::<Vec<_>>(),
+            state.window_functions().keys().cloned().collect::<Vec<_>>(),
+        );
+        names.0.sort();
+        names.1.sort();
+        names.2.sort();
+        names
+    }
+}

@@ -1,0 +1,177 @@
+"""Data frames: lazy query plans, run when their results are asked for.
+
+>>> import dfship
+>>> from dfship import col, functions as f
+>>> ctx = dfship.SessionContext()
+>>> df = ctx.from_pydict({"k": ["a", "b", "a"], "v": [1, 2, 3]})
+>>> df.aggregate([col("k")], [f.sum(col("v")).alias("total")]).sort("k").to_pydict()
+{'k': ['a', 'b'], 'total': [4, 2]}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import reduce
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from dfship import _internal
+from dfship.expr import Expr, SortKey, _expr_list, _raw, _sort_list
+
+__all__ = ["DataFrame"]
+
+JoinHow = Literal["inner", "left", "right", "full", "semi", "anti"]
+
+
+def _keys(keys: str | Sequence[str]) -> list[str]:
+    return [keys] if isinstance(keys, str) else list(keys)
+
+
+class DataFrame:
+    """A lazy query. Transformations return new data frames; ``collect``,
+    ``to_pydict`` and friends run it."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: _internal.DataFrame) -> None:
+        self._raw = raw
+
+    @property
+    def raw(self) -> _internal.DataFrame:
+        return self._raw
+
+    # -- transformations ---------------------------------------------------
+    def select(self, *exprs: Expr | str) -> DataFrame:
+        """Keeps or computes columns; strings name columns."""
+        return DataFrame(self._raw.select(_expr_list(list(exprs))))
+
+    def with_column(self, name: str, expr: Expr | Any) -> DataFrame:
+        """Adds (or replaces) column ``name``."""
+        return DataFrame(self._raw.with_column(name, _raw(expr)))
+
+    def filter(self, *predicates: Expr) -> DataFrame:
+        """Keeps the rows where every predicate is true."""
+        if not predicates:
+            raise TypeError("filter() needs at least one predicate")
+        combined = reduce(lambda a, b: a & b, predicates)
+        return DataFrame(self._raw.filter(_raw(combined)))
+
+    def aggregate(
+        self,
+        group_by: Expr | str | Sequence[Expr | str] | None,
+        aggs: Expr | Sequence[Expr],
+    ) -> DataFrame:
+        """Groups by ``group_by`` (nothing: one group) and computes ``aggs``."""
+        return DataFrame(self._raw.aggregate(_expr_list(group_by), _expr_list(aggs)))
+
+    def sort(self, *keys: SortKey) -> DataFrame:
+        """Orders rows; plain expressions and names sort ascending, nulls last."""
+        return DataFrame(self._raw.sort(_sort_list(list(keys))))
+
+    def limit(self, count: int, offset: int = 0) -> DataFrame:
+        """At most ``count`` rows, after skipping ``offset``."""
+        if count < 0 or offset < 0:
+            raise ValueError("count and offset must not be negative")
+        return DataFrame(self._raw.limit(count, offset))
+
+    def distinct(self) -> DataFrame:
+        """Removes duplicate rows."""
+        return DataFrame(self._raw.distinct())
+
+    def join(
+        self,
+        right: DataFrame,
+        on: str | Sequence[str] | None = None,
+        how: JoinHow = "inner",
+        *,
+        left_on: str | Sequence[str] | None = None,
+        right_on: str | Sequence[str] | None = None,
+        coalesce_duplicate_keys: bool = True,
+    ) -> DataFrame:
+        """Joins on equal keys: ``on`` names columns present on both sides,
+        or ``left_on``/``right_on`` name them per side. A key with the same
+        name on both sides appears once unless ``coalesce_duplicate_keys`` is false.
+
+        >>> import dfship
+        >>> ctx = dfship.SessionContext()
+        >>> left = ctx.from_pydict({"id": [1, 2], "x": ["a", "b"]})
+        >>> right = ctx.from_pydict({"id": [2, 3], "y": ["B", "C"]})
+        >>> left.join(right, on="id").to_pydict()
+        {'id': [2], 'x': ['b'], 'y': ['B']}
+        """
+        if on is not None:
+            if left_on is not None or right_on is not None:
+                raise ValueError("pass either on= or left_on=/right_on=, not both")
+            lk = rk = _keys(on)
+        elif left_on is not None and right_on is not None:
+            lk, rk = _keys(left_on), _keys(right_on)
+        else:
+            raise ValueError("join needs on= or both left_on= and right_on=")
+        return DataFrame(self._raw.join(right._raw, how, lk, rk, coalesce_duplicate_keys))
+
+    # -- results -----------------------------------------------------------
+    def collect(self) -> list[pa.RecordBatch]:
+        """Runs the query; the result as record batches."""
+        return list(self._raw.collect())
+
+    def to_arrow_table(self) -> pa.Table:
+        """Runs the query; the result as a ``pyarrow.Table``."""
+        batches = self.collect()
+        if not batches:
+            return self.schema().empty_table()
+        # The batches carry the physical schema, whose nullability can be
+        # tighter than the logical one that schema() reports.
+        return pa.Table.from_batches(batches)
+
+    def to_pydict(self) -> dict[str, list[Any]]:
+        """Runs the query; the result as a dict of columns."""
+        return dict(self.to_arrow_table().to_pydict())
+
+    def to_pylist(self) -> list[dict[str, Any]]:
+        """Runs the query; the result as a list of rows."""
+        return list(self.to_arrow_table().to_pylist())
+
+    def to_pandas(self) -> Any:
+        """Runs the query; the result as a pandas data frame (needs pandas)."""
+        return self.to_arrow_table().to_pandas()
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """Arrow PyCapsule stream export: lets pyarrow, polars and others read
+        the result directly (``pyarrow.table(df)``)."""
+        return self.to_arrow_table().__arrow_c_stream__(requested_schema)
+
+    def count(self) -> int:
+        """Runs the query; the number of rows."""
+        return int(self._raw.count())
+
+    def schema(self) -> pa.Schema:
+        """The output schema (without running the query)."""
+        schema: pa.Schema = self._raw.schema()
+        return schema
+
+    def explain(self, verbose: bool = False, analyze: bool = False) -> None:
+        """Prints the logical and physical plans (``analyze`` runs the query and
+        adds metrics)."""
+        print(self._raw.explain(verbose, analyze))
+
+    def show(self, num: int = 20) -> None:
+        """Prints the first ``num`` rows as a table.
+
+        >>> import dfship
+        >>> dfship.SessionContext().from_pydict({"a": [1, 2]}).show()
+        +---+
+        | a |
+        +---+
+        | 1 |
+        | 2 |
+        +---+
+        """
+        print(self._raw.to_string(num))
+
+    def __repr__(self) -> str:
+        return str(self._raw.to_string(10))
+
+    def logical_plan(self) -> str:
+        """The logical plan, indented."""
+        return str(self._raw.logical_plan())

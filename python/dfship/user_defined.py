@@ -1,0 +1,421 @@
+"""User-defined functions written in Python: scalar, aggregate and window.
+
+A scalar UDF receives whole columns as ``pyarrow`` arrays and returns an
+array of the same length:
+
+>>> import pyarrow as pa, pyarrow.compute as pc
+>>> import dfship
+>>> from dfship import col, udf
+>>> double = udf(lambda a: pc.multiply(a, 2), [pa.int64()], pa.int64(), "immutable", name="double")
+>>> ctx = dfship.SessionContext()
+>>> ctx.from_pydict({"a": [1, 2, None]}).select(double(col("a")).alias("d")).to_pydict()
+{'d': [2, 4, None]}
+
+All three also work as decorators:
+
+>>> @udf([pa.string()], pa.int64(), "immutable")
+... def name_length(names):
+...     return pc.utf8_length(names)
+>>> name_length.name
+'name_length'
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from enum import Enum
+from typing import Any, TypeAlias, TypeVar, overload
+
+import pyarrow as pa
+
+from dfship import _internal
+from dfship.expr import Expr, SortKey, _raw, _sort_list
+
+__all__ = [
+    "Accumulator",
+    "AggregateUDF",
+    "ScalarUDF",
+    "Volatility",
+    "WindowEvaluator",
+    "WindowUDF",
+    "udaf",
+    "udf",
+    "udwf",
+]
+
+
+class Volatility(Enum):
+    """How a function's result depends on its inputs.
+
+    ``Immutable``: same inputs, same output, always (safe to cache and share).
+    ``Stable``: same output within one query. ``Volatile``: may differ on
+    every call (random, time).
+    """
+
+    Immutable = "immutable"
+    Stable = "stable"
+    Volatile = "volatile"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _volatility(value: Volatility | str) -> str:
+    if isinstance(value, Volatility):
+        return value.value
+    if isinstance(value, str) and value.lower() in ("immutable", "stable", "volatile"):
+        return value.lower()
+    raise ValueError(
+        f"volatility must be a Volatility or 'immutable', 'stable', 'volatile'; not {value!r}"
+    )
+
+
+TypeSpec: TypeAlias = pa.DataType | pa.Field
+
+
+def _type(spec: TypeSpec) -> pa.DataType:
+    if isinstance(spec, pa.Field):
+        return spec.type
+    if isinstance(spec, pa.DataType):
+        return spec
+    raise TypeError(f"expected a pyarrow.DataType or pyarrow.Field, not {type(spec).__name__}")
+
+
+def _types(specs: TypeSpec | Sequence[TypeSpec]) -> list[pa.DataType]:
+    if isinstance(specs, (pa.DataType, pa.Field)):
+        return [_type(specs)]
+    return [_type(s) for s in specs]
+
+
+def _default_name(func: Any) -> str:
+    name = getattr(func, "__name__", None) or type(func).__name__
+    return str(name).lower()
+
+
+class Accumulator(ABC):
+    """The state of one aggregate group. Subclass it and pass the class (or any
+    zero-argument factory) to :func:`udaf`.
+
+    ``update`` receives input columns, ``state`` returns the partial state
+    (one value per declared state type), ``merge`` combines the states of
+    other partitions (one array per state type), ``evaluate`` returns the result.
+    """
+
+    @abstractmethod
+    def state(self) -> list[pa.Scalar[Any]]:
+        """The partial state: one value per declared state type."""
+
+    @abstractmethod
+    def update(self, *values: pa.Array[Any]) -> None:
+        """Folds in a batch of input values (one array per argument)."""
+
+    @abstractmethod
+    def merge(self, states: list[pa.Array[Any]]) -> None:
+        """Folds in partial states from other accumulators (one array per state type)."""
+
+    @abstractmethod
+    def evaluate(self) -> pa.Scalar[Any]:
+        """The final value."""
+
+
+class WindowEvaluator:
+    """The evaluation of a window function over one partition. Subclass it and
+    pass the class (or any zero-argument factory) to :func:`udwf`.
+
+    Which method is called depends on the flags: with
+    :meth:`uses_window_frame`, :meth:`evaluate` once per row with the row's
+    frame; with :meth:`include_rank`, :meth:`evaluate_all_with_rank`;
+    otherwise :meth:`evaluate_all` once for the whole partition.
+    """
+
+    def memoize(self) -> None:
+        """Called after each batch in bounded execution, to drop unneeded state."""
+
+    def get_range(self, idx: int, num_rows: int) -> tuple[int, int]:
+        """The rows needed to compute row ``idx`` (bounded execution)."""
+        return (idx, idx + 1)
+
+    def is_causal(self) -> bool:
+        """Whether row ``i`` depends only on rows ``<= i``."""
+        return False
+
+    def evaluate_all(self, values: list[pa.Array[Any]], num_rows: int) -> pa.Array[Any]:
+        """All results of the partition at once (one input array per argument)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement evaluate_all")
+
+    def evaluate(self, values: list[pa.Array[Any]], eval_range: tuple[int, int]) -> pa.Scalar[Any]:
+        """The result for one row, given the rows of its frame."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement evaluate")
+
+    def evaluate_all_with_rank(
+        self, num_rows: int, ranks_in_partition: list[tuple[int, int]]
+    ) -> pa.Array[Any]:
+        """All results, given the row ranges of equal ``ORDER BY`` values."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement evaluate_all_with_rank"
+        )
+
+    def supports_bounded_execution(self) -> bool:
+        return False
+
+    def uses_window_frame(self) -> bool:
+        return False
+
+    def include_rank(self) -> bool:
+        return False
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class ScalarUDF:
+    """A scalar function written in Python, called once per batch with
+    ``pyarrow`` arrays (one per argument), returning an array."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(
+        self,
+        name: str,
+        func: Callable[..., Any],
+        input_types: TypeSpec | Sequence[TypeSpec],
+        return_type: TypeSpec,
+        volatility: Volatility | str,
+    ) -> None:
+        if not callable(func):
+            raise TypeError(f"func must be callable, not {type(func).__name__}")
+        self._raw = _internal.ScalarUDF(
+            name, func, _types(input_types), _type(return_type), _volatility(volatility)
+        )
+
+    @property
+    def name(self) -> str:
+        return str(self._raw.name)
+
+    def __call__(self, *args: Any) -> Expr:
+        return Expr(self._raw(*[_raw(a) for a in args]))
+
+    def __repr__(self) -> str:
+        return f"ScalarUDF({self.name!r})"
+
+    @overload
+    @staticmethod
+    def udf(
+        input_types: TypeSpec | Sequence[TypeSpec],
+        return_type: TypeSpec,
+        volatility: Volatility | str,
+        name: str | None = None,
+    ) -> Callable[[Callable[..., Any]], ScalarUDF]: ...
+
+    @overload
+    @staticmethod
+    def udf(
+        func: Callable[..., Any],
+        input_types: TypeSpec | Sequence[TypeSpec],
+        return_type: TypeSpec,
+        volatility: Volatility | str,
+        name: str | None = None,
+    ) -> ScalarUDF: ...
+
+    @staticmethod
+    def udf(*args: Any, **kwargs: Any) -> Any:
+        """Makes a :class:`ScalarUDF`: ``udf(func, input_types, return_type,
+        volatility, name=None)``, or as a decorator without ``func``."""
+        if args and callable(args[0]):
+            return _make_scalar(*args, **kwargs)
+        if "func" in kwargs:
+            return _make_scalar(**kwargs)
+
+        def decorator(func: Callable[..., Any]) -> ScalarUDF:
+            return _make_scalar(func, *args, **kwargs)
+
+        return decorator
+
+
+def _make_scalar(
+    func: Callable[..., Any],
+    input_types: TypeSpec | Sequence[TypeSpec],
+    return_type: TypeSpec,
+    volatility: Volatility | str,
+    name: str | None = None,
+) -> ScalarUDF:
+    return ScalarUDF(name or _default_name(func), func, input_types, return_type, volatility)
+
+
+class AggregateUDF:
+    """An aggregate function written in Python as an :class:`Accumulator`."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(
+        self,
+        name: str,
+        accumulator: Callable[[], Accumulator],
+        input_types: TypeSpec | Sequence[TypeSpec],
+        return_type: TypeSpec,
+        state_type: TypeSpec | Sequence[TypeSpec],
+        volatility: Volatility | str,
+    ) -> None:
+        if not callable(accumulator):
+            raise TypeError(f"accumulator must be callable, not {type(accumulator).__name__}")
+        self._raw = _internal.AggregateUDF(
+            name,
+            accumulator,
+            _types(input_types),
+            _type(return_type),
+            _types(state_type),
+            _volatility(volatility),
+        )
+
+    @property
+    def name(self) -> str:
+        return str(self._raw.name)
+
+    def __call__(
+        self,
+        *args: Any,
+        distinct: bool = False,
+        filter: Expr | None = None,
+        order_by: SortKey | Sequence[SortKey] | None = None,
+    ) -> Expr:
+        return Expr(
+            self._raw.call(
+                [_raw(a) for a in args],
+                distinct,
+                None if filter is None else filter.raw,
+                _sort_list(order_by),
+            )
+        )
+
+    def __repr__(self) -> str:
+        return f"AggregateUDF({self.name!r})"
+
+    @overload
+    @staticmethod
+    def udaf(
+        input_types: TypeSpec | Sequence[TypeSpec],
+        return_type: TypeSpec,
+        state_type: TypeSpec | Sequence[TypeSpec],
+        volatility: Volatility | str,
+        name: str | None = None,
+    ) -> Callable[[Callable[[], Accumulator]], AggregateUDF]: ...
+
+    @overload
+    @staticmethod
+    def udaf(
+        accum: Callable[[], Accumulator],
+        input_types: TypeSpec | Sequence[TypeSpec],
+        return_type: TypeSpec,
+        state_type: TypeSpec | Sequence[TypeSpec],
+        volatility: Volatility | str,
+        name: str | None = None,
+    ) -> AggregateUDF: ...
+
+    @staticmethod
+    def udaf(*args: Any, **kwargs: Any) -> Any:
+        """Makes an :class:`AggregateUDF`: ``udaf(accum, input_types,
+        return_type, state_type, volatility, name=None)``, or as a decorator
+        (on the accumulator class) without ``accum``."""
+        if args and callable(args[0]):
+            return _make_aggregate(*args, **kwargs)
+        if "accum" in kwargs:
+            return _make_aggregate(**kwargs)
+
+        def decorator(accum: Callable[[], Accumulator]) -> AggregateUDF:
+            return _make_aggregate(accum, *args, **kwargs)
+
+        return decorator
+
+
+def _make_aggregate(
+    accum: Callable[[], Accumulator],
+    input_types: TypeSpec | Sequence[TypeSpec],
+    return_type: TypeSpec,
+    state_type: TypeSpec | Sequence[TypeSpec],
+    volatility: Volatility | str,
+    name: str | None = None,
+) -> AggregateUDF:
+    return AggregateUDF(
+        name or _default_name(accum), accum, input_types, return_type, state_type, volatility
+    )
+
+
+class WindowUDF:
+    """A window function written in Python as a :class:`WindowEvaluator`.
+    Call it, then give it a window with :meth:`Expr.over`."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(
+        self,
+        name: str,
+        func: Callable[[], WindowEvaluator],
+        input_types: TypeSpec | Sequence[TypeSpec],
+        return_type: TypeSpec,
+        volatility: Volatility | str,
+    ) -> None:
+        if not callable(func):
+            raise TypeError(f"func must be callable, not {type(func).__name__}")
+        self._raw = _internal.WindowUDF(
+            name, func, _types(input_types), _type(return_type), _volatility(volatility)
+        )
+
+    @property
+    def name(self) -> str:
+        return str(self._raw.name)
+
+    def __call__(self, *args: Any) -> Expr:
+        return Expr(self._raw(*[_raw(a) for a in args]))
+
+    def __repr__(self) -> str:
+        return f"WindowUDF({self.name!r})"
+
+    @overload
+    @staticmethod
+    def udwf(
+        input_types: TypeSpec | Sequence[TypeSpec],
+        return_type: TypeSpec,
+        volatility: Volatility | str,
+        name: str | None = None,
+    ) -> Callable[[Callable[[], WindowEvaluator]], WindowUDF]: ...
+
+    @overload
+    @staticmethod
+    def udwf(
+        func: Callable[[], WindowEvaluator],
+        input_types: TypeSpec | Sequence[TypeSpec],
+        return_type: TypeSpec,
+        volatility: Volatility | str,
+        name: str | None = None,
+    ) -> WindowUDF: ...
+
+    @staticmethod
+    def udwf(*args: Any, **kwargs: Any) -> Any:
+        """Makes a :class:`WindowUDF`: ``udwf(func, input_types, return_type,
+        volatility, name=None)``, or as a decorator (on the evaluator class)
+        without ``func``."""
+        if args and callable(args[0]):
+            return _make_window(*args, **kwargs)
+        if "func" in kwargs:
+            return _make_window(**kwargs)
+
+        def decorator(func: Callable[[], WindowEvaluator]) -> WindowUDF:
+            return _make_window(func, *args, **kwargs)
+
+        return decorator
+
+
+def _make_window(
+    func: Callable[[], WindowEvaluator],
+    input_types: TypeSpec | Sequence[TypeSpec],
+    return_type: TypeSpec,
+    volatility: Volatility | str,
+    name: str | None = None,
+) -> WindowUDF:
+    return WindowUDF(name or _default_name(func), func, input_types, return_type, volatility)
+
+
+udf = ScalarUDF.udf
+udaf = AggregateUDF.udaf
+udwf = WindowUDF.udwf

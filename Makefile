@@ -17,6 +17,8 @@ export CARGO_TERM_COLOR ?= never
 STAMP := $(VENV)/.dfship-tools
 RUST_SOURCES := $(shell find codec/src -name '*.rs') Cargo.toml codec/Cargo.toml $(wildcard Cargo.lock) pyproject.toml
 BUILT := $(VENV)/.dfship-built
+FFI_SOURCES := $(shell find examples/ffi-udf -name '*.rs' -o -name '*.toml' -o -name '*.py')
+FFI_BUILT := $(VENV)/.dfship-ffi-example-built
 
 .PHONY: help
 help: ## List the targets
@@ -38,6 +40,13 @@ $(BUILT): $(STAMP) $(RUST_SOURCES)
 .PHONY: develop
 develop: $(BUILT) ## Build the extension (debug) into the virtualenv
 
+$(FFI_BUILT): $(STAMP) $(FFI_SOURCES) Cargo.toml $(wildcard Cargo.lock)
+	maturin develop --quiet -m examples/ffi-udf/Cargo.toml
+	touch $@
+
+.PHONY: ffi-example
+ffi-example: $(FFI_BUILT) ## Build examples/ffi-udf (UDFs exported through DataFusion's FFI)
+
 .PHONY: release
 release: $(STAMP) ## Build the extension optimised into the virtualenv
 	maturin develop --release --quiet
@@ -52,7 +61,7 @@ cargo-test: $(STAMP) ## Rust unit tests
 	cargo test --workspace --quiet
 
 .PHONY: pytest
-pytest: $(BUILT) ## Python tests and doctests
+pytest: $(BUILT) $(FFI_BUILT) ## Python tests and doctests
 	$(VPY) -m pytest
 
 .PHONY: fmt

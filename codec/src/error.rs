@@ -27,6 +27,9 @@ pub enum DfshipError {
     /// A Python UDF raised while a query ran.
     #[error(transparent)]
     Udf(UdfFailure),
+    /// The codec refused bytes or could not (de)serialize.
+    #[error(transparent)]
+    Codec(#[from] crate::codec::CodecError),
     /// A Rust panic caught at the boundary to Python.
     #[error("internal error: {0}")]
     Panic(String),
@@ -86,17 +89,18 @@ pub fn udf_error(py: Python<'_>, udf: &str, error: PyErr) -> DataFusionError {
     UdfFailure::new(py, udf, error).into_datafusion()
 }
 
-/// Finds a [`UdfFailure`] anywhere in a DataFusion error chain.
-pub fn find_udf_failure(err: &DataFusionError) -> Option<&UdfFailure> {
-    let mut current: &dyn std::error::Error = err;
+/// Finds an error of type `T` anywhere in a DataFusion error chain (errors
+/// cross DataFusion as [`DataFusionError::External`]).
+pub fn find_in_chain<T: std::error::Error + 'static>(err: &DataFusionError) -> Option<&T> {
+    let mut current: &(dyn std::error::Error + 'static) = err;
     loop {
         if let Some(DataFusionError::External(inner)) = current.downcast_ref::<DataFusionError>()
-            && let Some(failure) = inner.downcast_ref::<UdfFailure>()
+            && let Some(found) = inner.downcast_ref::<T>()
         {
-            return Some(failure);
+            return Some(found);
         }
-        if let Some(failure) = current.downcast_ref::<UdfFailure>() {
-            return Some(failure);
+        if let Some(found) = current.downcast_ref::<T>() {
+            return Some(found);
         }
         if let Some(ArrowError::ExternalError(inner)) = current.downcast_ref::<ArrowError>() {
             current = inner.as_ref();
@@ -104,4 +108,9 @@ pub fn find_udf_failure(err: &DataFusionError) -> Option<&UdfFailure> {
         }
         current = current.source()?;
     }
+}
+
+/// Finds a [`UdfFailure`] anywhere in a DataFusion error chain.
+pub fn find_udf_failure(err: &DataFusionError) -> Option<&UdfFailure> {
+    find_in_chain(err)
 }

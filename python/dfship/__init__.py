@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from dfship import exceptions, functions, user_defined
+from dfship import exceptions, functions, ipc, user_defined
 from dfship._internal import __version__
 from dfship.context import SessionConfig, SessionContext
 from dfship.dataframe import DataFrame
@@ -65,6 +65,7 @@ __all__ = [
     "column",
     "exceptions",
     "functions",
+    "ipc",
     "lit",
     "literal",
     "read_csv",

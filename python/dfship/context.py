@@ -113,6 +113,45 @@ class SessionContext:
             SessionContext._global = cls._wrap(_internal.SessionContext.global_ctx())
         return SessionContext._global
 
+    # -- shipping settings -------------------------------------------------
+    def with_python_udf_inlining(self, *, enabled: bool) -> SessionContext:
+        """A new handle on the same session (same tables, functions and
+        configuration) with inline Python UDFs on or off.
+
+        Off, Python UDFs are encoded by name, and decoding refuses any inline
+        Python UDF payload with :class:`~dfship.exceptions.InliningDisabledError`
+        before its pickled code is looked at. This narrows what
+        :meth:`Expr.from_bytes` accepts; ``pickle.loads`` of untrusted bytes
+        stays unsafe whatever the setting (see the guide's security chapter).
+
+        >>> ctx = SessionContext()
+        >>> strict = ctx.with_python_udf_inlining(enabled=False)
+        >>> ctx.python_udf_inlining, strict.python_udf_inlining
+        (True, False)
+        >>> strict.session_id == ctx.session_id
+        True
+        """
+        return self._wrap(self._raw.with_python_udf_inlining(bool(enabled)))
+
+    @property
+    def python_udf_inlining(self) -> bool:
+        """Whether this handle writes and accepts inline Python UDFs."""
+        return bool(self._raw.python_udf_inlining)
+
+    def with_wire_limits(
+        self, *, max_depth: int | None = None, max_payload_bytes: int | None = None
+    ) -> SessionContext:
+        """A new handle on the same session with other limits on what it
+        encodes and decodes: the deepest expression nesting and the largest
+        payload. Anything over a limit is refused with a typed error."""
+        return self._wrap(self._raw.with_wire_limits(max_depth, max_payload_bytes))
+
+    @property
+    def wire_limits(self) -> dict[str, int]:
+        """``{"max_depth": ..., "max_payload_bytes": ...}`` of this handle."""
+        depth, size = self._raw.wire_limits
+        return {"max_depth": int(depth), "max_payload_bytes": int(size)}
+
     @property
     def session_id(self) -> str:
         return str(self._raw.session_id)

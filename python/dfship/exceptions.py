@@ -2,7 +2,8 @@
 
 Every error dfship raises derives from :class:`DfshipError`, itself an
 ordinary :class:`Exception`, so ``except Exception`` always catches it: a
-failure inside dfship never escapes as a ``BaseException``.
+failure inside dfship never escapes as a ``BaseException``. Errors about bytes
+that cannot become an expression are also :class:`ValueError`.
 
 >>> import dfship
 >>> try:
@@ -10,16 +11,30 @@ failure inside dfship never escapes as a ``BaseException``.
 ... except dfship.exceptions.PlanError as e:
 ...     print(type(e).__name__, isinstance(e, dfship.exceptions.DfshipError))
 PlanError True
+>>> try:
+...     dfship.Expr.from_bytes(b"not an expression")
+... except dfship.exceptions.CorruptPayloadError as e:
+...     print(isinstance(e, ValueError), e)
+True not a dfship payload: starts with "not ", expected DFSE
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "CorruptPayloadError",
     "DfshipError",
     "ExecutionError",
+    "ExpressionTooDeepError",
+    "InliningDisabledError",
     "InternalError",
+    "PayloadError",
+    "PayloadTooLargeError",
     "PlanError",
+    "PythonVersionMismatchError",
+    "SerializationError",
     "UdfError",
+    "UnknownFunctionError",
+    "UnsupportedFormatError",
 ]
 
 
@@ -32,6 +47,12 @@ class PlanError(DfshipError):
     type mismatch, SQL syntax, unsupported feature."""
 
 
+class UnknownFunctionError(PlanError):
+    """A decoded expression names a function the decoding session does not
+    have. ``name`` and ``family`` say which; register it on the worker's
+    session (and install that with :func:`dfship.ipc.set_worker_ctx`)."""
+
+
 class ExecutionError(DfshipError):
     """A planned query failed while it ran."""
 
@@ -39,8 +60,9 @@ class ExecutionError(DfshipError):
 class UdfError(ExecutionError):
     """A Python UDF raised while a query ran.
 
-    The message names the UDF, the exception type and its message; the
-    original exception is the ``__cause__`` (within the process that ran it).
+    The message names the UDF, the exception type and its message; ``udf``
+    and ``type_name`` hold the first two, and the original exception is the
+    ``__cause__`` (within the process that ran it).
     """
 
     def __init__(self, message: str, udf: str = "", type_name: str = "") -> None:
@@ -55,3 +77,42 @@ class UdfError(ExecutionError):
 class InternalError(DfshipError):
     """A defect inside dfship (a Rust panic), caught before it could reach
     Python as a ``BaseException``. Please report it."""
+
+
+class PayloadError(DfshipError, ValueError):
+    """Bytes that cannot become an expression."""
+
+
+class CorruptPayloadError(PayloadError):
+    """The bytes are not a dfship payload, or were damaged or truncated: the
+    frame's magic, length or check does not hold, or its body is malformed.
+    Nothing in them was decoded."""
+
+
+class UnsupportedFormatError(PayloadError):
+    """The payload was written in a format version (or with flags) this build
+    does not read, or by another library."""
+
+
+class PayloadTooLargeError(PayloadError):
+    """The payload is over the session's ``max_payload_bytes``."""
+
+
+class PythonVersionMismatchError(PayloadError):
+    """An inline Python UDF was serialized by another Python minor version.
+    ``sender`` and ``receiver`` are ``(major, minor)`` tuples."""
+
+
+class InliningDisabledError(PayloadError):
+    """A session with Python UDF inlining disabled refused an inline Python
+    UDF; its pickled code was not loaded. ``udf`` and ``family`` say which."""
+
+
+class ExpressionTooDeepError(DfshipError, ValueError):
+    """An expression nests deeper than the session's ``max_depth``."""
+
+
+class SerializationError(DfshipError):
+    """A Python UDF's callable could not be pickled (sender) or unpickled
+    (receiver, for example a module it imports is missing there). The
+    original exception is the ``__cause__``."""

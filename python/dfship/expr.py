@@ -22,11 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from enum import Enum
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pyarrow as pa
 
 from dfship import _internal
+
+if TYPE_CHECKING:
+    from dfship.context import SessionContext
 
 __all__ = [
     "CaseBuilder",
@@ -178,6 +181,51 @@ class Expr:
     def equals(self, other: Expr) -> bool:
         """Structural equality (``==`` builds a comparison instead)."""
         return bool(self._raw == other._raw)
+
+    # -- shipping ----------------------------------------------------------
+    def to_bytes(self, ctx: SessionContext | None = None) -> bytes:
+        """Serializes the expression, Python UDFs included, into a checked
+        frame. Settings (inlining, limits) come from ``ctx``, else from this
+        thread's sender slot (:func:`dfship.ipc.set_sender_ctx`), else the
+        defaults.
+
+        >>> blob = (col("a") + 1).to_bytes()
+        >>> blob[:4]
+        b'DFSE'
+        >>> Expr.from_bytes(blob)
+        Expr(a + Int64(1))
+        """
+        return bytes(self._raw.to_bytes(None if ctx is None else ctx.raw))
+
+    @classmethod
+    def from_bytes(
+        cls, buf: bytes | bytearray | memoryview, ctx: SessionContext | None = None
+    ) -> Expr:
+        """Rebuilds an expression from :meth:`to_bytes` output. Functions it
+        names resolve in ``ctx``, else in this thread's worker slot
+        (:func:`dfship.ipc.set_worker_ctx`), else in the global session, whose
+        settings also decide what is accepted. Damaged or foreign bytes raise
+        :class:`~dfship.exceptions.PayloadError` before anything is decoded.
+
+        Loading an expression with inline Python UDFs runs their pickled code:
+        only accept bytes from trusted senders, or disable inlining on ``ctx``.
+        """
+        if not isinstance(buf, bytes):
+            if not isinstance(buf, (bytearray, memoryview)):
+                raise TypeError(
+                    f"expected bytes, bytearray or memoryview, not {type(buf).__name__}"
+                )
+            buf = bytes(buf)
+        expr = cls.__new__(cls)
+        expr._raw = _internal.RawExpr.from_bytes(buf, None if ctx is None else ctx.raw)
+        return expr
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        return (Expr.from_bytes, (self.to_bytes(),))
+
+    def depth(self) -> int:
+        """How deeply the expression tree nests (a column is 1)."""
+        return int(self._raw.depth())
 
     # -- transformations ---------------------------------------------------
     def alias(self, name: str) -> Expr:

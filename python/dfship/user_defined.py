@@ -88,6 +88,15 @@ def _types(specs: TypeSpec | Sequence[TypeSpec]) -> list[pa.DataType]:
     return [_type(s) for s in specs]
 
 
+def _is_capsule(obj: Any) -> bool:
+    return type(obj).__name__ == "PyCapsule"
+
+
+def _exports(obj: Any, method: str) -> bool:
+    """Whether ``obj`` is a UDF exported through DataFusion's FFI."""
+    return hasattr(obj, method) or _is_capsule(obj)
+
+
 def _default_name(func: Any) -> str:
     name = getattr(func, "__name__", None) or type(func).__name__
     return str(name).lower()
@@ -189,6 +198,16 @@ class ScalarUDF:
             name, func, _types(input_types), _type(return_type), _volatility(volatility)
         )
 
+    @classmethod
+    def from_ffi(cls, exported: Any) -> ScalarUDF:
+        """A scalar UDF implemented in another library and exported through
+        DataFusion's FFI (an object with ``__datafusion_scalar_udf__``, or its
+        capsule). It always travels by name: register it on the receiving
+        session too."""
+        udf = cls.__new__(cls)
+        udf._raw = _internal.ScalarUDF.from_ffi(exported)
+        return udf
+
     @property
     def name(self) -> str:
         return str(self._raw.name)
@@ -221,7 +240,10 @@ class ScalarUDF:
     @staticmethod
     def udf(*args: Any, **kwargs: Any) -> Any:
         """Makes a :class:`ScalarUDF`: ``udf(func, input_types, return_type,
-        volatility, name=None)``, or as a decorator without ``func``."""
+        volatility, name=None)``, as a decorator without ``func``, or
+        ``udf(exported)`` for a UDF exported through DataFusion's FFI."""
+        if len(args) == 1 and not kwargs and _exports(args[0], "__datafusion_scalar_udf__"):
+            return ScalarUDF.from_ffi(args[0])
         if args and callable(args[0]):
             return _make_scalar(*args, **kwargs)
         if "func" in kwargs:
@@ -267,6 +289,14 @@ class AggregateUDF:
             _types(state_type),
             _volatility(volatility),
         )
+
+    @classmethod
+    def from_ffi(cls, exported: Any) -> AggregateUDF:
+        """An aggregate UDF exported through DataFusion's FFI (an object with
+        ``__datafusion_aggregate_udf__``, or its capsule); it travels by name."""
+        udaf = cls.__new__(cls)
+        udaf._raw = _internal.AggregateUDF.from_ffi(exported)
+        return udaf
 
     @property
     def name(self) -> str:
@@ -316,7 +346,10 @@ class AggregateUDF:
     def udaf(*args: Any, **kwargs: Any) -> Any:
         """Makes an :class:`AggregateUDF`: ``udaf(accum, input_types,
         return_type, state_type, volatility, name=None)``, or as a decorator
-        (on the accumulator class) without ``accum``."""
+        (on the accumulator class) without ``accum``, or ``udaf(exported)``
+        for a UDF exported through DataFusion's FFI."""
+        if len(args) == 1 and not kwargs and _exports(args[0], "__datafusion_aggregate_udf__"):
+            return AggregateUDF.from_ffi(args[0])
         if args and callable(args[0]):
             return _make_aggregate(*args, **kwargs)
         if "accum" in kwargs:
@@ -361,6 +394,14 @@ class WindowUDF:
             name, func, _types(input_types), _type(return_type), _volatility(volatility)
         )
 
+    @classmethod
+    def from_ffi(cls, exported: Any) -> WindowUDF:
+        """A window UDF exported through DataFusion's FFI (an object with
+        ``__datafusion_window_udf__``, or its capsule); it travels by name."""
+        udwf = cls.__new__(cls)
+        udwf._raw = _internal.WindowUDF.from_ffi(exported)
+        return udwf
+
     @property
     def name(self) -> str:
         return str(self._raw.name)
@@ -393,8 +434,11 @@ class WindowUDF:
     @staticmethod
     def udwf(*args: Any, **kwargs: Any) -> Any:
         """Makes a :class:`WindowUDF`: ``udwf(func, input_types, return_type,
-        volatility, name=None)``, or as a decorator (on the evaluator class)
-        without ``func``."""
+        volatility, name=None)``, as a decorator (on the evaluator class)
+        without ``func``, or ``udwf(exported)`` for a UDF exported through
+        DataFusion's FFI."""
+        if len(args) == 1 and not kwargs and _exports(args[0], "__datafusion_window_udf__"):
+            return WindowUDF.from_ffi(args[0])
         if args and callable(args[0]):
             return _make_window(*args, **kwargs)
         if "func" in kwargs:

@@ -70,3 +70,123 @@ def add_udf_and_query() -> list[Any]:
     ]
     df = ctx.create_dataframe(partitions).select(plus_one(col("a")).alias("b")).sort("b")
     return df.to_pydict()["b"]
+
+
+# -- shipping -------------------------------------------------------------------
+
+
+def make_closure_udf(factor: int, offsets: dict[str, int]) -> dfship.ScalarUDF:
+    """A UDF whose closure captures an int and a dict."""
+
+    def scale(a: pa.Array) -> pa.Array:
+        return pa.array(
+            [None if v is None else v * factor + offsets["bias"] for v in a.to_pylist()], pa.int64()
+        )
+
+    return dfship.udf(scale, [pa.int64()], pa.int64(), "immutable", name="scale")
+
+
+class Summer(dfship.Accumulator):
+    def __init__(self) -> None:
+        self.total = 0
+
+    def update(self, *values: pa.Array) -> None:
+        self.total += pc.sum(values[0]).as_py() or 0
+
+    def merge(self, states: list[pa.Array]) -> None:
+        self.total += pc.sum(states[0]).as_py() or 0
+
+    def state(self) -> list[pa.Scalar]:
+        return [pa.scalar(self.total, pa.int64())]
+
+    def evaluate(self) -> pa.Scalar:
+        return pa.scalar(self.total, pa.int64())
+
+
+class Running(dfship.WindowEvaluator):
+    def evaluate_all(self, values: list[pa.Array], num_rows: int) -> pa.Array:
+        total, out = 0, []
+        for v in values[0].to_pylist():
+            total += v or 0
+            out.append(total)
+        return pa.array(out, pa.int64())
+
+
+def make_udaf() -> dfship.AggregateUDF:
+    return dfship.udaf(Summer, pa.int64(), pa.int64(), [pa.int64()], "immutable", name="summer")
+
+
+def make_udwf() -> dfship.WindowUDF:
+    return dfship.udwf(Running, [pa.int64()], pa.int64(), "immutable", name="running")
+
+
+def aggregate_with(expr: dfship.Expr, values: list[int]) -> list[Any]:
+    ctx = dfship.SessionContext(dfship.SessionConfig().with_target_partitions(4))
+    parts = [
+        [
+            pa.record_batch(
+                {
+                    "g": pa.array([i % 2 for i in values[p::4]], pa.int64()),
+                    "a": pa.array(values[p::4], pa.int64()),
+                }
+            )
+        ]
+        for p in range(4)
+    ]
+    df = ctx.create_dataframe(parts).aggregate([col("g")], [expr.alias("r")]).sort("g")
+    return df.to_pydict()["r"]
+
+
+def window_with(expr: dfship.Expr, values: list[int]) -> list[Any]:
+    ctx = dfship.SessionContext()
+    df = ctx.from_pydict({"i": list(range(len(values))), "a": values})
+    out = df.select("i", expr.over(dfship.Window(order_by=[col("i")])).alias("r")).sort("i")
+    return out.to_pydict()["r"]
+
+
+def install_worker_slot(strict: bool, register: bool) -> None:
+    """Pool initializer: a worker session, optionally strict, optionally with
+    the test UDFs registered by name."""
+    ctx = dfship.SessionContext()
+    if register:
+        ctx.register_udf(make_closure_udf(2, {"bias": 1}))
+        ctx.register_udaf(make_udaf())
+        ctx.register_udwf(make_udwf())
+    if strict:
+        ctx = ctx.with_python_udf_inlining(enabled=False)
+    dfship.ipc.set_worker_ctx(ctx)
+
+
+def load_and_eval(blob: bytes, batch: list[Any]) -> list[Any]:
+    """Decodes with pickle (worker slot, else global) and evaluates."""
+    import pickle
+
+    return evaluate(pickle.loads(blob), batch)
+
+
+def load_error(blob: bytes) -> tuple[str, str]:
+    """Decodes with pickle; the error's type name and message."""
+    import pickle
+
+    try:
+        pickle.loads(blob)
+    except Exception as e:
+        return type(e).__name__, str(e)
+    return "", ""
+
+
+def slot_state() -> tuple[bool, bool, bool | None]:
+    """(worker slot set, sender slot set, worker slot's inlining)."""
+    worker = dfship.ipc.get_worker_ctx()
+    sender = dfship.ipc.get_sender_ctx()
+    return (
+        worker is not None,
+        sender is not None,
+        None if worker is None else worker.python_udf_inlining,
+    )
+
+
+def global_has_function(name: str) -> bool:
+    """Whether the global session of this process has scalar function `name`."""
+    scalar, _, _ = dfship.SessionContext.global_ctx().raw.registered_function_names()
+    return name in scalar

@@ -11,8 +11,10 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
 
-use crate::error::{DfshipError, find_udf_failure};
+use crate::codec::CodecError;
+use crate::error::{DfshipError, find_in_chain, find_udf_failure};
 use crate::runtime::panic_message;
+use crate::wire::WireError;
 
 fn exceptions_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
     static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
@@ -40,6 +42,7 @@ impl From<DfshipError> for PyErr {
 
 fn to_pyerr(py: Python<'_>, err: DfshipError) -> PyErr {
     match err {
+        DfshipError::Codec(e) => codec_exception(py, &e),
         DfshipError::Python(e) => e,
         DfshipError::Udf(failure) => udf_exception(
             py,
@@ -68,7 +71,63 @@ fn udf_exception(py: Python<'_>, message: &str, udf: &str, type_name: &str, caus
     build().unwrap_or_else(|e| e)
 }
 
+/// The exception for a codec error: its class, message and attributes, with
+/// the original Python exception as the cause where there is one.
+fn codec_exception(py: Python<'_>, err: &CodecError) -> PyErr {
+    let message = err.to_string();
+    let (class, cause) = match err {
+        CodecError::Wire(w) => (
+            match w {
+                WireError::UnsupportedVersion { .. } | WireError::UnknownFlags { .. } => {
+                    "UnsupportedFormatError"
+                }
+                WireError::TooLarge { .. } => "PayloadTooLargeError",
+                WireError::PythonVersionMismatch { .. } => "PythonVersionMismatchError",
+                _ => "CorruptPayloadError",
+            },
+            None,
+        ),
+        CodecError::Malformed(_) => ("CorruptPayloadError", None),
+        CodecError::ForeignPayload { .. } => ("UnsupportedFormatError", None),
+        CodecError::InliningDisabled { .. } => ("InliningDisabledError", None),
+        CodecError::UnknownFunction { .. } => ("UnknownFunctionError", None),
+        CodecError::TooDeep { .. } => ("ExpressionTooDeepError", None),
+        CodecError::Pickle { error, .. } | CodecError::Unpickle { error, .. } => {
+            ("SerializationError", Some(error.clone_ref(py)))
+        }
+    };
+    let error = new_error(py, class, message);
+    let value = error.value(py);
+    // Attributes that let callers react without parsing the message; an
+    // attribute that cannot be set only costs that convenience.
+    let _ = match err {
+        CodecError::InliningDisabled { udf, family }
+        | CodecError::ForeignPayload { udf, family }
+        | CodecError::Pickle { udf, family, .. }
+        | CodecError::Unpickle { udf, family, .. } => {
+            value.setattr("udf", udf).and_then(|()| value.setattr("family", family.name()))
+        }
+        CodecError::UnknownFunction { name, family } => {
+            value.setattr("name", name).and_then(|()| value.setattr("family", family.name()))
+        }
+        CodecError::Wire(WireError::PythonVersionMismatch { sender, receiver }) => {
+            value.setattr("sender", *sender).and_then(|()| value.setattr("receiver", *receiver))
+        }
+        CodecError::TooDeep { depth, limit, .. } => {
+            value.setattr("depth", *depth).and_then(|()| value.setattr("limit", *limit))
+        }
+        _ => Ok(()),
+    };
+    if let Some(cause) = cause {
+        error.set_cause(py, Some(cause));
+    }
+    error
+}
+
 fn datafusion_exception(py: Python<'_>, err: &DataFusionError) -> PyErr {
+    if let Some(codec) = find_in_chain::<CodecError>(err) {
+        return codec_exception(py, codec);
+    }
     if let Some(failure) = find_udf_failure(err) {
         return udf_exception(
             py,

@@ -17,6 +17,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyString};
 
 use super::errors::guard;
+use super::session::PySessionContext;
+use super::slots;
+use crate::codec::{PythonLogicalCodec, WireLimits, decode_logical_expr, encode_logical_expr};
 
 #[pyclass(name = "RawExpr", module = "dfship._internal", frozen, skip_from_py_object)]
 #[derive(Clone)]
@@ -299,6 +302,53 @@ impl PyExpr {
             otherwise.map(|o| Box::new(o.expr.clone())),
         ))
         .into())
+    }
+
+    /// Serializes into a dfship frame with the settings of `ctx`, else of
+    /// this thread's sender slot, else the defaults (inlining on).
+    #[pyo3(signature = (ctx=None))]
+    fn to_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        ctx: Option<PyRef<'_, PySessionContext>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        guard(|| {
+            let bytes = match ctx {
+                Some(ctx) => encode_logical_expr(&self.expr, &ctx.codec, &ctx.limits),
+                None => match slots::sender() {
+                    Some(ctx) => encode_logical_expr(&self.expr, &ctx.codec, &ctx.limits),
+                    None => {
+                        encode_logical_expr(&self.expr, &PythonLogicalCodec::new(), &WireLimits::default())
+                    }
+                },
+            }?;
+            Ok(PyBytes::new(py, &bytes))
+        })
+    }
+
+    /// Rebuilds an expression from `to_bytes` output, resolving functions
+    /// named in it through `ctx`, else this thread's worker slot, else the
+    /// global session; the same session's settings decide what is accepted.
+    #[staticmethod]
+    #[pyo3(signature = (buf, ctx=None))]
+    fn from_bytes(buf: &[u8], ctx: Option<PyRef<'_, PySessionContext>>) -> PyResult<Self> {
+        guard(|| {
+            let decode =
+                |ctx: &PySessionContext| decode_logical_expr(buf, &ctx.task_ctx(), &ctx.codec, &ctx.limits);
+            let expr = match ctx {
+                Some(ctx) => decode(&ctx),
+                None => match slots::worker() {
+                    Some(ctx) => decode(&ctx),
+                    None => decode(PySessionContext::global()),
+                },
+            }?;
+            Ok(expr.into())
+        })
+    }
+
+    /// Nesting depth of the expression tree.
+    fn depth(&self) -> usize {
+        crate::codec::expr::expr_depth(&self.expr)
     }
 
     /// The name the expression gets as an output column.

@@ -7,6 +7,7 @@ pub mod expr;
 pub mod functions;
 pub mod runtime;
 pub mod session;
+pub mod slots;
 pub mod udf;
 
 use pyo3::prelude::*;
@@ -27,5 +28,28 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::aggregate_function, m)?)?;
     m.add_function(wrap_pyfunction!(functions::window_function, m)?)?;
     m.add_function(wrap_pyfunction!(functions::builtin_function_names, m)?)?;
+    m.add_function(wrap_pyfunction!(slots::set_sender_ctx, m)?)?;
+    m.add_function(wrap_pyfunction!(slots::get_sender_ctx, m)?)?;
+    m.add_function(wrap_pyfunction!(slots::clear_sender_ctx, m)?)?;
+    m.add_function(wrap_pyfunction!(slots::set_worker_ctx, m)?)?;
+    m.add_function(wrap_pyfunction!(slots::get_worker_ctx, m)?)?;
+    m.add_function(wrap_pyfunction!(slots::clear_worker_ctx, m)?)?;
+    m.add_function(wrap_pyfunction!(decoded_udf_cache_len, m)?)?;
+    m.add_function(wrap_pyfunction!(clear_decoded_udf_cache, m)?)?;
+    m.add("WIRE_FORMAT_VERSION", crate::wire::CURRENT)?;
+    m.add("DEFAULT_MAX_DEPTH", crate::codec::WireLimits::DEFAULT_MAX_DEPTH)?;
+    m.add("DEFAULT_MAX_PAYLOAD_BYTES", crate::codec::WireLimits::DEFAULT_MAX_PAYLOAD_BYTES)?;
     Ok(())
+}
+
+/// How many decoded immutable Python UDFs are kept for reuse.
+#[pyfunction]
+fn decoded_udf_cache_len() -> usize {
+    crate::codec::decoded_udf_cache_len()
+}
+
+/// Forgets every decoded Python UDF kept for reuse.
+#[pyfunction]
+fn clear_decoded_udf_cache() {
+    crate::codec::clear_decoded_udf_cache();
 }

@@ -1,7 +1,8 @@
 //! `SessionContext` and `SessionConfig` handles.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow_pyarrow::{FromPyArrow, PyArrowType};
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
@@ -9,6 +10,7 @@ use datafusion::arrow::ffi_stream::ArrowArrayStreamReader;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchReader};
 use datafusion::common::Column;
 use datafusion::datasource::MemTable;
+use datafusion::execution::TaskContext;
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::Expr;
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionConfig};
@@ -19,6 +21,7 @@ use super::dataframe::PyDataFrame;
 use super::errors::guard;
 use super::runtime::wait_for;
 use super::udf::{PyAggregateUDF, PyScalarUDF, PyWindowUDF};
+use crate::codec::{PythonLogicalCodec, WireLimits};
 use crate::error::DfshipError;
 
 #[pyclass(name = "SessionConfig", module = "dfship._internal", frozen, skip_from_py_object)]
@@ -78,17 +81,71 @@ impl PySessionConfig {
     }
 }
 
+/// A handle on a session, with this handle's codec settings: several
+/// handles (see `with_python_udf_inlining`) can share one session, its
+/// tables and functions, with different settings.
 #[pyclass(name = "SessionContext", module = "dfship._internal", frozen, skip_from_py_object)]
 #[derive(Clone)]
 pub struct PySessionContext {
     pub ctx: SessionContext,
+    pub codec: PythonLogicalCodec,
+    pub limits: WireLimits,
+    /// Shared by every handle on the same session.
+    pub registry: Arc<Registry>,
 }
 
-/// The process-wide session behind `SessionContext.global_ctx()` and the
-/// module-level `read_*` helpers, created on first use.
-pub fn global_session() -> &'static SessionContext {
-    static GLOBAL: OnceLock<SessionContext> = OnceLock::new();
-    GLOBAL.get_or_init(SessionContext::new)
+/// The function registry an expression decodes against, built from the
+/// session on first use and rebuilt after a registration through any handle.
+/// Building it copies every function map of the session, which would
+/// otherwise dominate the cost of decoding a small expression.
+#[derive(Default)]
+pub struct Registry {
+    generation: AtomicU64,
+    built: Mutex<Option<(u64, Arc<TaskContext>)>>,
+}
+
+impl Registry {
+    fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn task_ctx(&self, ctx: &SessionContext) -> Arc<TaskContext> {
+        let generation = self.generation.load(Ordering::Acquire);
+        if let Ok(built) = self.built.try_lock()
+            && let Some((g, task)) = built.as_ref()
+            && *g == generation
+        {
+            return Arc::clone(task);
+        }
+        let task = ctx.task_ctx();
+        if let Ok(mut built) = self.built.try_lock() {
+            *built = Some((generation, Arc::clone(&task)));
+        }
+        task
+    }
+}
+
+impl PySessionContext {
+    pub fn from_session(ctx: SessionContext) -> Self {
+        Self {
+            ctx,
+            codec: PythonLogicalCodec::new(),
+            limits: WireLimits::default(),
+            registry: Arc::default(),
+        }
+    }
+
+    /// The process-wide session behind `SessionContext.global_ctx()`, the
+    /// module-level `read_*` helpers and the last step of decode resolution,
+    /// created on first use.
+    pub fn global() -> &'static Self {
+        static GLOBAL: OnceLock<PySessionContext> = OnceLock::new();
+        GLOBAL.get_or_init(|| Self::from_session(SessionContext::new()))
+    }
+
+    pub fn task_ctx(&self) -> Arc<TaskContext> {
+        self.registry.task_ctx(&self.ctx)
+    }
 }
 
 fn mem_table(partitions: Vec<Vec<RecordBatch>>, schema: Option<SchemaRef>) -> PyResult<MemTable> {
@@ -140,12 +197,49 @@ impl PySessionContext {
             Some(c) => SessionContext::new_with_config(c.config.clone()),
             None => SessionContext::new(),
         };
-        Self { ctx }
+        Self::from_session(ctx)
     }
 
     #[staticmethod]
     fn global_ctx() -> Self {
-        Self { ctx: global_session().clone() }
+        Self::global().clone()
+    }
+
+    /// A new handle on the same session with inline Python UDFs on or off.
+    fn with_python_udf_inlining(&self, enabled: bool) -> Self {
+        Self { codec: self.codec.clone().with_python_udf_inlining(enabled), ..self.clone() }
+    }
+
+    #[getter]
+    fn python_udf_inlining(&self) -> bool {
+        self.codec.python_udf_inlining()
+    }
+
+    /// A new handle on the same session with other wire limits.
+    #[pyo3(signature = (max_depth=None, max_payload_bytes=None))]
+    fn with_wire_limits(&self, max_depth: Option<usize>, max_payload_bytes: Option<usize>) -> PyResult<Self> {
+        let mut limits = self.limits;
+        if let Some(d) = max_depth {
+            if d == 0 {
+                return Err(PyValueError::new_err("max_depth must be at least 1"));
+            }
+            limits.max_depth = d;
+        }
+        if let Some(b) = max_payload_bytes {
+            if b < crate::wire::MIN_FRAME_LEN {
+                return Err(PyValueError::new_err(format!(
+                    "max_payload_bytes must be at least {}",
+                    crate::wire::MIN_FRAME_LEN
+                )));
+            }
+            limits.max_payload_bytes = b;
+        }
+        Ok(Self { limits, ..self.clone() })
+    }
+
+    #[getter]
+    fn wire_limits(&self) -> (usize, usize) {
+        (self.limits.max_depth, self.limits.max_payload_bytes)
     }
 
     #[getter]
@@ -344,14 +438,17 @@ impl PySessionContext {
 
     fn register_udf(&self, udf: &PyScalarUDF) {
         self.ctx.register_udf(udf.udf.as_ref().clone());
+        self.registry.invalidate();
     }
 
     fn register_udaf(&self, udaf: &PyAggregateUDF) {
         self.ctx.register_udaf(udaf.udaf.as_ref().clone());
+        self.registry.invalidate();
     }
 
     fn register_udwf(&self, udwf: &PyWindowUDF) {
         self.ctx.register_udwf(udwf.udwf.as_ref().clone());
+        self.registry.invalidate();
     }
 
     /// Names of every scalar, aggregate and window function the session knows.

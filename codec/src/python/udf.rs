@@ -7,8 +7,15 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::expr::WindowFunction;
 use datafusion::logical_expr::{AggregateUDF, Expr, ScalarUDF, WindowFunctionDefinition, WindowUDF};
-use pyo3::exceptions::PyValueError;
+use std::ffi::CStr;
+
+use datafusion::logical_expr::{AggregateUDFImpl, ScalarUDFImpl, WindowUDFImpl};
+use datafusion_ffi::udaf::FFI_AggregateUDF;
+use datafusion_ffi::udf::FFI_ScalarUDF;
+use datafusion_ffi::udwf::FFI_WindowUDF;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyCapsule;
 
 use super::expr::{PyExpr, PySortExpr, exprs};
 use super::functions::aggregate_call;
@@ -16,6 +23,29 @@ use crate::udf::aggregate::PythonAggregateUDF;
 use crate::udf::scalar::PythonScalarUDF;
 use crate::udf::window::PythonWindowUDF;
 use crate::udf::{UdfSignature, parse_volatility};
+
+/// The FFI struct behind `obj`: a DataFusion FFI capsule, or an object whose
+/// `method()` returns one (the `__datafusion_*_udf__` protocol).
+///
+/// # Safety
+/// The capsule's name vouches for its contents: a capsule named `name` holds
+/// a `T` written by datafusion-ffi 55, alive as long as the capsule is.
+unsafe fn ffi_struct<T: Clone>(obj: &Bound<'_, PyAny>, method: &str, name: &CStr) -> PyResult<T> {
+    let capsule = if obj.hasattr(method)? { obj.call_method0(method)? } else { obj.clone() };
+    let capsule = capsule.cast_into::<PyCapsule>().map_err(|_| {
+        PyTypeError::new_err(format!("expected an object with {method}() or a PyCapsule named {name:?}"))
+    })?;
+    if !capsule.is_valid_checked(Some(name)) {
+        return Err(PyValueError::new_err(format!(
+            "expected a PyCapsule named {:?} from {method}(), got a capsule of another kind",
+            name.to_string_lossy()
+        )));
+    }
+    let ptr = capsule.pointer_checked(Some(name))?;
+    // SAFETY: see the function's contract; the value is cloned out while the
+    // capsule is alive.
+    Ok(unsafe { ptr.cast::<T>().as_ref() }.clone())
+}
 
 fn shape(
     input_types: Vec<PyArrowType<DataType>>,
@@ -53,6 +83,18 @@ impl PyScalarUDF {
         Ok(Self { udf: Arc::new(udf.into_udf()) })
     }
 
+    /// A UDF exported by another library through DataFusion's FFI: an object
+    /// with `__datafusion_scalar_udf__()`, or the capsule it returns. Such a
+    /// UDF always travels by name.
+    #[staticmethod]
+    fn from_ffi(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+        // SAFETY: the capsule name is checked against datafusion-ffi's.
+        let ffi: FFI_ScalarUDF =
+            unsafe { ffi_struct(obj, "__datafusion_scalar_udf__", c"datafusion_scalar_udf")? };
+        let inner: Arc<dyn ScalarUDFImpl> = (&ffi).into();
+        Ok(Self { udf: Arc::new(ScalarUDF::new_from_shared_impl(inner)) })
+    }
+
     #[getter]
     fn name(&self) -> &str {
         self.udf.name()
@@ -87,6 +129,16 @@ impl PyAggregateUDF {
             state_types.into_iter().map(|t| t.0).collect(),
         );
         Ok(Self { udaf: Arc::new(udaf.into_udaf()) })
+    }
+
+    /// An aggregate UDF exported through DataFusion's FFI (see `ScalarUDF.from_ffi`).
+    #[staticmethod]
+    fn from_ffi(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+        // SAFETY: the capsule name is checked against datafusion-ffi's.
+        let ffi: FFI_AggregateUDF =
+            unsafe { ffi_struct(obj, "__datafusion_aggregate_udf__", c"datafusion_aggregate_udf")? };
+        let inner: Arc<dyn AggregateUDFImpl> = (&ffi).into();
+        Ok(Self { udaf: Arc::new(AggregateUDF::new_from_shared_impl(inner)) })
     }
 
     #[getter]
@@ -132,6 +184,16 @@ impl PyWindowUDF {
     ) -> PyResult<Self> {
         let udwf = PythonWindowUDF::new(name, evaluator, shape(input_types, return_type, volatility)?);
         Ok(Self { udwf: Arc::new(udwf.into_udwf()) })
+    }
+
+    /// A window UDF exported through DataFusion's FFI (see `ScalarUDF.from_ffi`).
+    #[staticmethod]
+    fn from_ffi(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+        // SAFETY: the capsule name is checked against datafusion-ffi's.
+        let ffi: FFI_WindowUDF =
+            unsafe { ffi_struct(obj, "__datafusion_window_udf__", c"datafusion_window_udf")? };
+        let inner: Arc<dyn WindowUDFImpl> = (&ffi).into();
+        Ok(Self { udwf: Arc::new(WindowUDF::new_from_shared_impl(inner)) })
     }
 
     #[getter]

@@ -1,0 +1,50 @@
+//! Why the codec refused or failed.
+
+use pyo3::PyErr;
+
+use super::UdfFamily;
+use crate::wire::WireError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// The bytes failed a frame or payload check.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// The frame checked out but its body is not a valid message.
+    #[error("payload is corrupt: {0}")]
+    Malformed(String),
+    /// A strict session was handed an inline Python UDF.
+    #[error(
+        "refused inline Python {family} UDF '{udf}': Python UDF inlining is disabled on the decoding \
+         session, so its pickled code was not loaded. Register '{udf}' on the receiving session and \
+         send it by name (sender session with_python_udf_inlining(enabled=False)), or enable inlining \
+         on the receiver if the sender is trusted"
+    )]
+    InliningDisabled { udf: String, family: UdfFamily },
+    /// A function the expression names is not registered on the receiver.
+    #[error(
+        "unknown {family} function '{name}': the expression refers to it by name and the decoding \
+         session has no such function. Register it on the worker's session and install that session \
+         with dfship.ipc.set_worker_ctx(), or pass ctx= to Expr.from_bytes()"
+    )]
+    UnknownFunction { name: String, family: UdfFamily },
+    /// The expression nests deeper than the session's limit.
+    #[error(
+        "expression is nested {depth} levels deep, over the limit of {limit} at {stage}; raise it with \
+         SessionContext.with_wire_limits(max_depth=...) on both sides if this is expected"
+    )]
+    TooDeep { depth: usize, limit: usize, stage: &'static str },
+    /// The payload was made by the `datafusion` Python package.
+    #[error(
+        "the {family} UDF '{udf}' carries a payload of the 'datafusion' Python package, which dfship \
+         does not load: serialize the expression with dfship"
+    )]
+    ForeignPayload { udf: String, family: UdfFamily },
+    /// Pickling the callable failed (for example, it captured an open file).
+    #[error("cannot serialize Python {family} UDF '{udf}': {error}")]
+    Pickle { udf: String, family: UdfFamily, error: PyErr },
+    /// Unpickling the callable failed (for example, a module it imports is
+    /// missing on this machine).
+    #[error("cannot load Python {family} UDF '{udf}': {error}")]
+    Unpickle { udf: String, family: UdfFamily, error: PyErr },
+}

@@ -1,0 +1,260 @@
+//! Whole expressions in and out of frames, with size and depth limits.
+//!
+//! Expression trees are recursive and so are the protobuf and DataFusion
+//! routines that walk them. Depth is therefore checked before any recursive
+//! step — on encode by walking the tree iteratively, on decode by measuring
+//! the nesting of the protobuf body without recursion
+//! ([`crate::wire::protobuf_depth`]) — and deep inputs run on a stack grown
+//! to fit, so no input within the limit can overflow the stack and no input
+//! over it is decoded at all.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{AggregateUDF, Expr, ScalarUDF, WindowUDF};
+use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use datafusion_proto::logical_plan::from_proto::parse_expr;
+use datafusion_proto::logical_plan::to_proto::serialize_expr;
+use datafusion_proto::protobuf::{FromProtoError, LogicalExprNode};
+use prost::Message;
+
+use super::PythonLogicalCodec;
+use super::error::CodecError;
+use crate::error::DfshipError;
+use crate::wire::{FLAG_INLINE_PYTHON, MAGIC_LOGICAL_EXPR, protobuf_depth, read_frame, write_frame};
+
+/// Bounds on what a session encodes and decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WireLimits {
+    /// Deepest expression nesting accepted.
+    pub max_depth: usize,
+    /// Largest frame accepted, in bytes.
+    pub max_payload_bytes: usize,
+}
+
+impl WireLimits {
+    pub const DEFAULT_MAX_DEPTH: usize = 2_000;
+    pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 256 * 1024 * 1024;
+}
+
+impl Default for WireLimits {
+    fn default() -> Self {
+        Self { max_depth: Self::DEFAULT_MAX_DEPTH, max_payload_bytes: Self::DEFAULT_MAX_PAYLOAD_BYTES }
+    }
+}
+
+/// Protobuf nesting levels one expression level may take (a `CASE` branch
+/// takes three: the node, its when/then pair, the inner node).
+const PROTO_LEVELS_PER_EXPR: usize = 3;
+/// Extra protobuf levels for leaves (a literal's value, a cast's type).
+const PROTO_LEVELS_SLACK: usize = 16;
+/// Depth up to which the current stack is used as is.
+const SHALLOW: usize = 64;
+/// Stack reserved per level of depth beyond [`SHALLOW`], generous for
+/// unoptimised builds.
+const STACK_PER_LEVEL: usize = 32 * 1024;
+
+/// Runs `f` on a stack large enough for `depth` levels of recursion.
+pub fn with_stack<R>(depth: usize, f: impl FnOnce() -> R) -> R {
+    if depth <= SHALLOW { f() } else { stacker::grow(depth.saturating_mul(STACK_PER_LEVEL) + (1 << 20), f) }
+}
+
+/// The nesting depth of an expression, found without recursion.
+pub fn expr_depth(expr: &Expr) -> usize {
+    let mut max = 0;
+    let mut stack = vec![(expr, 1usize)];
+    while let Some((e, depth)) = stack.pop() {
+        max = max.max(depth);
+        // `apply_children` visits only the direct children: no recursion.
+        let _ = e.apply_children(|child| {
+            stack.push((child, depth + 1));
+            Ok(TreeNodeRecursion::Continue)
+        });
+    }
+    max
+}
+
+/// Wraps the codec for one encode or decode. It records whether any inline
+/// payload was written (so the frame can say so), and keeps the first UDF
+/// error whole: datafusion-proto discards encoding errors (the UDF would then
+/// silently go by name) and flattens decoding errors from nested nodes into
+/// text (losing their type).
+#[derive(Debug)]
+struct Tracked {
+    codec: PythonLogicalCodec,
+    inline: AtomicBool,
+    failure: Mutex<Option<DataFusionError>>,
+}
+
+impl Tracked {
+    fn new(codec: &PythonLogicalCodec) -> Self {
+        Self { codec: codec.clone(), inline: AtomicBool::new(false), failure: Mutex::new(None) }
+    }
+
+    fn keep<T>(&self, outcome: DfResult<T>) -> DfResult<T> {
+        outcome.map_err(|e| {
+            let message = e.to_string();
+            if let Ok(mut slot) = self.failure.lock() {
+                slot.get_or_insert(e);
+            }
+            DataFusionError::Execution(message)
+        })
+    }
+
+    fn take_failure(&self) -> Option<DataFusionError> {
+        self.failure.lock().ok().and_then(|mut f| f.take())
+    }
+
+    fn record(&self, before: usize, buf: &[u8], outcome: DfResult<()>) -> DfResult<()> {
+        match outcome {
+            Ok(()) => {
+                if buf.len() > before && buf[before..].starts_with(b"DFS") {
+                    self.inline.store(true, Ordering::Relaxed);
+                }
+                Ok(())
+            }
+            Err(e) => self.keep(Err(e)),
+        }
+    }
+}
+
+impl LogicalExtensionCodec for Tracked {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[datafusion::logical_expr::LogicalPlan],
+        ctx: &TaskContext,
+    ) -> DfResult<datafusion::logical_expr::Extension> {
+        self.codec.try_decode(buf, inputs, ctx)
+    }
+
+    fn try_encode(&self, node: &datafusion::logical_expr::Extension, buf: &mut Vec<u8>) -> DfResult<()> {
+        self.codec.try_encode(node, buf)
+    }
+
+    fn try_decode_table_provider(
+        &self,
+        buf: &[u8],
+        table_ref: &datafusion::common::TableReference,
+        schema: SchemaRef,
+        ctx: &TaskContext,
+    ) -> DfResult<Arc<dyn datafusion::datasource::TableProvider>> {
+        self.codec.try_decode_table_provider(buf, table_ref, schema, ctx)
+    }
+
+    fn try_encode_table_provider(
+        &self,
+        table_ref: &datafusion::common::TableReference,
+        node: Arc<dyn datafusion::datasource::TableProvider>,
+        buf: &mut Vec<u8>,
+    ) -> DfResult<()> {
+        self.codec.try_encode_table_provider(table_ref, node, buf)
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<ScalarUDF>> {
+        self.keep(self.codec.try_decode_udf(name, buf))
+    }
+
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<AggregateUDF>> {
+        self.keep(self.codec.try_decode_udaf(name, buf))
+    }
+
+    fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<WindowUDF>> {
+        self.keep(self.codec.try_decode_udwf(name, buf))
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+        let before = buf.len();
+        let outcome = self.codec.try_encode_udf(node, buf);
+        self.record(before, buf, outcome)
+    }
+
+    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+        let before = buf.len();
+        let outcome = self.codec.try_encode_udaf(node, buf);
+        self.record(before, buf, outcome)
+    }
+
+    fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+        let before = buf.len();
+        let outcome = self.codec.try_encode_udwf(node, buf);
+        self.record(before, buf, outcome)
+    }
+}
+
+/// Serializes `expr` into a `DFSE` frame.
+pub fn encode_logical_expr(
+    expr: &Expr,
+    codec: &PythonLogicalCodec,
+    limits: &WireLimits,
+) -> Result<Vec<u8>, DfshipError> {
+    let depth = expr_depth(expr);
+    if depth > limits.max_depth {
+        return Err(CodecError::TooDeep { depth, limit: limits.max_depth, stage: "encode" }.into());
+    }
+    let encoding = Tracked::new(codec);
+    let body = with_stack(depth * PROTO_LEVELS_PER_EXPR, || {
+        serialize_expr(expr, &encoding).map(|node| node.encode_to_vec())
+    });
+    if let Some(failure) = encoding.take_failure() {
+        return Err(DfshipError::DataFusion(failure));
+    }
+    let body = body.map_err(|e| CodecError::Malformed(format!("cannot serialize the expression: {e}")))?;
+    let flags = if encoding.inline.load(Ordering::Relaxed) { FLAG_INLINE_PYTHON } else { 0 };
+    let frame = write_frame(MAGIC_LOGICAL_EXPR, flags, &body, None);
+    if frame.len() > limits.max_payload_bytes {
+        return Err(CodecError::from(crate::wire::WireError::TooLarge {
+            size: frame.len() as u64,
+            limit: limits.max_payload_bytes,
+        })
+        .into());
+    }
+    Ok(frame)
+}
+
+/// Checks a `DFSE` frame and rebuilds its expression, resolving functions
+/// named in it through `registry`.
+pub fn decode_logical_expr(
+    bytes: &[u8],
+    registry: &TaskContext,
+    codec: &PythonLogicalCodec,
+    limits: &WireLimits,
+) -> Result<Expr, DfshipError> {
+    let frame =
+        read_frame(bytes, &[MAGIC_LOGICAL_EXPR], limits.max_payload_bytes).map_err(CodecError::from)?;
+    let proto_depth = protobuf_depth(frame.body)
+        .ok_or_else(|| CodecError::Malformed("the body is not a protobuf message".into()))?;
+    let proto_limit = limits.max_depth * PROTO_LEVELS_PER_EXPR + PROTO_LEVELS_SLACK;
+    if proto_depth > proto_limit {
+        return Err(CodecError::TooDeep {
+            depth: proto_depth.div_ceil(2),
+            limit: limits.max_depth,
+            stage: "decode",
+        }
+        .into());
+    }
+    with_stack(proto_depth, || {
+        let node = LogicalExprNode::decode(frame.body)
+            .map_err(|e| DfshipError::from(CodecError::Malformed(format!("bad expression message: {e}"))))?;
+        let decoding = Tracked::new(codec);
+        let parsed = parse_expr(&node, registry, &decoding);
+        if let Some(failure) = decoding.take_failure() {
+            return Err(DfshipError::DataFusion(failure));
+        }
+        let expr = parsed.map_err(|e| match e {
+            FromProtoError::DataFusionError(e) => DfshipError::DataFusion(e),
+            other => CodecError::Malformed(other.to_string()).into(),
+        })?;
+        drop(node);
+        // The protobuf bound above keeps decoding safe; this one is exact.
+        let depth = expr_depth(&expr);
+        if depth > limits.max_depth {
+            return Err(CodecError::TooDeep { depth, limit: limits.max_depth, stage: "decode" }.into());
+        }
+        Ok(expr)
+    })
+}

@@ -1,0 +1,430 @@
+//! datafusion-proto extension codecs that carry Python UDFs.
+//!
+//! [`PythonLogicalCodec`] and [`PythonPhysicalCodec`] plug into
+//! datafusion-proto's `LogicalExtensionCodec` and `PhysicalExtensionCodec`.
+//! A Python UDF (scalar, aggregate or window, see [`crate::udf`]) is written
+//! **inline**: its callable, declared types and volatility go into the
+//! `fun_definition` bytes of its node, as the payload described in
+//! [`crate::wire`], so the receiver needs nothing registered. Any other UDF
+//! (built-ins, FFI UDFs, other Rust UDFs) goes by name through the inner codec
+//! and is resolved in the receiver's function registry.
+//!
+//! With inlining disabled ([`PythonLogicalCodec::with_python_udf_inlining`])
+//! Python UDFs go by name too, and the codec **refuses** any inline payload it
+//! is asked to decode, naming the UDF and its family, before its pickled
+//! bytes are looked at: the unpickler never runs.
+//!
+//! Any pyo3 host can use these codecs from Rust; the inline payloads need a
+//! Python interpreter with `cloudpickle` importable to encode, and `pickle`
+//! to decode.
+//!
+//! ```no_run
+//! use datafusion::prelude::*;
+//! use datafusion_proto::logical_plan::to_proto::serialize_expr;
+//! use dfship::codec::PythonLogicalCodec;
+//!
+//! let codec = PythonLogicalCodec::new().with_python_udf_inlining(false);
+//! let node = serialize_expr(&(col("a") + lit(1)), &codec).unwrap();
+//! ```
+
+mod cache;
+pub mod error;
+pub mod expr;
+mod payload;
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::TableReference;
+use datafusion::datasource::TableProvider;
+use datafusion::datasource::file_format::FileFormatFactory;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{AggregateUDF, Extension, HigherOrderUDF, LogicalPlan, ScalarUDF, WindowUDF};
+use datafusion::physical_expr_common::physical_expr::PhysicalExpr;
+use datafusion::physical_expr_common::physical_expr::proto_decode::PhysicalExprDecodeCtx;
+use datafusion::physical_expr_common::physical_expr::proto_encode::PhysicalExprEncodeCtx;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion_proto::logical_plan::{DefaultLogicalExtensionCodec, LogicalExtensionCodec};
+use datafusion_proto::physical_plan::{
+    DefaultPhysicalExtensionCodec, PhysicalExtensionCodec, PhysicalProtoConverterExtension,
+};
+
+pub use error::CodecError;
+pub use expr::{WireLimits, decode_logical_expr, encode_logical_expr};
+
+use crate::udf::aggregate::PythonAggregateUDF;
+use crate::udf::scalar::PythonScalarUDF;
+use crate::udf::window::PythonWindowUDF;
+use crate::wire::{MAGIC_AGGREGATE_UDF, MAGIC_SCALAR_UDF, MAGIC_WINDOW_UDF};
+
+/// How many decoded immutable Python UDFs are kept for reuse.
+pub fn decoded_udf_cache_len() -> usize {
+    cache::len()
+}
+
+/// Forgets every decoded Python UDF kept for reuse.
+pub fn clear_decoded_udf_cache() {
+    cache::clear();
+}
+
+/// The three families of user-defined functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UdfFamily {
+    Scalar,
+    Aggregate,
+    Window,
+}
+
+impl UdfFamily {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Scalar => "scalar",
+            Self::Aggregate => "aggregate",
+            Self::Window => "window",
+        }
+    }
+
+    /// The inline payload magic of this family.
+    pub fn magic(self) -> [u8; 4] {
+        match self {
+            Self::Scalar => MAGIC_SCALAR_UDF,
+            Self::Aggregate => MAGIC_AGGREGATE_UDF,
+            Self::Window => MAGIC_WINDOW_UDF,
+        }
+    }
+}
+
+impl fmt::Display for UdfFamily {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Magic prefix of the `datafusion` Python package's own inline payloads.
+const FOREIGN_PYTHON_MAGIC: &[u8] = b"DFPY";
+
+fn codec_error(err: CodecError) -> DataFusionError {
+    DataFusionError::External(Box::new(err))
+}
+
+/// Appends what `write` produces to `buf` only if it succeeds: a failed
+/// encode never leaves a partial payload behind.
+fn atomically(buf: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>) -> Result<(), CodecError>) -> Result<()> {
+    let mut scratch = Vec::new();
+    write(&mut scratch).map_err(codec_error)?;
+    buf.extend_from_slice(&scratch);
+    Ok(())
+}
+
+/// Encoding and decoding of the three Python UDF families, shared by the
+/// logical and physical codecs.
+#[derive(Debug, Clone, Copy)]
+struct PythonUdfs {
+    inlining: bool,
+}
+
+impl PythonUdfs {
+    fn encode_scalar(self, udf: &ScalarUDF, buf: &mut Vec<u8>) -> Option<Result<()>> {
+        let python = (udf.inner().as_ref() as &dyn Any).downcast_ref::<PythonScalarUDF>()?;
+        Some(if self.inlining { atomically(buf, |b| payload::encode_scalar(python, b)) } else { Ok(()) })
+    }
+
+    fn encode_aggregate(self, udf: &AggregateUDF, buf: &mut Vec<u8>) -> Option<Result<()>> {
+        let python = (udf.inner().as_ref() as &dyn Any).downcast_ref::<PythonAggregateUDF>()?;
+        Some(if self.inlining { atomically(buf, |b| payload::encode_aggregate(python, b)) } else { Ok(()) })
+    }
+
+    fn encode_window(self, udf: &WindowUDF, buf: &mut Vec<u8>) -> Option<Result<()>> {
+        let python = (udf.inner().as_ref() as &dyn Any).downcast_ref::<PythonWindowUDF>()?;
+        Some(if self.inlining { atomically(buf, |b| payload::encode_window(python, b)) } else { Ok(()) })
+    }
+
+    /// Checks what kind of bytes a node carries. `Some` when they are (or
+    /// look like) an inline Python payload, which this codec must handle.
+    fn screen(self, name: &str, family: UdfFamily, buf: &[u8]) -> Option<Result<()>> {
+        if buf.starts_with(FOREIGN_PYTHON_MAGIC) {
+            return Some(Err(codec_error(CodecError::ForeignPayload { udf: name.to_owned(), family })));
+        }
+        if !buf.starts_with(b"DFS") {
+            return None;
+        }
+        if !self.inlining {
+            return Some(Err(codec_error(CodecError::InliningDisabled { udf: name.to_owned(), family })));
+        }
+        Some(Ok(()))
+    }
+
+    fn decode_scalar(
+        self,
+        name: &str,
+        buf: &[u8],
+        by_name: impl FnOnce() -> Result<Arc<ScalarUDF>>,
+    ) -> Result<Arc<ScalarUDF>> {
+        match self.screen(name, UdfFamily::Scalar, buf) {
+            Some(Ok(())) => payload::decode_scalar(name, buf).map_err(codec_error),
+            Some(Err(e)) => Err(e),
+            None => resolve_by_name(name, UdfFamily::Scalar, buf, by_name),
+        }
+    }
+
+    fn decode_aggregate(
+        self,
+        name: &str,
+        buf: &[u8],
+        by_name: impl FnOnce() -> Result<Arc<AggregateUDF>>,
+    ) -> Result<Arc<AggregateUDF>> {
+        match self.screen(name, UdfFamily::Aggregate, buf) {
+            Some(Ok(())) => payload::decode_aggregate(name, buf).map_err(codec_error),
+            Some(Err(e)) => Err(e),
+            None => resolve_by_name(name, UdfFamily::Aggregate, buf, by_name),
+        }
+    }
+
+    fn decode_window(
+        self,
+        name: &str,
+        buf: &[u8],
+        by_name: impl FnOnce() -> Result<Arc<WindowUDF>>,
+    ) -> Result<Arc<WindowUDF>> {
+        match self.screen(name, UdfFamily::Window, buf) {
+            Some(Ok(())) => payload::decode_window(name, buf).map_err(codec_error),
+            Some(Err(e)) => Err(e),
+            None => resolve_by_name(name, UdfFamily::Window, buf, by_name),
+        }
+    }
+}
+
+/// datafusion-proto asks the codec with empty bytes when a function named in
+/// the payload is missing from the receiver's registry: that is an unknown
+/// function, unless the inner codec knows it.
+fn resolve_by_name<T>(
+    name: &str,
+    family: UdfFamily,
+    buf: &[u8],
+    inner: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    let missing = buf.is_empty();
+    inner().map_err(|e| {
+        if missing { codec_error(CodecError::UnknownFunction { name: name.to_owned(), family }) } else { e }
+    })
+}
+
+/// A `LogicalExtensionCodec` that writes Python UDFs inline and delegates
+/// everything else to an inner codec (datafusion-proto's default unless
+/// given another).
+#[derive(Debug, Clone)]
+pub struct PythonLogicalCodec {
+    udfs: PythonUdfs,
+    inner: Arc<dyn LogicalExtensionCodec>,
+}
+
+impl Default for PythonLogicalCodec {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PythonLogicalCodec {
+    /// Inlining on, datafusion-proto's default codec inside.
+    pub fn new() -> Self {
+        Self { udfs: PythonUdfs { inlining: true }, inner: Arc::new(DefaultLogicalExtensionCodec {}) }
+    }
+
+    /// Delegates everything but Python UDFs to `inner`.
+    pub fn with_inner(mut self, inner: Arc<dyn LogicalExtensionCodec>) -> Self {
+        self.inner = inner;
+        self
+    }
+
+    /// Turns inline Python UDFs on or off. Off, Python UDFs travel by name
+    /// and inline payloads are refused on decode without being unpickled.
+    /// See the guide's security chapter for what this does and does not
+    /// protect against.
+    pub fn with_python_udf_inlining(mut self, enabled: bool) -> Self {
+        self.udfs.inlining = enabled;
+        self
+    }
+
+    pub fn python_udf_inlining(&self) -> bool {
+        self.udfs.inlining
+    }
+}
+
+impl LogicalExtensionCodec for PythonLogicalCodec {
+    fn try_decode(&self, buf: &[u8], inputs: &[LogicalPlan], ctx: &TaskContext) -> Result<Extension> {
+        self.inner.try_decode(buf, inputs, ctx)
+    }
+
+    fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
+        self.inner.try_encode(node, buf)
+    }
+
+    fn try_decode_table_provider(
+        &self,
+        buf: &[u8],
+        table_ref: &TableReference,
+        schema: SchemaRef,
+        ctx: &TaskContext,
+    ) -> Result<Arc<dyn TableProvider>> {
+        self.inner.try_decode_table_provider(buf, table_ref, schema, ctx)
+    }
+
+    fn try_encode_table_provider(
+        &self,
+        table_ref: &TableReference,
+        node: Arc<dyn TableProvider>,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        self.inner.try_encode_table_provider(table_ref, node, buf)
+    }
+
+    fn try_decode_file_format(&self, buf: &[u8], ctx: &TaskContext) -> Result<Arc<dyn FileFormatFactory>> {
+        self.inner.try_decode_file_format(buf, ctx)
+    }
+
+    fn try_encode_file_format(&self, buf: &mut Vec<u8>, node: Arc<dyn FileFormatFactory>) -> Result<()> {
+        self.inner.try_encode_file_format(buf, node)
+    }
+
+    fn try_decode_higher_order_function(&self, name: &str, buf: &[u8]) -> Result<Arc<HigherOrderUDF>> {
+        self.inner.try_decode_higher_order_function(name, buf)
+    }
+
+    fn try_encode_higher_order_function(&self, node: &HigherOrderUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.inner.try_encode_higher_order_function(node, buf)
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        self.udfs.decode_scalar(name, buf, || self.inner.try_decode_udf(name, buf))
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.udfs.encode_scalar(node, buf).unwrap_or_else(|| self.inner.try_encode_udf(node, buf))
+    }
+
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
+        self.udfs.decode_aggregate(name, buf, || self.inner.try_decode_udaf(name, buf))
+    }
+
+    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.udfs.encode_aggregate(node, buf).unwrap_or_else(|| self.inner.try_encode_udaf(node, buf))
+    }
+
+    fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
+        self.udfs.decode_window(name, buf, || self.inner.try_decode_udwf(name, buf))
+    }
+
+    fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.udfs.encode_window(node, buf).unwrap_or_else(|| self.inner.try_encode_udwf(node, buf))
+    }
+}
+
+/// The physical-plan counterpart of [`PythonLogicalCodec`], for plans and
+/// physical expressions (for example the subplans a distributed query sends
+/// to its workers).
+#[derive(Debug, Clone)]
+pub struct PythonPhysicalCodec {
+    udfs: PythonUdfs,
+    inner: Arc<dyn PhysicalExtensionCodec>,
+}
+
+impl Default for PythonPhysicalCodec {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PythonPhysicalCodec {
+    pub fn new() -> Self {
+        Self { udfs: PythonUdfs { inlining: true }, inner: Arc::new(DefaultPhysicalExtensionCodec {}) }
+    }
+
+    pub fn with_inner(mut self, inner: Arc<dyn PhysicalExtensionCodec>) -> Self {
+        self.inner = inner;
+        self
+    }
+
+    /// See [`PythonLogicalCodec::with_python_udf_inlining`].
+    pub fn with_python_udf_inlining(mut self, enabled: bool) -> Self {
+        self.udfs.inlining = enabled;
+        self
+    }
+
+    pub fn python_udf_inlining(&self) -> bool {
+        self.udfs.inlining
+    }
+}
+
+impl PhysicalExtensionCodec for PythonPhysicalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.inner.try_decode(buf, inputs, ctx, proto_converter)
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<()> {
+        self.inner.try_encode(node, buf, proto_converter)
+    }
+
+    fn try_decode_higher_order_function(&self, name: &str, buf: &[u8]) -> Result<Arc<HigherOrderUDF>> {
+        self.inner.try_decode_higher_order_function(name, buf)
+    }
+
+    fn try_encode_higher_order_function(&self, node: &HigherOrderUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.inner.try_encode_higher_order_function(node, buf)
+    }
+
+    fn try_decode_expr(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn PhysicalExpr>],
+        ctx: &PhysicalExprDecodeCtx<'_>,
+    ) -> Result<Arc<dyn PhysicalExpr>> {
+        self.inner.try_decode_expr(buf, inputs, ctx)
+    }
+
+    fn try_encode_expr(
+        &self,
+        node: &Arc<dyn PhysicalExpr>,
+        buf: &mut Vec<u8>,
+        ctx: &PhysicalExprEncodeCtx<'_>,
+    ) -> Result<()> {
+        self.inner.try_encode_expr(node, buf, ctx)
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        self.udfs.decode_scalar(name, buf, || self.inner.try_decode_udf(name, buf))
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.udfs.encode_scalar(node, buf).unwrap_or_else(|| self.inner.try_encode_udf(node, buf))
+    }
+
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
+        self.udfs.decode_aggregate(name, buf, || self.inner.try_decode_udaf(name, buf))
+    }
+
+    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.udfs.encode_aggregate(node, buf).unwrap_or_else(|| self.inner.try_encode_udaf(node, buf))
+    }
+
+    fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
+        self.udfs.decode_window(name, buf, || self.inner.try_decode_udwf(name, buf))
+    }
+
+    fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.udfs.encode_window(node, buf).unwrap_or_else(|| self.inner.try_encode_udwf(node, buf))
+    }
+}

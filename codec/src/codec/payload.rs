@@ -1,0 +1,198 @@
+//! Inline Python UDF payloads: the layout is specified in [`crate::wire`].
+
+use std::sync::{Arc, OnceLock};
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::logical_expr::{
+    AggregateUDF, AggregateUDFImpl, ScalarUDF, ScalarUDFImpl, Volatility, WindowUDF, WindowUDFImpl,
+};
+use datafusion_proto::protobuf::ArrowType;
+use prost::Message;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyBytes;
+
+use super::UdfFamily;
+use super::cache;
+use super::error::CodecError;
+use crate::udf::UdfSignature;
+use crate::udf::aggregate::PythonAggregateUDF;
+use crate::udf::scalar::PythonScalarUDF;
+use crate::udf::window::PythonWindowUDF;
+use crate::wire::{CURRENT, UdfHeader, WireError, read_bytes, read_count, write_bytes, write_varint};
+
+/// This interpreter's (major, minor) version.
+pub fn python_version(py: Python<'_>) -> (u8, u8) {
+    static VERSION: OnceLock<(u8, u8)> = OnceLock::new();
+    *VERSION.get_or_init(|| {
+        let v = py.version_info();
+        (v.major, v.minor)
+    })
+}
+
+fn cloudpickle_dumps(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    DUMPS.get_or_try_init(py, || Ok(py.import("cloudpickle")?.getattr("dumps")?.unbind())).map(|f| f.bind(py))
+}
+
+fn pickle_loads(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    LOADS.get_or_try_init(py, || Ok(py.import("pickle")?.getattr("loads")?.unbind())).map(|f| f.bind(py))
+}
+
+fn volatility_code(v: Volatility) -> u8 {
+    match v {
+        Volatility::Immutable => 0,
+        Volatility::Stable => 1,
+        Volatility::Volatile => 2,
+    }
+}
+
+fn volatility_from_code(code: u8) -> Volatility {
+    match code {
+        0 => Volatility::Immutable,
+        1 => Volatility::Stable,
+        _ => Volatility::Volatile,
+    }
+}
+
+fn write_type(out: &mut Vec<u8>, t: &DataType) -> Result<(), CodecError> {
+    let proto =
+        ArrowType::try_from(t).map_err(|e| CodecError::Malformed(format!("cannot encode type {t}: {e}")))?;
+    write_bytes(out, &proto.encode_to_vec());
+    Ok(())
+}
+
+fn read_type(input: &[u8]) -> Result<(DataType, &[u8]), CodecError> {
+    let (bytes, rest) = read_bytes(input)?;
+    let proto = ArrowType::decode(bytes).map_err(|e| CodecError::Malformed(format!("bad type: {e}")))?;
+    let t = DataType::try_from(&proto).map_err(|e| CodecError::Malformed(format!("bad type: {e}")))?;
+    Ok((t, rest))
+}
+
+fn write_types(out: &mut Vec<u8>, list: &[DataType]) -> Result<(), CodecError> {
+    write_varint(out, list.len() as u64);
+    list.iter().try_for_each(|t| write_type(out, t))
+}
+
+fn read_types(input: &[u8]) -> Result<(Vec<DataType>, &[u8]), CodecError> {
+    let (count, mut rest) = read_count(input)?;
+    let mut list = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (t, r) = read_type(rest)?;
+        list.push(t);
+        rest = r;
+    }
+    Ok((list, rest))
+}
+
+/// Writes header, types and pickled callable.
+fn encode(
+    family: UdfFamily,
+    name: &str,
+    shape: &UdfSignature,
+    state_types: &[DataType],
+    callable: &Py<PyAny>,
+    buf: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    Python::attach(|py| {
+        let header = UdfHeader {
+            magic: family.magic(),
+            version: CURRENT,
+            python: python_version(py),
+            volatility: volatility_code(shape.volatility),
+        };
+        header.write(buf);
+        write_types(buf, &shape.input_types)?;
+        write_type(buf, &shape.return_type)?;
+        write_types(buf, state_types)?;
+        let pickled = cloudpickle_dumps(py)
+            .and_then(|dumps| dumps.call1((callable.bind(py),)))
+            .and_then(|b| Ok(b.cast_into::<PyBytes>()?))
+            .map_err(|error| CodecError::Pickle { udf: name.to_owned(), family, error })?;
+        buf.extend_from_slice(pickled.as_bytes());
+        Ok(())
+    })
+}
+
+/// A payload read up to its pickled callable, which is not touched yet.
+struct Decoded<'a> {
+    shape: UdfSignature,
+    state_types: Vec<DataType>,
+    pickled: &'a [u8],
+}
+
+fn read_payload<'a>(py: Python<'_>, family: UdfFamily, buf: &'a [u8]) -> Result<Decoded<'a>, CodecError> {
+    let (header, rest) = UdfHeader::read(buf, &[family.magic()])?;
+    header.check_python(python_version(py))?;
+    let (input_types, rest) = read_types(rest)?;
+    let (return_type, rest) = read_type(rest)?;
+    let (state_types, pickled) = read_types(rest)?;
+    if family != UdfFamily::Aggregate && !state_types.is_empty() {
+        return Err(WireError::BadField { field: "state type count", value: state_types.len() as u64 }.into());
+    }
+    Ok(Decoded {
+        shape: UdfSignature { input_types, return_type, volatility: volatility_from_code(header.volatility) },
+        state_types,
+        pickled,
+    })
+}
+
+fn unpickle(py: Python<'_>, family: UdfFamily, name: &str, pickled: &[u8]) -> Result<Py<PyAny>, CodecError> {
+    pickle_loads(py)
+        .and_then(|loads| loads.call1((PyBytes::new(py, pickled),)))
+        .map(Bound::unbind)
+        .map_err(|error| CodecError::Unpickle { udf: name.to_owned(), family, error })
+}
+
+/// Decodes a payload of `family`, through the cache for immutable UDFs.
+fn decode<T: Send + Sync + 'static>(
+    family: UdfFamily,
+    name: &str,
+    buf: &[u8],
+    build: impl FnOnce(Py<PyAny>, UdfSignature, Vec<DataType>) -> Arc<T>,
+) -> Result<Arc<T>, CodecError> {
+    Python::attach(|py| {
+        let payload = read_payload(py, family, buf)?;
+        let cacheable = payload.shape.volatility == Volatility::Immutable;
+        if cacheable && let Some(hit) = cache::get::<T>(name, buf) {
+            return Ok(hit);
+        }
+        let callable = unpickle(py, family, name, payload.pickled)?;
+        let udf = build(callable, payload.shape, payload.state_types);
+        if cacheable {
+            cache::put(name, buf, Arc::clone(&udf));
+        }
+        Ok(udf)
+    })
+}
+
+pub fn encode_scalar(udf: &PythonScalarUDF, buf: &mut Vec<u8>) -> Result<(), CodecError> {
+    encode(UdfFamily::Scalar, udf.name(), udf.shape(), &[], udf.func(), buf)
+}
+
+pub fn encode_aggregate(udf: &PythonAggregateUDF, buf: &mut Vec<u8>) -> Result<(), CodecError> {
+    encode(UdfFamily::Aggregate, udf.name(), udf.shape(), udf.state_types(), udf.factory(), buf)
+}
+
+pub fn encode_window(udf: &PythonWindowUDF, buf: &mut Vec<u8>) -> Result<(), CodecError> {
+    encode(UdfFamily::Window, udf.name(), udf.shape(), &[], udf.factory(), buf)
+}
+
+pub fn decode_scalar(name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>, CodecError> {
+    decode(UdfFamily::Scalar, name, buf, |func, shape, _| {
+        Arc::new(PythonScalarUDF::new(name, func, shape).into_udf())
+    })
+}
+
+pub fn decode_aggregate(name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>, CodecError> {
+    decode(UdfFamily::Aggregate, name, buf, |func, shape, state| {
+        Arc::new(PythonAggregateUDF::new(name, func, shape, state).into_udaf())
+    })
+}
+
+pub fn decode_window(name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>, CodecError> {
+    decode(UdfFamily::Window, name, buf, |func, shape, _| {
+        Arc::new(PythonWindowUDF::new(name, func, shape).into_udwf())
+    })
+}

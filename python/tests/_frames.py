@@ -1,0 +1,60 @@
+"""Frame surgery for tests: edit bytes inside a dfship frame and re-seal it
+with a valid check, so that the decoder's later checks (not the checksum) are
+what a test exercises. Mirrors the layout in codec/src/wire.rs."""
+
+from __future__ import annotations
+
+import zlib
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        pos += 1
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+
+
+def split(frame: bytes) -> tuple[bytes, bytes]:
+    """(header up to the body, body)."""
+    length, body_start = _varint(frame, 6)
+    return frame[:body_start], frame[body_start : body_start + length]
+
+
+def seal(header: bytes, body: bytes) -> bytes:
+    """A frame with `body` under `header`'s magic, version and flags."""
+    out = bytearray(header[:6])
+    n = len(body)
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            break
+    out += body
+    out += zlib.crc32(bytes(out)).to_bytes(4, "little")
+    return bytes(out)
+
+
+def edit_body(frame: bytes, edit) -> bytes:  # type: ignore[no-untyped-def]
+    header, body = split(frame)
+    return seal(header, edit(body))
+
+
+def set_python_stamp(frame: bytes, major: int, minor: int) -> bytes:
+    """Rewrites the sender Python version of every inline UDF payload."""
+
+    def edit(body: bytes) -> bytes:
+        out = bytearray(body)
+        for magic in (b"DFSs", b"DFSa", b"DFSw"):
+            at = out.find(magic)
+            while at != -1:
+                out[at + 5] = major
+                out[at + 6] = minor
+                at = out.find(magic, at + 1)
+        return bytes(out)
+
+    return edit_body(frame, edit)

@@ -1,0 +1,248 @@
+"""Bad bytes never crash and never decode into something else; depth and size
+limits give typed errors instead of stack overflows."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import subprocess
+import sys
+import textwrap
+
+import _frames
+import pyarrow as pa
+import pytest
+from _workers import evaluate, make_closure_udf, make_udaf
+
+import dfship
+from dfship import Expr, SessionContext, col, lit
+from dfship import functions as f
+from dfship.exceptions import (
+    CorruptPayloadError,
+    DfshipError,
+    ExpressionTooDeepError,
+    PayloadError,
+    PayloadTooLargeError,
+    UnsupportedFormatError,
+)
+
+
+def payloads() -> list[bytes]:
+    return [
+        (col("a") + lit(1)).to_bytes(),
+        f.when(col("a") > 1, f.upper(col("s"))).otherwise(lit("x")).to_bytes(),
+        make_closure_udf(2, {"bias": 1})(col("a")).to_bytes(),
+        make_udaf()(col("a")).to_bytes(),
+    ]
+
+
+def test_every_truncation_is_refused() -> None:
+    for blob in payloads():
+        for n in range(len(blob)):
+            with pytest.raises(PayloadError):
+                Expr.from_bytes(blob[:n])
+
+
+def test_every_single_bit_flip_is_refused() -> None:
+    for blob in payloads()[:3]:
+        for i in range(len(blob)):
+            for bit in (0, 3, 7):
+                bad = bytearray(blob)
+                bad[i] ^= 1 << bit
+                with pytest.raises(PayloadError):
+                    Expr.from_bytes(bytes(bad))
+
+
+def test_random_multi_byte_damage_is_refused() -> None:
+    rng = random.Random(1234)
+    for blob in payloads():
+        for _ in range(300):
+            bad = bytearray(blob)
+            for _ in range(rng.randint(1, 8)):
+                bad[rng.randrange(len(bad))] = rng.randrange(256)
+            if bytes(bad) == blob:
+                continue
+            with pytest.raises(PayloadError):
+                Expr.from_bytes(bytes(bad))
+
+
+def test_random_bytes_are_refused() -> None:
+    rng = random.Random(99)
+    for n in [0, 1, 5, 11, 64, 1000]:
+        for _ in range(50):
+            junk = bytes(rng.randrange(256) for _ in range(n))
+            with pytest.raises(PayloadError):
+                Expr.from_bytes(junk)
+    for prefix in [b"DFSE", b"DFSE\x01", b"DFSE\x01\x00", b"DFSE\x01\x00\x00"]:
+        with pytest.raises(CorruptPayloadError):
+            Expr.from_bytes(prefix)
+
+
+def test_resealed_garbage_bodies_are_refused_without_crashing() -> None:
+    """Bodies that pass the check but are not valid messages."""
+    rng = random.Random(7)
+    header = (col("a") + 1).to_bytes()[:6]
+    for n in [1, 3, 17, 200]:
+        for _ in range(100):
+            body = bytes(rng.randrange(256) for _ in range(n))
+            with contextlib.suppress(DfshipError):
+                Expr.from_bytes(_frames.seal(header, body))
+
+
+def test_huge_declared_lengths_are_refused() -> None:
+    for length in [
+        b"\xff\xff\xff\xff\x0f",
+        b"\xff" * 9 + b"\x01",
+        b"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x02",
+    ]:
+        with pytest.raises(PayloadError):
+            Expr.from_bytes(b"DFSE\x01\x00" + length + b"\x00" * 8)
+
+
+def test_unknown_versions_and_flags_are_refused() -> None:
+    blob = (col("a") + 1).to_bytes()
+    _, body = _frames.split(blob)
+    with pytest.raises(UnsupportedFormatError, match="version 2"):
+        Expr.from_bytes(_frames.seal(b"DFSE\x02\x00", body))
+    with pytest.raises(UnsupportedFormatError, match="flag"):
+        Expr.from_bytes(_frames.seal(b"DFSE\x01\x80", body))
+    with pytest.raises(CorruptPayloadError, match="not a dfship payload"):
+        Expr.from_bytes(_frames.seal(b"DFSX\x01\x00", body))
+
+
+def test_payload_size_limit_on_encode_and_decode() -> None:
+    small = SessionContext().with_wire_limits(max_payload_bytes=200)
+    assert small.wire_limits["max_payload_bytes"] == 200
+    udf_expr = make_closure_udf(2, {"bias": 1})(col("a"))
+    with pytest.raises(PayloadTooLargeError, match="over the limit of 200 bytes"):
+        udf_expr.to_bytes(small)
+    blob = udf_expr.to_bytes()
+    with pytest.raises(PayloadTooLargeError):
+        Expr.from_bytes(blob, ctx=small)
+    assert Expr.from_bytes((col("a") + 1).to_bytes(small), ctx=small).equals(col("a") + 1)
+    with pytest.raises(ValueError, match="at least"):
+        SessionContext().with_wire_limits(max_payload_bytes=3)
+
+
+def right_deep(depth: int) -> Expr:
+    expr = col("a")
+    for _ in range(depth - 1):
+        expr = lit(1) + expr
+    return expr
+
+
+def nested_calls(depth: int) -> Expr:
+    expr = col("a")
+    for _ in range(depth - 1):
+        expr = f.abs(expr)
+    return expr
+
+
+@pytest.mark.parametrize(("make", "expected"), [(right_deep, 1000 - 1 + 5), (nested_calls, 5)])
+def test_depth_1000_round_trips_and_evaluates(make, expected) -> None:  # type: ignore[no-untyped-def]
+    expr = make(1000)
+    assert expr.depth() == 1000
+    back = Expr.from_bytes(expr.to_bytes())
+    assert back.depth() == 1000
+    assert evaluate(back, [5]) == [expected]
+
+
+def test_depth_over_the_limit_is_refused_at_encode_and_decode() -> None:
+    deep = right_deep(2_500)
+    with pytest.raises(
+        ExpressionTooDeepError, match="2500 levels deep, over the limit of 2000 at encode"
+    ) as info:
+        deep.to_bytes()
+    assert (info.value.depth, info.value.limit) == (2500, 2000)
+    permissive = SessionContext().with_wire_limits(max_depth=5_000)
+    blob = deep.to_bytes(permissive)
+    with pytest.raises(ExpressionTooDeepError, match="at decode"):
+        Expr.from_bytes(blob)
+    assert Expr.from_bytes(blob, ctx=permissive).depth() == 2_500
+    shallow = SessionContext().with_wire_limits(max_depth=10)
+    with pytest.raises(ExpressionTooDeepError):
+        right_deep(11).to_bytes(shallow)
+    with pytest.raises(ExpressionTooDeepError):
+        Expr.from_bytes(right_deep(50).to_bytes(), ctx=shallow)
+
+
+def test_adversarial_nesting_never_overflows_the_stack() -> None:
+    """A body crafted to nest a million levels, with a valid check: refused
+    before any recursive decoder sees it."""
+    levels, size, headers = 200_000, 2, []
+    for _ in range(levels):
+        header = b"\x0a" + _varint(size)
+        headers.append(header)
+        size += len(header)
+    body = b"".join(reversed(headers)) + b"\x08\x01"
+    assert len(body) == size
+    blob = _frames.seal(b"DFSE\x01\x00", body)
+    with pytest.raises(ExpressionTooDeepError):
+        Expr.from_bytes(blob)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def test_deep_expressions_in_a_thread_with_a_small_stack() -> None:
+    """Decoding grows its own stack: a 1000-deep payload decodes even on a
+    thread with a 256 KiB stack."""
+    import threading
+
+    blob = right_deep(1000).to_bytes()
+    out: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            out["depth"] = Expr.from_bytes(blob).depth()
+        except BaseException as e:
+            out["error"] = e
+
+    threading.stack_size(256 * 1024)
+    try:
+        t = threading.Thread(target=work)
+        t.start()
+        t.join()
+    finally:
+        threading.stack_size(0)
+    assert out == {"depth": 1000}
+
+
+def test_nothing_escapes_as_base_exception_in_a_fresh_interpreter() -> None:
+    """Fuzz in a child interpreter so that a crash shows as a bad exit code."""
+    code = textwrap.dedent(
+        """
+        import random, dfship
+        from dfship import Expr, col, lit
+        from dfship.exceptions import DfshipError
+        rng = random.Random(5)
+        blob = (col("a") + lit(1)).to_bytes()
+        for _ in range(3000):
+            bad = bytearray(blob)
+            bad[rng.randrange(len(bad))] ^= 1 << rng.randrange(8)
+            try:
+                Expr.from_bytes(bytes(bad))
+            except DfshipError:
+                pass
+        print("survived")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=os.environ
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "survived"
+
+
+def test_wire_constants_are_exposed() -> None:
+    assert dfship._internal.WIRE_FORMAT_VERSION == 1
+    assert SessionContext().wire_limits["max_depth"] == dfship._internal.DEFAULT_MAX_DEPTH
+    assert pa is not None

@@ -56,6 +56,18 @@ release: $(STAMP) ## Build the extension optimised into the virtualenv
 demo: release ## Set up, build optimised, and run the demo
 	$(VPY) examples/demo.py
 
+.PHONY: bench-setup
+BENCH_VENV := .venv-bench
+bench-setup: $(STAMP) ## Optimised wheel + a separate venv with the datafusion 55.0.0 reference and polars
+	maturin build --release --quiet -m codec/Cargo.toml --out target/wheels
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet "datafusion==55.0.0" pyarrow cloudpickle polars
+	$(BENCH_VENV)/bin/python -m pip install --quiet --force-reinstall --no-deps target/wheels/dfship-*.whl
+
+.PHONY: bench-compare
+bench-compare: bench-setup ## dfship vs datafusion 55.0.0 side by side: sizes and pickle timings, with ratios
+	$(BENCH_VENV)/bin/python benches/compare_reference.py --check --out benches/results/compare_reference.md
+
 .PHONY: cargo-test
 cargo-test: $(STAMP) ## Rust unit tests
 	cargo test --workspace --quiet
@@ -67,15 +79,15 @@ pytest: $(BUILT) $(FFI_BUILT) ## Python tests and doctests
 .PHONY: fmt
 fmt: $(STAMP) ## Format Rust and Python
 	cargo fmt --all
-	ruff format python examples
-	ruff check --fix python examples
+	ruff format python examples benches
+	ruff check --fix python examples benches
 
 .PHONY: lint
 lint: $(BUILT) ## rustfmt, clippy, ruff, mypy, stubtest
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
-	ruff check python examples
-	ruff format --check python examples
+	ruff check python examples benches
+	ruff format --check python examples benches
 	mypy
 	$(VPY) -m mypy.stubtest dfship._internal --mypy-config-file pyproject.toml --allowlist python/stubtest-allowlist.txt
 
@@ -85,4 +97,4 @@ test: lint cargo-test pytest ## Everything: lints, Rust tests, Python tests and 
 .PHONY: clean
 clean: ## Remove build outputs and the virtualenv
 	cargo clean
-	rm -rf $(VENV) python/dfship/*.so
+	rm -rf $(VENV) $(BENCH_VENV) python/dfship/*.so

@@ -50,12 +50,19 @@
 //! | 6 | 1 | python minor | the sender's `sys.version_info.minor` |
 //! | 7 | 1 | volatility | 0 immutable, 1 stable, 2 volatile |
 //! | 8 | … | types | input, return and (aggregates) state types, see below |
-//! | … | rest | callable | the pickled callable (cloudpickle) |
+//! | … | 1 | encoding | how the callable is stored: [`CALLABLE_PICKLE`] or [`CALLABLE_LZ4_PICKLE`] |
+//! | … | rest | callable | the pickled callable (cloudpickle); with [`CALLABLE_LZ4_PICKLE`], a LEB128 length of the pickle, then an LZ4 block holding it |
 //!
 //! Types are written as a LEB128 count of input types, each type, the return
 //! type, a LEB128 count of state types and each state type; each type is a
 //! LEB128 length and a datafusion-proto `ArrowType` message. An `Int64` costs
 //! 3 bytes, where an Arrow IPC schema message costs over a hundred.
+//!
+//! Large pickles (classes carry every method's code) are stored compressed
+//! when that saves space; the stated length is checked against
+//! [`MAX_CALLABLE_BYTES`] before anything is allocated, and the block must
+//! decompress to exactly that length. LZ4 costs about a microsecond here,
+//! a small fraction of pickling the callable.
 //!
 //! The Python version is checked before the callable is touched: bytecode is
 //! not portable across minor versions, so a mismatch is refused with both
@@ -85,6 +92,13 @@ pub const FLAG_INLINE_PYTHON: u8 = 0b0000_0001;
 /// A [`TAG_LEN`]-byte authentication tag follows the body.
 pub const FLAG_SIGNED: u8 = 0b0000_0010;
 const KNOWN_FLAGS: u8 = FLAG_INLINE_PYTHON | FLAG_SIGNED;
+
+/// Callable encoding: the pickle as is.
+pub const CALLABLE_PICKLE: u8 = 0;
+/// Callable encoding: LEB128 pickle length, then the pickle as an LZ4 block.
+pub const CALLABLE_LZ4_PICKLE: u8 = 1;
+/// Largest pickled callable a payload may declare.
+pub const MAX_CALLABLE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Length of the authentication tag of a signed frame.
 pub const TAG_LEN: usize = 32;
@@ -236,13 +250,27 @@ pub type Signer<'a> = &'a dyn Fn(&[u8]) -> [u8; TAG_LEN];
 /// Writes a frame around `body`. With `tag` (for [`FLAG_SIGNED`]), it is
 /// called with every byte written so far and must return the tag.
 pub fn write_frame(magic: [u8; 4], flags: u8, body: &[u8], tag: Option<Signer<'_>>) -> Vec<u8> {
+    write_frame_with(magic, flags, body.len(), |out| out.extend_from_slice(body), tag)
+}
+
+/// Like [`write_frame`], with the body written in place by `write_body`,
+/// which must append exactly `body_len` bytes.
+pub fn write_frame_with(
+    magic: [u8; 4],
+    flags: u8,
+    body_len: usize,
+    write_body: impl FnOnce(&mut Vec<u8>),
+    tag: Option<Signer<'_>>,
+) -> Vec<u8> {
     let flags = if tag.is_some() { flags | FLAG_SIGNED } else { flags & !FLAG_SIGNED };
-    let mut out = Vec::with_capacity(FIXED_HEADER + 10 + body.len() + TAG_LEN + CHECK_LEN);
+    let mut out = Vec::with_capacity(FIXED_HEADER + 10 + body_len + TAG_LEN + CHECK_LEN);
     out.extend_from_slice(&magic);
     out.push(CURRENT);
     out.push(flags);
-    write_varint(&mut out, body.len() as u64);
-    out.extend_from_slice(body);
+    write_varint(&mut out, body_len as u64);
+    let start = out.len();
+    write_body(&mut out);
+    debug_assert_eq!(out.len() - start, body_len, "write_body wrote another length than declared");
     if let Some(sign) = tag {
         let t = sign(&out);
         out.extend_from_slice(&t);

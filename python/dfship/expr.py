@@ -195,7 +195,8 @@ class Expr:
         >>> Expr.from_bytes(blob)
         Expr(a + Int64(1))
         """
-        return bytes(self._raw.to_bytes(None if ctx is None else ctx.raw))
+        blob: bytes = self._raw.to_bytes(None if ctx is None else ctx.raw)
+        return blob
 
     @classmethod
     def from_bytes(
@@ -221,7 +222,9 @@ class Expr:
         return expr
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
-        return (Expr.from_bytes, (self.to_bytes(),))
+        # A module-level loader pickles as one short global reference (a
+        # classmethod would pickle as getattr(Expr, "from_bytes")).
+        return (_load, (self._raw.to_bytes(None),))
 
     def depth(self) -> int:
         """How deeply the expression tree nests (a column is 1)."""
@@ -314,6 +317,14 @@ class Expr:
     def variant_name(self) -> str:
         """The kind of expression (``Column``, ``BinaryExpr``, ...)."""
         return str(self._raw.variant_name())
+
+
+def _load(buf: bytes) -> Expr:
+    """Unpickles an expression (see :meth:`Expr.__reduce__`): decodes against
+    this thread's worker slot, else the global session."""
+    expr = Expr.__new__(Expr)
+    expr._raw = _internal.RawExpr.from_bytes(buf, None)
+    return expr
 
 
 def _raw(value: Any) -> _internal.RawExpr:

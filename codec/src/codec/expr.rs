@@ -25,7 +25,7 @@ use prost::Message;
 use super::PythonLogicalCodec;
 use super::error::CodecError;
 use crate::error::DfshipError;
-use crate::wire::{FLAG_INLINE_PYTHON, MAGIC_LOGICAL_EXPR, protobuf_depth, read_frame, write_frame};
+use crate::wire::{FLAG_INLINE_PYTHON, MAGIC_LOGICAL_EXPR, protobuf_depth, read_frame, write_frame_with};
 
 /// Bounds on what a session encodes and decodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,15 +197,17 @@ pub fn encode_logical_expr(
         return Err(CodecError::TooDeep { depth, limit: limits.max_depth, stage: "encode" }.into());
     }
     let encoding = Tracked::new(codec);
-    let body = with_stack(depth * PROTO_LEVELS_PER_EXPR, || {
-        serialize_expr(expr, &encoding).map(|node| node.encode_to_vec())
-    });
-    if let Some(failure) = encoding.take_failure() {
-        return Err(DfshipError::DataFusion(failure));
-    }
-    let body = body.map_err(|e| CodecError::Malformed(format!("cannot serialize the expression: {e}")))?;
-    let flags = if encoding.inline.load(Ordering::Relaxed) { FLAG_INLINE_PYTHON } else { 0 };
-    let frame = write_frame(MAGIC_LOGICAL_EXPR, flags, &body, None);
+    let frame = with_stack(depth * PROTO_LEVELS_PER_EXPR, || {
+        let node = serialize_expr(expr, &encoding);
+        if let Some(failure) = encoding.take_failure() {
+            return Err(DfshipError::DataFusion(failure));
+        }
+        let node =
+            node.map_err(|e| CodecError::Malformed(format!("cannot serialize the expression: {e}")))?;
+        let flags = if encoding.inline.load(Ordering::Relaxed) { FLAG_INLINE_PYTHON } else { 0 };
+        // The body is encoded straight into the frame.
+        Ok(write_frame_with(MAGIC_LOGICAL_EXPR, flags, node.encoded_len(), |out| node.encode_raw(out), None))
+    })?;
     if frame.len() > limits.max_payload_bytes {
         return Err(CodecError::from(crate::wire::WireError::TooLarge {
             size: frame.len() as u64,

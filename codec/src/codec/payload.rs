@@ -19,7 +19,10 @@ use crate::udf::UdfSignature;
 use crate::udf::aggregate::PythonAggregateUDF;
 use crate::udf::scalar::PythonScalarUDF;
 use crate::udf::window::PythonWindowUDF;
-use crate::wire::{CURRENT, UdfHeader, WireError, read_bytes, read_count, write_bytes, write_varint};
+use crate::wire::{
+    CALLABLE_LZ4_PICKLE, CALLABLE_PICKLE, CURRENT, MAX_CALLABLE_BYTES, UdfHeader, WireError, read_bytes,
+    read_count, read_varint, write_bytes, write_varint,
+};
 
 /// This interpreter's (major, minor) version.
 pub fn python_version(py: Python<'_>) -> (u8, u8) {
@@ -110,16 +113,62 @@ fn encode(
             .and_then(|dumps| dumps.call1((callable.bind(py),)))
             .and_then(|b| Ok(b.cast_into::<PyBytes>()?))
             .map_err(|error| CodecError::Pickle { udf: name.to_owned(), family, error })?;
-        buf.extend_from_slice(pickled.as_bytes());
+        write_callable(buf, pickled.as_bytes());
         Ok(())
     })
+}
+
+/// Pickles at least this large are tried compressed.
+const COMPRESS_FROM: usize = 256;
+
+/// Appends the encoding byte and the callable, compressed when that saves
+/// at least an eighth.
+fn write_callable(buf: &mut Vec<u8>, pickled: &[u8]) {
+    if pickled.len() >= COMPRESS_FROM
+        && let packed = lz4_flex::block::compress(pickled)
+        && packed.len() + 10 < pickled.len() - pickled.len() / 8
+    {
+        buf.push(CALLABLE_LZ4_PICKLE);
+        write_varint(buf, pickled.len() as u64);
+        buf.extend_from_slice(&packed);
+        return;
+    }
+    buf.push(CALLABLE_PICKLE);
+    buf.extend_from_slice(pickled);
+}
+
+/// The pickled callable of a payload, decompressed if need be.
+fn read_callable(input: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, CodecError> {
+    let (&encoding, rest) = input.split_first().ok_or(WireError::Truncated { needed: 1, available: 0 })?;
+    match encoding {
+        CALLABLE_PICKLE => Ok(std::borrow::Cow::Borrowed(rest)),
+        CALLABLE_LZ4_PICKLE => {
+            let (len, used) = read_varint(rest)?;
+            if len > MAX_CALLABLE_BYTES {
+                return Err(WireError::BadField { field: "callable length", value: len }.into());
+            }
+            let len = len as usize;
+            let raw = lz4_flex::block::decompress(&rest[used..], len).map_err(|e| {
+                CodecError::Malformed(format!("the compressed callable does not decompress: {e}"))
+            })?;
+            if raw.len() != len {
+                return Err(CodecError::Malformed(format!(
+                    "the compressed callable holds {} bytes, not the {len} it states",
+                    raw.len()
+                )));
+            }
+            Ok(std::borrow::Cow::Owned(raw))
+        }
+        other => Err(WireError::BadField { field: "callable encoding", value: u64::from(other) }.into()),
+    }
 }
 
 /// A payload read up to its pickled callable, which is not touched yet.
 struct Decoded<'a> {
     shape: UdfSignature,
     state_types: Vec<DataType>,
-    pickled: &'a [u8],
+    /// Encoding byte and stored callable.
+    callable: &'a [u8],
 }
 
 fn read_payload<'a>(py: Python<'_>, family: UdfFamily, buf: &'a [u8]) -> Result<Decoded<'a>, CodecError> {
@@ -127,14 +176,14 @@ fn read_payload<'a>(py: Python<'_>, family: UdfFamily, buf: &'a [u8]) -> Result<
     header.check_python(python_version(py))?;
     let (input_types, rest) = read_types(rest)?;
     let (return_type, rest) = read_type(rest)?;
-    let (state_types, pickled) = read_types(rest)?;
+    let (state_types, callable) = read_types(rest)?;
     if family != UdfFamily::Aggregate && !state_types.is_empty() {
         return Err(WireError::BadField { field: "state type count", value: state_types.len() as u64 }.into());
     }
     Ok(Decoded {
         shape: UdfSignature { input_types, return_type, volatility: volatility_from_code(header.volatility) },
         state_types,
-        pickled,
+        callable,
     })
 }
 
@@ -158,7 +207,8 @@ fn decode<T: Send + Sync + 'static>(
         if cacheable && let Some(hit) = cache::get::<T>(name, buf) {
             return Ok(hit);
         }
-        let callable = unpickle(py, family, name, payload.pickled)?;
+        let pickled = read_callable(payload.callable)?;
+        let callable = unpickle(py, family, name, &pickled)?;
         let udf = build(callable, payload.shape, payload.state_types);
         if cacheable {
             cache::put(name, buf, Arc::clone(&udf));
@@ -195,4 +245,53 @@ pub fn decode_window(name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>, CodecErro
     decode(UdfFamily::Window, name, buf, |func, shape, _| {
         Arc::new(PythonWindowUDF::new(name, func, shape).into_udwf())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(pickled: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_callable(&mut out, pickled);
+        out
+    }
+
+    #[test]
+    fn small_callables_are_stored_as_is_and_large_ones_compressed() {
+        let small = b"tiny pickle".to_vec();
+        assert_eq!(stored(&small)[0], CALLABLE_PICKLE);
+        let large: Vec<u8> = b"a pickle with repeated names ".iter().copied().cycle().take(2000).collect();
+        let packed = stored(&large);
+        assert_eq!(packed[0], CALLABLE_LZ4_PICKLE);
+        assert!(packed.len() < large.len() / 4);
+        for original in [small, large] {
+            assert_eq!(read_callable(&stored(&original)).expect("reads").as_ref(), original.as_slice());
+        }
+    }
+
+    #[test]
+    fn damaged_callables_are_refused() {
+        let large: Vec<u8> = (0..3000u32).map(|i| (i % 7) as u8).collect();
+        let packed = stored(&large);
+        assert!(read_callable(&[]).is_err());
+        assert!(matches!(read_callable(&[9, 1, 2]), Err(CodecError::Wire(WireError::BadField { .. }))));
+        // A stated length over the limit is refused before any allocation.
+        let mut huge = vec![CALLABLE_LZ4_PICKLE];
+        write_varint(&mut huge, MAX_CALLABLE_BYTES + 1);
+        assert!(matches!(read_callable(&huge), Err(CodecError::Wire(WireError::BadField { .. }))));
+        // A stated length that does not match what the block holds.
+        let mut lying = vec![CALLABLE_LZ4_PICKLE];
+        write_varint(&mut lying, 10);
+        lying.extend_from_slice(&packed[3..]);
+        assert!(read_callable(&lying).is_err());
+        // Truncated blocks and garbage never panic.
+        for cut in 0..packed.len() {
+            let _ = read_callable(&packed[..cut]);
+        }
+        let mut garbage = vec![CALLABLE_LZ4_PICKLE];
+        write_varint(&mut garbage, 3000);
+        garbage.extend(std::iter::repeat_n(0xf0u8, 64));
+        assert!(read_callable(&garbage).is_err());
+    }
 }

@@ -22,4 +22,5 @@ def test_demo_runs_and_agrees_across_start_methods() -> None:
     assert done.returncode == 0, done.stderr
     assert "geo_mean_amount" in done.stdout and "north" in done.stdout and "smoothed" in done.stdout
     for method in ("fork", "spawn", "forkserver"):
-        assert f"{method} worker after the parent queried: same result" in done.stdout
+        assert f"{method} worker, expressions shipped by pickle: same result" in done.stdout
+    assert "Shipped expressions (scalar, aggregate, window UDF), pickled:" in done.stdout

@@ -52,8 +52,9 @@ def test_pool_runs_python_udfs_and_global_session(method: str) -> None:
         assert pool.apply_async(_workers.sql_on_global_session).get(timeout=TIMEOUT) == [42]
 
 
-def test_bare_fork_child_runs_queries() -> None:
-    """os.fork without multiprocessing, checked through the exit status."""
+def forked_child_exit_code() -> int:
+    """Runs the aggregate in a child made by os.fork (no multiprocessing):
+    0 when it gives the expected result."""
     pid = os.fork()
     if pid == 0:  # child
         code = 1
@@ -62,7 +63,11 @@ def test_bare_fork_child_runs_queries() -> None:
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_bare_fork_child_runs_queries() -> None:
+    assert forked_child_exit_code() == 0
 
 
 def test_grandchild_of_fork_runs_queries() -> None:
@@ -75,13 +80,5 @@ def test_grandchild_of_fork_runs_queries() -> None:
 
 def _fork_again() -> dict[str, list[int]]:
     assert _workers.four_partition_aggregate() == EXPECTED
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            code = 0 if _workers.four_partition_aggregate() == EXPECTED else 2
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert forked_child_exit_code() == 0
     return _workers.four_partition_aggregate()

@@ -7,7 +7,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from _workers import evaluate, make_double
+from _workers import Summer, evaluate, make_double
 from conftest import multi_partition_frame
 
 import dfship
@@ -167,25 +167,6 @@ def test_registered_udfs_are_callable_from_sql(ctx: SessionContext) -> None:
 
 
 # -- aggregate -------------------------------------------------------------------
-
-
-class Summer(Accumulator):
-    """Sums values, counting nulls as zero."""
-
-    def __init__(self) -> None:
-        self.total = 0
-
-    def update(self, *values: pa.Array) -> None:
-        self.total += pc.sum(values[0]).as_py() or 0
-
-    def merge(self, states: list[pa.Array]) -> None:
-        self.total += pc.sum(states[0]).as_py() or 0
-
-    def state(self) -> list[pa.Scalar]:
-        return [pa.scalar(self.total)]
-
-    def evaluate(self) -> pa.Scalar:
-        return pa.scalar(self.total)
 
 
 class WeightedMean(Accumulator):

@@ -212,6 +212,36 @@ fn resolve_by_name<T>(
     })
 }
 
+/// The six UDF methods, alike in both codec traits: Python UDFs are handled
+/// by [`PythonUdfs`], anything else by the inner codec.
+macro_rules! python_udf_methods {
+    () => {
+        fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+            self.udfs.decode_scalar(name, buf, || self.inner.try_decode_udf(name, buf))
+        }
+
+        fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+            self.udfs.encode_scalar(node, buf).unwrap_or_else(|| self.inner.try_encode_udf(node, buf))
+        }
+
+        fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
+            self.udfs.decode_aggregate(name, buf, || self.inner.try_decode_udaf(name, buf))
+        }
+
+        fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+            self.udfs.encode_aggregate(node, buf).unwrap_or_else(|| self.inner.try_encode_udaf(node, buf))
+        }
+
+        fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
+            self.udfs.decode_window(name, buf, || self.inner.try_decode_udwf(name, buf))
+        }
+
+        fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> Result<()> {
+            self.udfs.encode_window(node, buf).unwrap_or_else(|| self.inner.try_encode_udwf(node, buf))
+        }
+    };
+}
+
 /// A `LogicalExtensionCodec` that writes Python UDFs inline and delegates
 /// everything else to an inner codec (datafusion-proto's default unless
 /// given another).
@@ -297,29 +327,7 @@ impl LogicalExtensionCodec for PythonLogicalCodec {
         self.inner.try_encode_higher_order_function(node, buf)
     }
 
-    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        self.udfs.decode_scalar(name, buf, || self.inner.try_decode_udf(name, buf))
-    }
-
-    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-        self.udfs.encode_scalar(node, buf).unwrap_or_else(|| self.inner.try_encode_udf(node, buf))
-    }
-
-    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
-        self.udfs.decode_aggregate(name, buf, || self.inner.try_decode_udaf(name, buf))
-    }
-
-    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
-        self.udfs.encode_aggregate(node, buf).unwrap_or_else(|| self.inner.try_encode_udaf(node, buf))
-    }
-
-    fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
-        self.udfs.decode_window(name, buf, || self.inner.try_decode_udwf(name, buf))
-    }
-
-    fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> Result<()> {
-        self.udfs.encode_window(node, buf).unwrap_or_else(|| self.inner.try_encode_udwf(node, buf))
-    }
+    python_udf_methods!();
 }
 
 /// The physical-plan counterpart of [`PythonLogicalCodec`], for plans and
@@ -404,27 +412,5 @@ impl PhysicalExtensionCodec for PythonPhysicalCodec {
         self.inner.try_encode_expr(node, buf, ctx)
     }
 
-    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        self.udfs.decode_scalar(name, buf, || self.inner.try_decode_udf(name, buf))
-    }
-
-    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-        self.udfs.encode_scalar(node, buf).unwrap_or_else(|| self.inner.try_encode_udf(node, buf))
-    }
-
-    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
-        self.udfs.decode_aggregate(name, buf, || self.inner.try_decode_udaf(name, buf))
-    }
-
-    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
-        self.udfs.encode_aggregate(node, buf).unwrap_or_else(|| self.inner.try_encode_udaf(node, buf))
-    }
-
-    fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
-        self.udfs.decode_window(name, buf, || self.inner.try_decode_udwf(name, buf))
-    }
-
-    fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> Result<()> {
-        self.udfs.encode_window(node, buf).unwrap_or_else(|| self.inner.try_encode_udwf(node, buf))
-    }
+    python_udf_methods!();
 }

@@ -69,8 +69,15 @@ bench-compare: bench-setup ## dfship vs datafusion 55.0.0 side by side: sizes an
 	$(BENCH_VENV)/bin/python benches/compare_reference.py --check --out benches/results/compare_reference.md
 
 .PHONY: cargo-test
-cargo-test: $(STAMP) ## Rust unit tests
-	cargo test --workspace --quiet
+cargo-test: $(STAMP) ## Rust unit and integration tests (the harness has its own target)
+	cargo test --workspace --exclude dfship-harness --quiet
+
+# HARNESS_CASES=N scales every harness property (default: 64 matrix cases).
+.PHONY: harness
+harness: $(BUILT) $(FFI_BUILT) ## Property harness: codecs, fuzzing, the slot x start method x toggle matrix, snapshots
+	rm -f target/harness-report.txt
+	INSTA_UPDATE=no cargo test -p dfship-harness --quiet -- --nocapture --test-threads=1
+	@echo "== harness report =="; cat target/harness-report.txt
 
 .PHONY: pytest
 pytest: $(BUILT) $(FFI_BUILT) ## Python tests and doctests
@@ -79,20 +86,20 @@ pytest: $(BUILT) $(FFI_BUILT) ## Python tests and doctests
 .PHONY: fmt
 fmt: $(STAMP) ## Format Rust and Python
 	cargo fmt --all
-	ruff format python examples benches
-	ruff check --fix python examples benches
+	ruff format python examples benches harness/driver
+	ruff check --fix python examples benches harness/driver
 
 .PHONY: lint
 lint: $(BUILT) ## rustfmt, clippy, ruff, mypy, stubtest
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
-	ruff check python examples benches
-	ruff format --check python examples benches
+	ruff check python examples benches harness/driver
+	ruff format --check python examples benches harness/driver
 	mypy
 	$(VPY) -m mypy.stubtest dfship._internal --mypy-config-file pyproject.toml --allowlist python/stubtest-allowlist.txt
 
 .PHONY: test
-test: lint cargo-test pytest ## Everything: lints, Rust tests, Python tests and doctests
+test: lint cargo-test pytest harness ## Everything: lints, Rust tests, Python tests and doctests, the property harness
 
 .PHONY: clean
 clean: ## Remove build outputs and the virtualenv

@@ -30,7 +30,7 @@
 mod cache;
 pub mod error;
 pub mod expr;
-mod payload;
+pub mod payload;
 
 use std::any::Any;
 use std::fmt;

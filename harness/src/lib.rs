@@ -37,15 +37,19 @@ pub fn cases(per_case: u32) -> u32 {
     base.max(1).saturating_mul(per_case)
 }
 
-/// A proptest config for `n` cases that writes failures to the crate's
-/// `proptest-regressions/` (committed) and shrinks for up to five minutes.
-pub fn proptest_config(n: u32) -> proptest::test_runner::Config {
+/// A proptest config for `n` cases of the suite `name`: failures are
+/// recorded in `harness/proptest-regressions/<name>.txt` (committed, and
+/// replayed first on every run), and shrinking goes on for up to 2048 steps
+/// or five minutes so counterexamples come out small.
+pub fn proptest_config(name: &str, n: u32) -> proptest::test_runner::Config {
+    let path = workspace_root().join("harness").join("proptest-regressions").join(format!("{name}.txt"));
+    // proptest keeps the path for the whole run; one small leak per suite.
+    let path: &'static str = Box::leak(path.display().to_string().into_boxed_str());
     proptest::test_runner::Config {
         cases: n,
+        max_shrink_iters: 2048,
         max_shrink_time: 300_000,
-        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::WithSource(
-            "proptest-regressions",
-        ))),
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(path))),
         ..proptest::test_runner::Config::default()
     }
 }

@@ -151,8 +151,7 @@ fn physical(case: &Case, counts: &Counts) -> Result<(), TestCaseError> {
 }
 
 fn run(name: &str, n: u32, property: fn(&Case, &Counts) -> Result<(), TestCaseError>) {
-    let mut config = proptest_config(n);
-    config.source_file = Some(file!());
+    let config = proptest_config(&name.replace(' ', "_"), n);
     let mut runner = TestRunner::new(config);
     let counts = Counts::default();
     let result = runner.run(&case(rust_config()), |c| property(&c, &counts));

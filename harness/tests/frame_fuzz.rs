@@ -76,9 +76,8 @@ fn apply(bytes: &mut Vec<u8>, d: &Damage) {
     }
 }
 
-fn runner(n: u32) -> TestRunner {
-    let mut config = proptest_config(n);
-    config.source_file = Some(file!());
+fn runner(name: &str, n: u32) -> TestRunner {
+    let config = proptest_config(name, n);
     TestRunner::new(config)
 }
 
@@ -98,7 +97,7 @@ fn arbitrary_bytes_never_panic() {
             }
         ),
     ];
-    let result = runner(n).run(&inputs, |bytes| {
+    let result = runner("frame_fuzz_arbitrary", n).run(&inputs, |bytes| {
         read_everything(&bytes, &ctx);
         Ok(())
     });
@@ -120,7 +119,7 @@ fn damaged_frames_never_panic() {
         any::<bool>(),
     );
     let accepted = std::sync::atomic::AtomicUsize::new(0);
-    let result = runner(n).run(&strategy, |(c, damages, reseal)| {
+    let result = runner("frame_fuzz_damaged", n).run(&strategy, |(c, damages, reseal)| {
         let udfs = python::build_udfs(&c).map_err(|e| TestCaseError::fail(format!("UDFs: {e}")))?;
         let expr = RustBuilder { registry: &ctx.state(), udfs: &udfs }
             .root(&c)

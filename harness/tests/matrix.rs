@@ -17,8 +17,7 @@ use proptest::test_runner::{TestCaseError, TestRunner};
 #[test]
 fn every_case_crosses_every_combination() {
     let n = cases(1);
-    let mut config = proptest_config(n);
-    config.source_file = Some(file!());
+    let config = proptest_config("matrix", n);
     let tally = Mutex::new(Tally::default());
     let mut runner = TestRunner::new(config);
     let result = runner.run(&case(Config::default()), |c| {

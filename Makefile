@@ -72,7 +72,7 @@ bench-compare: bench-setup ## dfship vs datafusion 55.0.0 side by side: sizes an
 cargo-test: $(STAMP) ## Rust unit and integration tests (the harness has its own target)
 	cargo test --workspace --exclude dfship-harness --quiet
 
-# HARNESS_CASES=N scales every harness property (default: 64 matrix cases).
+# HARNESS_CASES=N scales every harness property (default: 256 matrix cases).
 .PHONY: harness
 harness: $(BUILT) $(FFI_BUILT) ## Property harness: codecs, fuzzing, the slot x start method x toggle matrix, snapshots
 	rm -f target/harness-report.txt

@@ -28,7 +28,7 @@ use std::path::PathBuf;
 
 /// The default number of cases of the matrix property; the other properties
 /// run a fixed multiple of it. `HARNESS_CASES=N` replaces it.
-pub const DEFAULT_CASES: u32 = 64;
+pub const DEFAULT_CASES: u32 = 256;
 
 /// Cases for a property that runs `per_case` times as many as the matrix.
 pub fn cases(per_case: u32) -> u32 {

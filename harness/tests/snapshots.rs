@@ -6,6 +6,7 @@
 
 use std::fmt::Write as _;
 
+use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::prelude::SessionContext;
 use dfship::codec::PythonLogicalCodec;
@@ -229,6 +230,27 @@ fn expression_displays_after_a_round_trip() {
     assert_snapshot("round_trip_displays", &out);
 }
 
+/// A callable pickle cannot serialize is refused at encode, naming the UDF.
+fn unpicklable_encode_error() -> String {
+    let unpicklable = pyo3::Python::attach(|py| -> pyo3::PyResult<_> {
+        use pyo3::types::PyDictMethods as _;
+        let ns = pyo3::types::PyDict::new(py);
+        py.run(c"import threading\nlock = threading.Lock()\nbody = lambda a: (lock, a)[1]", Some(&ns), None)?;
+        Ok(ns.get_item("body")?.expect("defined").unbind())
+    })
+    .expect("python");
+    let shape = dfship::udf::UdfSignature {
+        input_types: vec![DataType::Int64],
+        return_type: DataType::Int64,
+        volatility: datafusion::logical_expr::Volatility::Immutable,
+    };
+    let locked = dfship::udf::scalar::PythonScalarUDF::new("holds_a_lock", unpicklable, shape).into_udf();
+    let refused =
+        encode_logical_expr(&locked.call(vec![col("a")]), &PythonLogicalCodec::new(), &WireLimits::default())
+            .expect_err("unpicklable");
+    refused.to_string()
+}
+
 #[test]
 fn every_error_message() {
     let ctx = SessionContext::new();
@@ -308,6 +330,7 @@ fn every_error_message() {
         let message = decode(&bytes, &ctx, inlining).err().unwrap_or_else(|| panic!("{name}: decoded"));
         let _ = writeln!(out, "{name}:\n  {message}");
     }
+    let _ = writeln!(out, "unpicklable closure at encode:\n  {}", unpicklable_encode_error());
     let limited = WireLimits { max_depth: 1, ..WireLimits::default() };
     let too_deep = encode_logical_expr(&(col("a") + lit(1_i64)), &PythonLogicalCodec::new(), &limited)
         .expect_err("too deep");

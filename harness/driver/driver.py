@@ -107,16 +107,19 @@ def run_case(pools: Pools, request: dict[str, Any]) -> dict[str, Any]:
 
     payloads: dict[str, bytes] = {}
     encode_errors: dict[str, hw.Outcome] = {}
-    sizes: dict[str, int] = {}
-    for slot in SLOTS:
+    for slot in ("explicit", "pickle"):
         for sender in (True, False):
             key = f"{slot}/{sender}"
             try:
                 payloads[key] = hw.encode(expr, slot, sender)
-                sizes[key] = len(payloads[key])
             except Exception as e:
                 encode_errors[key] = hw.error_outcome(e)
                 payloads[key] = b""
+    # The global fallback differs from pickle on the receiving side only.
+    for sender in (True, False):
+        payloads[f"global/{sender}"] = payloads[f"pickle/{sender}"]
+        if f"pickle/{sender}" in encode_errors:
+            encode_errors[f"global/{sender}"] = encode_errors[f"pickle/{sender}"]
     combos = [
         {"slot": slot, "sender": sender, "receiver": receiver}
         for slot in SLOTS
@@ -137,7 +140,7 @@ def run_case(pools: Pools, request: dict[str, Any]) -> dict[str, Any]:
                     "outcome": encode_errors.get(key, outcome),
                 }
             )
-    return {"id": request.get("id"), "local": local, "combos": rows, "payload_bytes": sizes}
+    return {"id": request.get("id"), "local": local, "combos": rows}
 
 
 def main() -> None:

@@ -9,7 +9,6 @@ can reach it.
 
 from __future__ import annotations
 
-import os
 import pickle
 import traceback
 from typing import Any
@@ -102,30 +101,34 @@ def receiver_ctx(udfs: dict[str, Any], inlining: bool, registered: bool) -> Sess
     return ctx.with_python_udf_inlining(enabled=inlining)
 
 
-def decode(
-    payload: bytes, slot: str, udfs: dict[str, Any], inlining: bool, registered: bool
-) -> Expr:
+Receivers = dict[tuple[bool, bool], SessionContext]
+
+
+def receivers(udfs: dict[str, Any]) -> Receivers:
+    """A receiving context per (inlining, registered), for one case."""
+    return {(i, r): receiver_ctx(udfs, i, r) for i in (True, False) for r in (True, False)}
+
+
+def decode(payload: bytes, slot: str, ctxs: Receivers, inlining: bool, registered: bool) -> Expr:
     """The receiver's side. Other slots hold decoys set the opposite way, so
     resolving in the wrong order changes the outcome."""
     if slot == "explicit":
-        ipc.set_worker_ctx(receiver_ctx(udfs, not inlining, not registered))
+        ipc.set_worker_ctx(ctxs[(not inlining, not registered)])
         try:
-            return Expr.from_bytes(payload, ctx=receiver_ctx(udfs, inlining, registered))
+            return Expr.from_bytes(payload, ctx=ctxs[(inlining, registered)])
         finally:
             ipc.clear_worker_ctx()
     if slot == "pickle":
-        ipc.set_worker_ctx(receiver_ctx(udfs, inlining, registered))
+        ipc.set_worker_ctx(ctxs[(inlining, registered)])
         try:
             expr: Expr = pickle.loads(payload)
             return expr
         finally:
             ipc.clear_worker_ctx()
-    # The global fallback: no worker slot. A strict context with the opposite
-    # registration lives in the process and must not be consulted.
-    decoy = receiver_ctx(udfs, False, not registered)
-    expr = pickle.loads(payload)
-    del decoy
-    return expr
+    # The global fallback: no worker slot. Strict contexts with either
+    # registration live in the process and must not be consulted.
+    fallback: Expr = pickle.loads(payload)
+    return fallback
 
 
 def run_combos(
@@ -138,19 +141,16 @@ def run_combos(
         if _POOL_REGISTERED:
             register(SessionContext.global_ctx(), udfs)
         batch = pa.ipc.open_stream(case["batch"]).read_next_batch()
+        ctxs = receivers(udfs)
     except Exception as e:
         return [{"err": "HarnessSetupError", "msg": traceback.format_exc() + str(e)}] * len(combos)
     results: list[Outcome] = []
     for combo in combos:
         payload = payloads[f"{combo['slot']}/{combo['sender']}"]
         try:
-            expr = decode(payload, combo["slot"], udfs, combo["receiver"], _POOL_REGISTERED)
+            expr = decode(payload, combo["slot"], ctxs, combo["receiver"], _POOL_REGISTERED)
         except Exception as e:
             results.append(error_outcome(e))
             continue
         results.append(evaluate(expr, batch, case["context"]))
     return results
-
-
-def pid() -> int:
-    return os.getpid()

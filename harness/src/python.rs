@@ -15,7 +15,10 @@ use dfship::udf::window::PythonWindowUDF;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::render::{BuiltUdf, data_type, python_udf_body};
+use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::Expr;
+
+use crate::render::{BuiltUdf, RustBuilder, data_type, python_udf_body};
 use crate::spec::{Case, Family, Volatility};
 
 /// Starts the interpreter once, with the project's virtualenv and the
@@ -86,4 +89,11 @@ pub fn build_udfs(case: &Case) -> PyResult<Vec<BuiltUdf>> {
             })
             .collect()
     })
+}
+
+/// The case's root expression in this process: its Python UDFs built here,
+/// built-in functions from `registry`.
+pub fn build_root(case: &Case, registry: &dyn FunctionRegistry) -> Result<Expr, String> {
+    let udfs = build_udfs(case).map_err(|e| format!("building the UDFs: {e}"))?;
+    RustBuilder { registry, udfs: &udfs }.root(case).map_err(|e| format!("building the expression: {e}"))
 }

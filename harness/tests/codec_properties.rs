@@ -25,7 +25,6 @@ use datafusion_proto::bytes::{
 };
 use dfship::codec::expr::{WireLimits, decode_logical_expr, encode_logical_expr};
 use dfship::codec::{PythonLogicalCodec, PythonPhysicalCodec};
-use dfship_harness::render::RustBuilder;
 use dfship_harness::spec::{Case, Root};
 use dfship_harness::strategies::{Config, case};
 use dfship_harness::{cases, data, proptest_config, python};
@@ -91,11 +90,8 @@ struct Counts {
 }
 
 fn logical(case: &Case, counts: &Counts) -> Result<(), TestCaseError> {
-    let udfs = python::build_udfs(case).map_err(|e| TestCaseError::fail(format!("building UDFs: {e}")))?;
     let ctx = session();
-    let builder = RustBuilder { registry: &ctx.state(), udfs: &udfs };
-    let expr =
-        builder.root(case).map_err(|e| TestCaseError::fail(format!("building the expression: {e}")))?;
+    let expr = python::build_root(case, &ctx.state()).map_err(TestCaseError::fail)?;
     let codec = PythonLogicalCodec::new();
     let limits = WireLimits::default();
     let bytes = encode_logical_expr(&expr, &codec, &limits)
@@ -117,11 +113,8 @@ fn logical(case: &Case, counts: &Counts) -> Result<(), TestCaseError> {
 }
 
 fn physical(case: &Case, counts: &Counts) -> Result<(), TestCaseError> {
-    let udfs = python::build_udfs(case).map_err(|e| TestCaseError::fail(format!("building UDFs: {e}")))?;
     let ctx = session();
-    let builder = RustBuilder { registry: &ctx.state(), udfs: &udfs };
-    let expr =
-        builder.root(case).map_err(|e| TestCaseError::fail(format!("building the expression: {e}")))?;
+    let expr = python::build_root(case, &ctx.state()).map_err(TestCaseError::fail)?;
     let batch = data::batch(case);
     let plan =
         runtime().block_on(async { dataframe(&ctx, case, &batch, expr)?.create_physical_plan().await });
@@ -213,9 +206,8 @@ fn generator_covers_the_space() {
         if c.uses_ffi() {
             continue;
         }
-        let udfs = python::build_udfs(&c).expect("UDFs build");
         let ctx = session();
-        let expr = RustBuilder { registry: &ctx.state(), udfs: &udfs }.root(&c).expect("expression builds");
+        let expr = python::build_root(&c, &ctx.state()).expect("the case builds");
         let batch = data::batch(&c);
         if runtime()
             .block_on(async { dataframe(&ctx, &c, &batch, expr)?.create_physical_plan().await })

@@ -4,6 +4,7 @@
 //! UDF payloads, through every frame and payload reader. Each input gives a
 //! value or an error; a panic fails the property.
 
+use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
 use dfship::codec::PythonLogicalCodec;
 use dfship::codec::expr::{WireLimits, decode_logical_expr, encode_logical_expr};
@@ -11,7 +12,6 @@ use dfship::wire::{
     MAGIC_AGGREGATE_UDF, MAGIC_LOGICAL_EXPR, MAGIC_PHYSICAL_EXPR, MAGIC_SCALAR_UDF, MAGIC_WINDOW_UDF,
     UdfHeader, protobuf_depth, read_frame, write_frame,
 };
-use dfship_harness::render::RustBuilder;
 use dfship_harness::strategies::{Config, case};
 use dfship_harness::{cases, proptest_config, python};
 use proptest::prelude::*;
@@ -20,21 +20,26 @@ use proptest::test_runner::TestRunner;
 const ALL_MAGICS: [[u8; 4]; 5] =
     [MAGIC_LOGICAL_EXPR, MAGIC_PHYSICAL_EXPR, MAGIC_SCALAR_UDF, MAGIC_AGGREGATE_UDF, MAGIC_WINDOW_UDF];
 
-/// Every reader on `bytes`; returns how many accepted them.
-fn read_everything(bytes: &[u8], ctx: &SessionContext) -> usize {
+/// Every reader on `bytes`; returns how many accepted them, and what the
+/// permissive expression decoder made of them.
+fn read_everything(bytes: &[u8], ctx: &SessionContext) -> (usize, Option<Expr>) {
     let mut accepted = 0;
+    let mut decoded = None;
     let limits = WireLimits::default();
     accepted += usize::from(read_frame(bytes, &ALL_MAGICS, 1 << 20).is_ok());
     accepted += usize::from(UdfHeader::read(bytes, &ALL_MAGICS[2..]).is_ok());
     let _ = protobuf_depth(bytes);
     for inlining in [false, true] {
         let codec = PythonLogicalCodec::new().with_python_udf_inlining(inlining);
-        accepted += usize::from(decode_logical_expr(bytes, &ctx.task_ctx(), &codec, &limits).is_ok());
+        if let Ok(expr) = decode_logical_expr(bytes, &ctx.task_ctx(), &codec, &limits) {
+            accepted += 1;
+            decoded = Some(expr);
+        }
     }
     accepted += usize::from(dfship::codec::payload::decode_scalar("fuzz", bytes).is_ok());
     accepted += usize::from(dfship::codec::payload::decode_aggregate("fuzz", bytes).is_ok());
     accepted += usize::from(dfship::codec::payload::decode_window("fuzz", bytes).is_ok());
-    accepted
+    (accepted, decoded)
 }
 
 #[derive(Debug, Clone)]
@@ -98,7 +103,7 @@ fn arbitrary_bytes_never_panic() {
         ),
     ];
     let result = runner("frame_fuzz_arbitrary", n).run(&inputs, |bytes| {
-        read_everything(&bytes, &ctx);
+        let _ = read_everything(&bytes, &ctx);
         Ok(())
     });
     dfship_harness::report(&format!(
@@ -120,35 +125,25 @@ fn damaged_frames_never_panic() {
     );
     let accepted = std::sync::atomic::AtomicUsize::new(0);
     let result = runner("frame_fuzz_damaged", n).run(&strategy, |(c, damages, reseal)| {
-        let udfs = python::build_udfs(&c).map_err(|e| TestCaseError::fail(format!("UDFs: {e}")))?;
-        let expr = RustBuilder { registry: &ctx.state(), udfs: &udfs }
-            .root(&c)
-            .map_err(|e| TestCaseError::fail(format!("expression: {e}")))?;
+        let expr = python::build_root(&c, &ctx.state()).map_err(TestCaseError::fail)?;
         let codec = PythonLogicalCodec::new();
         let frame = encode_logical_expr(&expr, &codec, &WireLimits::default())
             .map_err(|e| TestCaseError::fail(format!("encode: {e}")))?;
-        let mut bytes = if reseal {
-            // Damage the body only, then seal it again: the check passes and
-            // the damage reaches the protobuf and the UDF payloads.
-            let parsed = read_frame(&frame, &[MAGIC_LOGICAL_EXPR], usize::MAX).expect("own frame");
-            let mut body = parsed.body.to_vec();
-            for d in &damages {
-                apply(&mut body, d);
-            }
-            write_frame(MAGIC_LOGICAL_EXPR, parsed.flags, &body, None)
-        } else {
-            let mut bytes = frame.clone();
-            for d in &damages {
-                apply(&mut bytes, d);
-            }
-            bytes
-        };
-        accepted.fetch_add(read_everything(&bytes, &ctx), std::sync::atomic::Ordering::Relaxed);
+        let parsed = read_frame(&frame, &[MAGIC_LOGICAL_EXPR], usize::MAX).expect("own frame");
+        // Re-sealed: only the body is damaged and the check is made again, so
+        // the damage reaches the protobuf and the UDF payloads.
+        let mut target = if reseal { parsed.body.to_vec() } else { frame.clone() };
+        for d in &damages {
+            apply(&mut target, d);
+        }
+        let bytes =
+            if reseal { write_frame(MAGIC_LOGICAL_EXPR, parsed.flags, &target, None) } else { target };
+        let (n_accepted, decoded) = read_everything(&bytes, &ctx);
+        accepted.fetch_add(n_accepted, std::sync::atomic::Ordering::Relaxed);
         // Whatever decodes must encode again.
-        if let Ok(back) = decode_logical_expr(&bytes, &ctx.task_ctx(), &codec, &WireLimits::default()) {
+        if let Some(back) = decoded {
             let _ = encode_logical_expr(&back, &codec, &WireLimits::default());
         }
-        bytes.clear();
         Ok(())
     });
     dfship_harness::report(&format!(

@@ -16,7 +16,6 @@ use dfship::wire::{
     read_count, read_frame, read_varint, write_frame,
 };
 use dfship_harness::python;
-use dfship_harness::render::RustBuilder;
 use dfship_harness::snap::assert_snapshot;
 use dfship_harness::spec::{
     Agg, BinOp, Case, Column, E, Family, Lit, Root, Ty, UdfKind, UdfSpec, Volatility, Win,
@@ -130,8 +129,7 @@ fn canonical() -> Vec<(&'static str, Case)> {
 }
 
 fn build(ctx: &SessionContext, case: &Case) -> Expr {
-    let udfs = python::build_udfs(case).expect("UDFs build");
-    RustBuilder { registry: &ctx.state(), udfs: &udfs }.root(case).expect("expression builds")
+    python::build_root(case, &ctx.state()).expect("the case builds")
 }
 
 fn encode(expr: &Expr, inlining: bool) -> Vec<u8> {

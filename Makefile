@@ -13,6 +13,9 @@ export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 # Build and test against the venv's interpreter, so pyo3 is configured once.
 export PYO3_PYTHON := $(VPY)
 export CARGO_TERM_COLOR ?= never
+# Every pip install obeys the pins (constraints.txt is the one place they live).
+export PIP_CONSTRAINT := $(abspath constraints.txt)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 STAMP := $(VENV)/.dfship-tools
 RUST_SOURCES := $(shell find codec/src -name '*.rs') Cargo.toml codec/Cargo.toml $(wildcard Cargo.lock) pyproject.toml
@@ -24,14 +27,19 @@ FFI_BUILT := $(VENV)/.dfship-ffi-example-built
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(VPY) -m pip install --quiet --upgrade pip
-	$(VPY) -m pip install --quiet "maturin>=1.9.4,<2" pyarrow cloudpickle "pytest>=8" polars mypy ruff
+.PHONY: preflight
+preflight: ## Check that the machine has Python 3.10+ with venv, the pinned Rust toolchain and a C compiler
+	@bash tools/preflight.sh $(PYTHON)
+
+$(STAMP): pyproject.toml constraints.txt tools/preflight.sh
+	@bash tools/preflight.sh $(PYTHON)
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet -r constraints.txt
+	$(VPY) tools/check_pins.py
 	touch $@
 
 .PHONY: venv
-venv: $(STAMP) ## Create the virtualenv with build and test tools
+venv: $(STAMP) ## Create the virtualenv with the pinned build and test tools (constraints.txt)
 
 $(BUILT): $(STAMP) $(RUST_SOURCES)
 	maturin develop --quiet
@@ -72,9 +80,13 @@ bench-compare: bench-setup ## dfship vs datafusion 55.0.0 side by side: sizes an
 cargo-test: $(STAMP) ## Rust unit and integration tests (the harness has its own target)
 	cargo test --workspace --exclude dfship-harness --quiet
 
+.PHONY: other-python
+other-python: $(STAMP) ## Find (or install from Debian's packages) a CPython of another minor version for the cross-interpreter suite
+	bash tools/other_python.sh $(VPY)
+
 # HARNESS_CASES=N scales every harness property (default: 256 matrix cases).
 .PHONY: harness
-harness: $(BUILT) $(FFI_BUILT) ## Property harness: codecs, fuzzing, the slot x start method x toggle matrix, snapshots
+harness: $(BUILT) $(FFI_BUILT) other-python ## Property harness: codecs, fuzzing, the slot x start method x toggle matrix, snapshots
 	rm -f target/harness-report.txt
 	INSTA_UPDATE=no cargo test -p dfship-harness --quiet -- --nocapture --test-threads=1
 	@echo "== harness report =="; cat target/harness-report.txt
@@ -86,20 +98,29 @@ pytest: $(BUILT) $(FFI_BUILT) ## Python tests and doctests
 .PHONY: fmt
 fmt: $(STAMP) ## Format Rust and Python
 	cargo fmt --all
-	ruff format python examples benches harness/driver
-	ruff check --fix python examples benches harness/driver
+	ruff format python examples benches harness/driver tools
+	ruff check --fix python examples benches harness/driver tools
+
+.PHONY: build-checks
+build-checks: $(STAMP) ## Pins match constraints.txt; one feature set per crate across every build (one DataFusion build per profile)
+	$(VPY) tools/check_pins.py
+	$(VPY) tools/check_feature_union.py
 
 .PHONY: lint
 lint: $(BUILT) ## rustfmt, clippy, ruff, mypy, stubtest
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
-	ruff check python examples benches harness/driver
-	ruff format --check python examples benches harness/driver
+	ruff check python examples benches harness/driver tools
+	ruff format --check python examples benches harness/driver tools
 	mypy
 	$(VPY) -m mypy.stubtest dfship._internal --mypy-config-file pyproject.toml --allowlist python/stubtest-allowlist.txt
 
+# The stages of `make test`, in order; tools/stages.sh times each one.
+TEST_STAGES := preflight venv develop ffi-example build-checks lint cargo-test pytest harness
+
 .PHONY: test
-test: lint cargo-test pytest harness ## Everything: lints, Rust tests, Python tests and doctests, the property harness
+test: ## Everything: set-up, build checks, lints, Rust tests, Python tests and doctests, the property harness
+	@MAKE="$(MAKE)" bash tools/stages.sh $(TEST_STAGES)
 
 .PHONY: clean
 clean: ## Remove build outputs and the virtualenv

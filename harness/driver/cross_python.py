@@ -6,8 +6,9 @@ PATH), makes payloads of every UDF family there and loads them here, and
 the other way round. Prints one JSON report on stdout for
 ``harness/tests/cross_interpreter.rs``; progress goes to stderr.
 
-Virtualenvs are cached in ``target/cross-python``; the wheel is rebuilt and
-reinstalled every run so that it is the code under test.
+Virtualenvs are cached in ``cross-python`` under the cargo target directory
+(``CARGO_TARGET_DIR``, else ``target/``); the wheel is rebuilt and reinstalled
+every run so that it is the code under test.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import textwrap
 from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-CACHE = ROOT / "target" / "cross-python"
+CACHE = pathlib.Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / "cross-python"
 HERE = (sys.version_info.major, sys.version_info.minor)
 
 # Runs under any interpreter with the wheel: pickles one expression per UDF

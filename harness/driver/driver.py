@@ -72,13 +72,20 @@ class Pools:
                 out[key] = [
                     {"err": "WorkerTimeout", "msg": f"no answer in {TASK_TIMEOUT_S}s"}
                 ] * len(combos)
-                self.pools[key].shutdown(wait=False, cancel_futures=True)
+                self._kill(self.pools[key])
                 self.pools[key] = self._make(*key)
         return out
 
+    @staticmethod
+    def _kill(pool: ProcessPoolExecutor) -> None:
+        """Ends a pool whose worker may be hung: shutdown alone would wait for it."""
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+
     def close(self) -> None:
         for pool in self.pools.values():
-            pool.shutdown(wait=True, cancel_futures=True)
+            self._kill(pool)
 
 
 def namespace(udfs: dict[str, Any]) -> dict[str, Any]:

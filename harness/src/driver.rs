@@ -6,8 +6,10 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{Value as Json, json};
@@ -26,10 +28,21 @@ pub fn python() -> PathBuf {
     venv.join("bin").join("python")
 }
 
+/// How long one request may take before the driver counts as hung:
+/// `HARNESS_DRIVER_TIMEOUT` seconds, default 900. The driver bounds each
+/// worker task by `HARNESS_TASK_TIMEOUT` (300 s) and replaces a hung pool, so
+/// this only fires when the driver itself is stuck.
+fn reply_timeout() -> Duration {
+    let secs = std::env::var("HARNESS_DRIVER_TIMEOUT").ok().and_then(|s| s.parse().ok()).unwrap_or(900);
+    Duration::from_secs(secs)
+}
+
 pub struct Driver {
     child: Child,
     stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    /// Lines the driver printed, read on a thread so a reply can be awaited
+    /// with a time limit.
+    replies: Receiver<std::io::Result<String>>,
     /// What the driver said about itself.
     pub hello: Json,
 }
@@ -46,7 +59,15 @@ impl Driver {
             .unwrap_or_else(|e| panic!("cannot start {} {}: {e}", python().display(), script.display()));
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut driver = Self { child, stdin, stdout, hello: Json::Null };
+        let (tx, replies) = channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines() {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut driver = Self { child, stdin, replies, hello: Json::Null };
         driver.hello = driver.request(&json!({"op": "hello"}));
         driver
     }
@@ -59,9 +80,21 @@ impl Driver {
             .write_all(line.as_bytes())
             .and_then(|()| self.stdin.flush())
             .expect("the driver is running");
-        let mut reply = String::new();
-        let n = self.stdout.read_line(&mut reply).expect("read from the driver");
-        assert!(n > 0, "the driver exited (status {:?})", self.child.try_wait());
+        let limit = reply_timeout();
+        let reply = match self.replies.recv_timeout(limit) {
+            Ok(line) => line.expect("read from the driver"),
+            Err(RecvTimeoutError::Disconnected) => {
+                panic!("the driver exited (status {:?})", self.child.try_wait())
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = self.child.kill();
+                panic!(
+                    "the driver gave no answer in {}s (HARNESS_DRIVER_TIMEOUT); it was killed. Request: {}",
+                    limit.as_secs(),
+                    request.get("op").unwrap_or(&Json::Null)
+                )
+            }
+        };
         let reply: Json = serde_json::from_str(&reply).expect("the driver replies in JSON");
         if let Some(error) = reply.get("error") {
             panic!("the driver failed: {}", error.as_str().unwrap_or_default());

@@ -114,6 +114,10 @@ fn normalized(outcome: &Json) -> String {
     out
 }
 
+/// Slot (3) x start method (3) x sender inlining (2) x receiver inlining (2)
+/// x receiver registration (2).
+pub const COMBINATIONS: usize = 72;
+
 /// Mismatches printed per failing case (the rest are counted).
 const SHOWN: usize = 4;
 
@@ -127,8 +131,15 @@ pub fn check(case: &Case, report: &Json, tally: &mut Tally) -> Result<(), String
     let mut failures = String::new();
     let mut mismatches = 0_usize;
     let rows = report["combos"].as_array().cloned().unwrap_or_default();
-    if rows.len() != 72 {
-        let _ = writeln!(failures, "expected 72 crossings, the driver ran {}", rows.len());
+    let distinct: std::collections::BTreeSet<String> =
+        rows.iter().map(|row| Combo::from_json(row).to_string()).collect();
+    if rows.len() != COMBINATIONS || distinct.len() != COMBINATIONS {
+        let _ = writeln!(
+            failures,
+            "expected {COMBINATIONS} distinct crossings, the driver ran {} ({} distinct)",
+            rows.len(),
+            distinct.len()
+        );
     }
     for row in &rows {
         let combo = Combo::from_json(row);

@@ -142,7 +142,9 @@ fn damaged_frames_never_panic() {
         accepted.fetch_add(n_accepted, std::sync::atomic::Ordering::Relaxed);
         // Whatever decodes must encode again.
         if let Some(back) = decoded {
-            let _ = encode_logical_expr(&back, &codec, &WireLimits::default());
+            encode_logical_expr(&back, &codec, &WireLimits::default()).map_err(|e| {
+                TestCaseError::fail(format!("{back} decoded from damaged bytes but does not encode: {e}"))
+            })?;
         }
         Ok(())
     });

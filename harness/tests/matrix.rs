@@ -9,7 +9,7 @@
 use std::sync::Mutex;
 
 use dfship_harness::driver::with_driver;
-use dfship_harness::oracle::{Tally, check};
+use dfship_harness::oracle::{COMBINATIONS, Tally, check};
 use dfship_harness::strategies::{Config, case};
 use dfship_harness::{cases, proptest_config};
 use proptest::test_runner::{TestCaseError, TestRunner};
@@ -41,4 +41,5 @@ fn every_case_crosses_every_combination() {
     if let Err(e) = result {
         panic!("matrix failed: {e}");
     }
+    assert_eq!(t.combinations.len(), COMBINATIONS, "combinations crossed: {:?}", t.combinations);
 }

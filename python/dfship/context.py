@@ -316,3 +316,27 @@ class SessionContext:
     def register_udwf(self, udwf: WindowUDF) -> None:
         """Makes a window UDF callable by name."""
         self._raw.register_udwf(udwf._raw)
+
+    def deregister_udf(self, name: str) -> None:
+        """Forgets the scalar function ``name`` (no error if it is unknown).
+
+        >>> import dfship
+        >>> ctx = SessionContext()
+        >>> same = dfship.udf(lambda a: a, [pa.int64()], pa.int64(), "immutable", name="same")
+        >>> ctx.register_udf(same)
+        >>> ctx.sql("SELECT same(1) AS x").to_pydict()
+        {'x': [1]}
+        >>> ctx.deregister_udf("same")
+        >>> ctx.sql("SELECT same(1) AS x")  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        dfship.exceptions.PlanError: Invalid function 'same'
+        """
+        self._raw.deregister_udf(name)
+
+    def deregister_udaf(self, name: str) -> None:
+        """Forgets the aggregate function ``name`` (no error if it is unknown)."""
+        self._raw.deregister_udaf(name)
+
+    def deregister_udwf(self, name: str) -> None:
+        """Forgets the window function ``name`` (no error if it is unknown)."""
+        self._raw.deregister_udwf(name)

@@ -1,9 +1,26 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pyarrow as pa
 import pytest
 
 import dfship
+
+
+def _global_functions() -> tuple[list[str], list[str], list[str]]:
+    return dfship.SessionContext.global_ctx().raw.registered_function_names()  # type: ignore[no-any-return]
+
+
+@pytest.fixture(autouse=True)
+def _global_session_left_clean() -> Iterator[None]:
+    """Fails a test that leaves functions registered on the process's global
+    session: later tests (and forked workers) would see them."""
+    before = _global_functions()
+    yield
+    after = _global_functions()
+    leaked = [sorted(set(a) - set(b)) for a, b in zip(after, before, strict=True)]
+    assert leaked == [[], [], []], f"left registered on the global session: {leaked}"
 
 
 @pytest.fixture

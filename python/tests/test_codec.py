@@ -179,8 +179,11 @@ def test_global_session_resolves_when_no_slot_is_set() -> None:
     expr = dfship.udf(lambda a: a, [pa.int64()], pa.int64(), "immutable", name="global_only")(
         col("a")
     )
-    back = Expr.from_bytes(expr.to_bytes(strict))
-    assert evaluate(back, [4]) == [4]
+    try:
+        back = Expr.from_bytes(expr.to_bytes(strict))
+        assert evaluate(back, [4]) == [4]
+    finally:
+        g.deregister_udf("global_only")
 
 
 def test_sender_slot_is_used_on_encode_only() -> None:
@@ -370,8 +373,21 @@ def test_python_version_mismatch_names_both_versions() -> None:
 
 
 def test_builtins_only_payloads_ignore_the_python_version() -> None:
-    blob = (col("a") + 1).to_bytes()
-    assert Expr.from_bytes(_frames.edit_body(blob, lambda b: b)).equals(col("a") + 1)
+    """Only inline UDF payloads carry the sender's Python version: an expression
+    of built-ins carries none, so it crosses interpreters freely (the harness's
+    cross-interpreter suite does so for real)."""
+    expr = f.upper(col("s")) + f.abs(col("a"))
+    blob = expr.to_bytes()
+    header, _ = _frames.split(blob)
+    assert header[5] & 0x01 == 0, "no inline-Python flag on a built-ins-only frame"
+    # Stamping every payload with a foreign version finds nothing to stamp...
+    foreign = _frames.set_python_stamp(blob, 3, sys.version_info.minor + 1)
+    assert foreign == blob
+    assert Expr.from_bytes(foreign).equals(expr)
+    # ...whereas the same edit on a UDF payload takes effect and is refused.
+    with_udf = make_closure_udf(2, {"bias": 1})(col("a")).to_bytes()
+    with pytest.raises(PythonVersionMismatchError):
+        Expr.from_bytes(_frames.set_python_stamp(with_udf, 3, sys.version_info.minor + 1))
 
 
 def test_unpicklable_closure_is_a_serialization_error() -> None:

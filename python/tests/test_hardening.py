@@ -3,7 +3,7 @@ limits give typed errors instead of stack overflows."""
 
 from __future__ import annotations
 
-import contextlib
+import json
 import os
 import random
 import subprocess
@@ -11,7 +11,6 @@ import sys
 import textwrap
 
 import _frames
-import pyarrow as pa
 import pytest
 from _workers import evaluate, make_closure_udf, make_udaf
 
@@ -80,14 +79,28 @@ def test_random_bytes_are_refused() -> None:
 
 
 def test_resealed_garbage_bodies_are_refused_without_crashing() -> None:
-    """Bodies that pass the check but are not valid messages."""
+    """Bodies that pass the check but are not valid messages: each is refused
+    with a typed error, or (rarely: random bytes can form a valid message)
+    decodes into an expression that encodes and decodes again to itself."""
     rng = random.Random(7)
     header = (col("a") + 1).to_bytes()[:6]
+    refused: dict[str, int] = {}
+    decoded = 0
     for n in [1, 3, 17, 200]:
         for _ in range(100):
             body = bytes(rng.randrange(256) for _ in range(n))
-            with contextlib.suppress(DfshipError):
-                Expr.from_bytes(_frames.seal(header, body))
+            try:
+                expr = Expr.from_bytes(_frames.seal(header, body))
+            except DfshipError as e:
+                # A re-sealed frame always passes its check: the body's decoder refused it.
+                kind = "check failed" if "its check is" in str(e) else type(e).__name__
+                refused[kind] = refused.get(kind, 0) + 1
+                continue
+            decoded += 1
+            assert Expr.from_bytes(expr.to_bytes()).equals(expr)
+    assert "check failed" not in refused
+    assert sum(refused.values()) + decoded == 400
+    assert sum(refused.values()) > 300, (refused, decoded)
 
 
 def test_huge_declared_lengths_are_refused() -> None:
@@ -168,9 +181,9 @@ def test_depth_over_the_limit_is_refused_at_encode_and_decode() -> None:
 
 
 def test_adversarial_nesting_never_overflows_the_stack() -> None:
-    """A body crafted to nest a million levels, with a valid check: refused
-    before any recursive decoder sees it."""
-    levels, size, headers = 200_000, 2, []
+    """A body crafted to nest a million levels (about 5 MB), with a valid
+    check: refused before any recursive decoder sees it."""
+    levels, size, headers = 1_000_000, 2, []
     for _ in range(levels):
         header = b"\x0a" + _varint(size)
         headers.append(header)
@@ -178,8 +191,10 @@ def test_adversarial_nesting_never_overflows_the_stack() -> None:
     body = b"".join(reversed(headers)) + b"\x08\x01"
     assert len(body) == size
     blob = _frames.seal(b"DFSE\x01\x00", body)
-    with pytest.raises(ExpressionTooDeepError):
+    assert len(blob) < SessionContext().wire_limits["max_payload_bytes"]
+    with pytest.raises(ExpressionTooDeepError) as info:
         Expr.from_bytes(blob)
+    assert info.value.depth > info.value.limit == 2000
 
 
 def _varint(n: int) -> bytes:
@@ -217,32 +232,89 @@ def test_deep_expressions_in_a_thread_with_a_small_stack() -> None:
 
 
 def test_nothing_escapes_as_base_exception_in_a_fresh_interpreter() -> None:
-    """Fuzz in a child interpreter so that a crash shows as a bad exit code."""
+    """Every single-bit flip of four payloads (built-ins, a closure UDF, an
+    aggregate UDF), with the frame's check left stale and with the frame
+    re-sealed so that the flip reaches the decoders and the UDF payloads, in
+    a child interpreter so that a crash shows as a bad exit code. Each input
+    is refused with a typed error or decodes into an expression (whose
+    re-encoding gives an expression or a typed error); nothing else escapes,
+    not even a BaseException."""
     code = textwrap.dedent(
         """
-        import random, dfship
+        import json, sys
+        sys.path.insert(0, sys.argv[1])
+        import _frames
+        from _workers import make_closure_udf, make_udaf
         from dfship import Expr, col, lit
+        from dfship import functions as f
         from dfship.exceptions import DfshipError
-        rng = random.Random(5)
-        blob = (col("a") + lit(1)).to_bytes()
-        for _ in range(3000):
-            bad = bytearray(blob)
-            bad[rng.randrange(len(bad))] ^= 1 << rng.randrange(8)
-            try:
-                Expr.from_bytes(bytes(bad))
-            except DfshipError:
-                pass
-        print("survived")
+
+        blobs = [
+            (col("a") + lit(1)).to_bytes(),
+            f.when(col("a") > 1, f.upper(col("s"))).otherwise(lit("x")).to_bytes(),
+            make_closure_udf(2, {"bias": 1})(col("a")).to_bytes(),
+            make_udaf()(col("a")).to_bytes(),
+        ]
+        tally = {"stale": {}, "resealed": {}, "decoded": 0, "escaped": []}
+        for blob in blobs:
+            header, body = _frames.split(blob)
+            variants = []
+            for i in range(len(blob) * 8):
+                bad = bytearray(blob)
+                bad[i // 8] ^= 1 << (i % 8)
+                variants.append(("stale", bytes(bad)))
+            for i in range(len(body) * 8):
+                bad = bytearray(body)
+                bad[i // 8] ^= 1 << (i % 8)
+                variants.append(("resealed", _frames.seal(header, bytes(bad))))
+            for kind, bad in variants:
+                try:
+                    expr = Expr.from_bytes(bad)
+                except DfshipError as e:
+                    key = type(e).__name__ + (" (check)" if "its check is" in str(e) else "")
+                    tally[kind][key] = tally[kind].get(key, 0) + 1
+                    continue
+                except BaseException as e:
+                    tally["escaped"].append(f"{kind}: {type(e).__name__}: {e}")
+                    continue
+                tally["decoded"] += 1
+                try:
+                    expr.to_bytes()
+                except DfshipError:
+                    # A flip inside a pickle can decode into another callable
+                    # that no longer pickles: typed, so not an escape (signed
+                    # payloads are what refuse such a flip up front).
+                    tally["not_reencodable"] = tally.get("not_reencodable", 0) + 1
+                except BaseException as e:
+                    tally["escaped"].append(f"re-encode: {type(e).__name__}: {e}")
+        print(json.dumps(tally))
         """
     )
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=os.environ
+        [sys.executable, "-c", code, tests_dir],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=os.environ,
     )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "survived"
+    assert done.returncode == 0, f"the child died ({done.returncode}):\n{done.stderr[-4000:]}"
+    tally = json.loads(done.stdout)
+    assert tally["escaped"] == []
+    # With a stale check, every flip is caught by the frame.
+    assert set(tally["stale"]) <= {
+        "CorruptPayloadError",
+        "CorruptPayloadError (check)",
+        "UnsupportedFormatError",
+        "PayloadTooLargeError",
+    }
+    # Re-sealed, the flips get past the check into the decoders: no refusal is
+    # a check failure, and several kinds of decoder error appear.
+    assert not any(key.endswith("(check)") for key in tally["resealed"]), tally["resealed"]
+    assert sum(tally["resealed"].values()) > 0
+    assert len(tally["resealed"]) >= 2, tally["resealed"]
 
 
 def test_wire_constants_are_exposed() -> None:
     assert dfship._internal.WIRE_FORMAT_VERSION == 1
-    assert SessionContext().wire_limits["max_depth"] == dfship._internal.DEFAULT_MAX_DEPTH
-    assert pa is not None
+    assert SessionContext().wire_limits["max_depth"] == dfship._internal.DEFAULT_MAX_DEPTH == 2000

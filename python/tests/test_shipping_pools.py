@@ -115,8 +115,11 @@ def test_global_session_is_inherited_only_by_fork(method: str) -> None:
     SessionContext.global_ctx().register_udf(
         dfship.udf(lambda a: a, [pa.int64()], pa.int64(), "immutable", name=name)
     )
-    with mp.get_context(method).Pool(1) as pool:
-        has = pool.apply_async(_workers.global_has_function, (name,)).get(TIMEOUT)
+    try:
+        with mp.get_context(method).Pool(1) as pool:
+            has = pool.apply_async(_workers.global_has_function, (name,)).get(TIMEOUT)
+    finally:
+        SessionContext.global_ctx().deregister_udf(name)
     assert has == (method == "fork")
 
 

@@ -451,6 +451,21 @@ impl PySessionContext {
         self.registry.invalidate();
     }
 
+    fn deregister_udf(&self, name: &str) {
+        self.ctx.deregister_udf(name);
+        self.registry.invalidate();
+    }
+
+    fn deregister_udaf(&self, name: &str) {
+        self.ctx.deregister_udaf(name);
+        self.registry.invalidate();
+    }
+
+    fn deregister_udwf(&self, name: &str) {
+        self.ctx.deregister_udwf(name);
+        self.registry.invalidate();
+    }
+
     /// Names of every scalar, aggregate and window function the session knows.
     fn registered_function_names(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
         let state = self.ctx.state();

@@ -18,6 +18,7 @@ import json
 import multiprocessing
 import os
 import sys
+import time
 import traceback
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -61,9 +62,12 @@ class Pools:
             for key, pool in self.pools.items()
         }
         out: dict[tuple[str, bool], list[hw.Outcome]] = {}
+        # One deadline for all pools (they run at once), so a case waits at
+        # most TASK_TIMEOUT_S in all, however many workers hang.
+        deadline = time.monotonic() + TASK_TIMEOUT_S
         for key, fut in futures.items():
             try:
-                out[key] = fut.result(timeout=TASK_TIMEOUT_S)
+                out[key] = fut.result(timeout=max(0.0, deadline - time.monotonic()))
             except BrokenProcessPool as e:
                 # A crashed worker is an outcome too (and never a pass).
                 out[key] = [{"err": "WorkerCrashed", "msg": str(e)}] * len(combos)

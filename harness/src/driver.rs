@@ -28,6 +28,9 @@ pub fn python() -> PathBuf {
     venv.join("bin").join("python")
 }
 
+/// Set when a driver hung: the reason, repeated by every later request.
+static HUNG: Mutex<Option<String>> = Mutex::new(None);
+
 /// How long one request may take before the driver counts as hung:
 /// `HARNESS_DRIVER_TIMEOUT` seconds, default 900. The driver bounds each
 /// worker task by `HARNESS_TASK_TIMEOUT` (300 s) and replaces a hung pool, so
@@ -88,11 +91,13 @@ impl Driver {
             }
             Err(RecvTimeoutError::Timeout) => {
                 let _ = self.child.kill();
-                panic!(
+                let why = format!(
                     "the driver gave no answer in {}s (HARNESS_DRIVER_TIMEOUT); it was killed. Request: {}",
                     limit.as_secs(),
                     request.get("op").unwrap_or(&Json::Null)
-                )
+                );
+                *HUNG.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why.clone());
+                panic!("{why}")
             }
         };
         let reply: Json = serde_json::from_str(&reply).expect("the driver replies in JSON");
@@ -130,6 +135,11 @@ impl Drop for Driver {
 /// when this process does: its stdin closes.)
 pub fn with_driver<R>(f: impl FnOnce(&mut Driver) -> R) -> R {
     static DRIVER: Mutex<Option<Driver>> = Mutex::new(None);
+    // Once a driver has hung, every later case fails at once (shrinking would
+    // otherwise start and wait for a new driver on each step).
+    if let Some(why) = HUNG.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref() {
+        panic!("{why} (an earlier case)");
+    }
     let mut guard = DRIVER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     f(guard.get_or_insert_with(Driver::start))
 }

@@ -88,8 +88,10 @@ class Pools:
         pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
+        # Every task was awaited (a hung pool was killed and replaced then),
+        # so the pools left are idle and shut down cleanly.
         for pool in self.pools.values():
-            self._kill(pool)
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def namespace(udfs: dict[str, Any]) -> dict[str, Any]:

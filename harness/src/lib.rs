@@ -73,7 +73,12 @@ pub fn report_path() -> PathBuf {
 pub fn report(line: &str) {
     use std::io::Write as _;
     println!("{line}");
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(report_path()) {
+    let path = report_path();
+    // `target/` is absent from a clone whose builds go to CARGO_TARGET_DIR.
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
         let _ = writeln!(f, "{line}");
     }
 }

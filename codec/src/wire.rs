@@ -26,6 +26,12 @@
 //! ([`WireError::Truncated`], [`WireError::TrailingBytes`]); and the check
 //! ([`WireError::ChecksumMismatch`]). Only then is the body handed on.
 //!
+//! The flags bind the body: an expression decoder refuses a frame with
+//! [`FLAG_SIGNED`] whose tag it cannot verify (a tag nobody checks proves
+//! nothing), refuses an inline Python payload in a frame without
+//! [`FLAG_INLINE_PYTHON`] before loading it, and refuses a frame with that
+//! flag whose body turns out to hold no inline payload.
+//!
 //! ## Magics
 //!
 //! | magic | bytes | what follows |

@@ -24,9 +24,12 @@ def split(frame: bytes) -> tuple[bytes, bytes]:
     return frame[:body_start], frame[body_start : body_start + length]
 
 
-def seal(header: bytes, body: bytes) -> bytes:
-    """A frame with `body` under `header`'s magic, version and flags."""
+def seal(header: bytes, body: bytes, tag: bytes | None = None) -> bytes:
+    """A frame with `body` under `header`'s magic, version and flags; with
+    `tag`, a signed frame (flag bit 1 set, the tag after the body)."""
     out = bytearray(header[:6])
+    if tag is not None:
+        out[5] |= 0x02
     n = len(body)
     while True:
         byte = n & 0x7F
@@ -35,6 +38,7 @@ def seal(header: bytes, body: bytes) -> bytes:
         if not n:
             break
     out += body
+    out += tag or b""
     out += zlib.crc32(bytes(out)).to_bytes(4, "little")
     return bytes(out)
 

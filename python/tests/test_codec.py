@@ -12,6 +12,7 @@ from typing import Any
 import _frames
 import pyarrow as pa
 import pytest
+from _unpickles import Unpickles
 from _workers import aggregate_with, evaluate, make_closure_udf, make_udaf, make_udwf, window_with
 
 import dfship
@@ -23,31 +24,6 @@ from dfship.exceptions import (
     SerializationError,
     UnknownFunctionError,
 )
-
-# -- the unpickler probe ----------------------------------------------------------
-
-_find_class_events = 0
-
-
-def _audit(event: str, _args: tuple[Any, ...]) -> None:
-    global _find_class_events
-    if event == "pickle.find_class":
-        _find_class_events += 1
-
-
-sys.addaudithook(_audit)
-
-
-class Unpickles:
-    """Counts `pickle.find_class` audit events (raised whenever an unpickler
-    resolves a global, as loading any pickled function does) in a block."""
-
-    def __enter__(self) -> Unpickles:
-        self.start = _find_class_events
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.count = _find_class_events - self.start
 
 
 @pytest.fixture(autouse=True)

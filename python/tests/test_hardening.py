@@ -12,6 +12,7 @@ import textwrap
 
 import _frames
 import pytest
+from _unpickles import Unpickles
 from _workers import evaluate, make_closure_udf, make_udaf
 
 import dfship
@@ -122,6 +123,35 @@ def test_unknown_versions_and_flags_are_refused() -> None:
         Expr.from_bytes(_frames.seal(b"DFSE\x01\x80", body))
     with pytest.raises(CorruptPayloadError, match="not a dfship payload"):
         Expr.from_bytes(_frames.seal(b"DFSX\x01\x00", body))
+
+
+def test_signed_frames_are_refused_while_no_key_can_verify_them() -> None:
+    """A tag nobody checks proves nothing: a signed frame is refused, before
+    its body is decoded or any UDF unpickled."""
+    dfship._internal.clear_decoded_udf_cache()
+    for blob in payloads():
+        header, body = _frames.split(blob)
+        signed = _frames.seal(header, body, tag=bytes(32))
+        with Unpickles() as probe, pytest.raises(UnsupportedFormatError, match="signed"):
+            Expr.from_bytes(signed)
+        assert probe.count == 0
+
+
+def test_the_inline_python_flag_must_match_the_body() -> None:
+    dfship._internal.clear_decoded_udf_cache()
+    udf_blob = make_closure_udf(2, {"bias": 1})(col("a")).to_bytes()
+    header, body = _frames.split(udf_blob)
+    assert header[5] & 0x01, "a frame with an inline UDF is flagged"
+    cleared = _frames.seal(header[:5] + bytes([header[5] & ~0x01]), body)
+    with Unpickles() as probe, pytest.raises(CorruptPayloadError, match=r"flag is clear.*'scale'"):
+        Expr.from_bytes(cleared)
+    assert probe.count == 0, "refused before the unpickler ran"
+    builtin = (col("a") + 1).to_bytes()
+    header, body = _frames.split(builtin)
+    assert not header[5] & 0x01
+    flagged = _frames.seal(header[:5] + bytes([header[5] | 0x01]), body)
+    with pytest.raises(CorruptPayloadError, match="flag is set"):
+        Expr.from_bytes(flagged)
 
 
 def test_payload_size_limit_on_encode_and_decode() -> None:

@@ -15,6 +15,10 @@ use std::sync::{Arc, Mutex};
 
 /// Most entries kept; the oldest goes first.
 const CAPACITY: usize = 256;
+/// Most payload bytes kept over all entries (a payload's callable, closure
+/// included, can be large); the oldest go first. A payload over a quarter of
+/// this is not kept at all.
+const CAPACITY_BYTES: usize = 64 * 1024 * 1024;
 
 struct Entry {
     hash: u32,
@@ -41,9 +45,13 @@ pub fn get<T: Send + Sync + 'static>(name: &str, payload: &[u8]) -> Option<Arc<T
 }
 
 pub fn put<T: Send + Sync + 'static>(name: &str, payload: &[u8], udf: Arc<T>) {
+    if payload.len() > CAPACITY_BYTES / 4 {
+        return;
+    }
     let Ok(mut entries) = ENTRIES.try_lock() else { return };
-    if entries.len() >= CAPACITY {
-        entries.remove(0);
+    let mut held: usize = entries.iter().map(|e| e.payload.len()).sum();
+    while !entries.is_empty() && (entries.len() >= CAPACITY || held + payload.len() > CAPACITY_BYTES) {
+        held -= entries.remove(0).payload.len();
     }
     entries.push(Entry {
         hash: key_hash(name, payload),
@@ -58,9 +66,41 @@ pub fn len() -> usize {
     ENTRIES.try_lock().map_or(0, |e| e.len())
 }
 
+/// How many payload bytes the kept UDFs hold.
+#[cfg(test)]
+fn bytes() -> usize {
+    ENTRIES.try_lock().map_or(0, |e| e.iter().map(|e| e.payload.len()).sum())
+}
+
 /// Drops every kept UDF.
 pub fn clear() {
     if let Ok(mut entries) = ENTRIES.try_lock() {
         entries.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_by_bytes_as_well_as_entries() {
+        let big = vec![7_u8; 10 * 1024 * 1024];
+        for i in 0..10_u8 {
+            let mut payload = big.clone();
+            payload[0] = i;
+            put(&format!("bytes_bound_{i}"), &payload, Arc::new(i));
+            assert!(bytes() <= CAPACITY_BYTES, "{} bytes kept", bytes());
+        }
+        let mut first = big.clone();
+        first[0] = 0;
+        assert!(get::<u8>("bytes_bound_0", &first).is_none(), "the oldest went first");
+        let mut last = big.clone();
+        last[0] = 9;
+        assert_eq!(get::<u8>("bytes_bound_9", &last).as_deref(), Some(&9));
+        let oversized = vec![1_u8; CAPACITY_BYTES / 4 + 1];
+        put("bytes_bound_oversized", &oversized, Arc::new(0_u8));
+        assert!(get::<u8>("bytes_bound_oversized", &oversized).is_none());
+        clear();
     }
 }

@@ -10,6 +10,14 @@ pub enum CodecError {
     /// The bytes failed a frame or payload check.
     #[error(transparent)]
     Wire(#[from] WireError),
+    /// The frame carries an authentication tag, and the decoding session has
+    /// no key to verify it with: a tag that is not checked proves nothing, so
+    /// the payload is refused rather than trusted.
+    #[error(
+        "payload is signed, and the decoding session holds no payload key to verify its signature: \
+         refused unverified"
+    )]
+    Unverifiable,
     /// The frame checked out but its body is not a valid message.
     #[error("payload is corrupt: {0}")]
     Malformed(String),

@@ -13,19 +13,22 @@ use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::{AggregateUDF, Expr, ScalarUDF, WindowUDF};
+use datafusion::logical_expr::{AggregateUDF, Expr, HigherOrderUDF, ScalarUDF, WindowUDF};
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::logical_plan::from_proto::parse_expr;
 use datafusion_proto::logical_plan::to_proto::serialize_expr;
 use datafusion_proto::protobuf::{FromProtoError, LogicalExprNode};
 use prost::Message;
 
-use super::PythonLogicalCodec;
 use super::error::CodecError;
+use super::{PythonLogicalCodec, codec_error};
 use crate::error::DfshipError;
-use crate::wire::{FLAG_INLINE_PYTHON, MAGIC_LOGICAL_EXPR, protobuf_depth, read_frame, write_frame_with};
+use crate::wire::{
+    FLAG_INLINE_PYTHON, FLAG_SIGNED, MAGIC_LOGICAL_EXPR, protobuf_depth, read_frame, write_frame_with,
+};
 
 /// Bounds on what a session encodes and decodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,20 +82,28 @@ pub fn expr_depth(expr: &Expr) -> usize {
 }
 
 /// Wraps the codec for one encode or decode. It records whether any inline
-/// payload was written (so the frame can say so), and keeps the first UDF
+/// payload was written or read (so the frame can say so, and a decoder can
+/// hold the frame's flag to it), delegates every other codec method, and keeps the first UDF
 /// error whole: datafusion-proto discards encoding errors (the UDF would then
 /// silently go by name) and flattens decoding errors from nested nodes into
 /// text (losing their type).
 #[derive(Debug)]
 struct Tracked {
     codec: PythonLogicalCodec,
+    /// On decode: whether the frame says its body holds inline Python code.
+    flagged_inline: bool,
     inline: AtomicBool,
     failure: Mutex<Option<DataFusionError>>,
 }
 
 impl Tracked {
-    fn new(codec: &PythonLogicalCodec) -> Self {
-        Self { codec: codec.clone(), inline: AtomicBool::new(false), failure: Mutex::new(None) }
+    fn new(codec: &PythonLogicalCodec, flagged_inline: bool) -> Self {
+        Self {
+            codec: codec.clone(),
+            flagged_inline,
+            inline: AtomicBool::new(false),
+            failure: Mutex::new(None),
+        }
     }
 
     fn keep<T>(&self, outcome: DfResult<T>) -> DfResult<T> {
@@ -107,6 +118,22 @@ impl Tracked {
 
     fn take_failure(&self) -> Option<DataFusionError> {
         self.failure.lock().ok().and_then(|mut f| f.take())
+    }
+
+    /// Decodes one function node. An inline payload in a frame whose flag
+    /// says there is none is refused before the codec (and the unpickler)
+    /// sees it.
+    fn decode_with<T>(&self, name: &str, buf: &[u8], decode: impl FnOnce() -> DfResult<T>) -> DfResult<T> {
+        if buf.starts_with(b"DFS") {
+            self.inline.store(true, Ordering::Relaxed);
+            if !self.flagged_inline {
+                return self.keep(Err(codec_error(CodecError::Malformed(format!(
+                    "the frame's inline-Python flag is clear, but its body holds an inline Python UDF \
+                     ('{name}'): refused without loading it"
+                )))));
+            }
+        }
+        self.keep(decode())
     }
 
     fn record(&self, before: usize, buf: &[u8], outcome: DfResult<()>) -> DfResult<()> {
@@ -155,16 +182,34 @@ impl LogicalExtensionCodec for Tracked {
         self.codec.try_encode_table_provider(table_ref, node, buf)
     }
 
+    fn try_decode_file_format(&self, buf: &[u8], ctx: &TaskContext) -> DfResult<Arc<dyn FileFormatFactory>> {
+        self.codec.try_decode_file_format(buf, ctx)
+    }
+
+    fn try_encode_file_format(&self, buf: &mut Vec<u8>, node: Arc<dyn FileFormatFactory>) -> DfResult<()> {
+        self.codec.try_encode_file_format(buf, node)
+    }
+
+    fn try_decode_higher_order_function(&self, name: &str, buf: &[u8]) -> DfResult<Arc<HigherOrderUDF>> {
+        self.keep(self.codec.try_decode_higher_order_function(name, buf))
+    }
+
+    fn try_encode_higher_order_function(&self, node: &HigherOrderUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+        let before = buf.len();
+        let outcome = self.codec.try_encode_higher_order_function(node, buf);
+        self.record(before, buf, outcome)
+    }
+
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<ScalarUDF>> {
-        self.keep(self.codec.try_decode_udf(name, buf))
+        self.decode_with(name, buf, || self.codec.try_decode_udf(name, buf))
     }
 
     fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<AggregateUDF>> {
-        self.keep(self.codec.try_decode_udaf(name, buf))
+        self.decode_with(name, buf, || self.codec.try_decode_udaf(name, buf))
     }
 
     fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<WindowUDF>> {
-        self.keep(self.codec.try_decode_udwf(name, buf))
+        self.decode_with(name, buf, || self.codec.try_decode_udwf(name, buf))
     }
 
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> DfResult<()> {
@@ -196,7 +241,7 @@ pub fn encode_logical_expr(
     if depth > limits.max_depth {
         return Err(CodecError::TooDeep { depth, limit: limits.max_depth, stage: "encode" }.into());
     }
-    let encoding = Tracked::new(codec);
+    let encoding = Tracked::new(codec, false);
     let frame = with_stack(depth * PROTO_LEVELS_PER_EXPR, || {
         let node = serialize_expr(expr, &encoding);
         if let Some(failure) = encoding.take_failure() {
@@ -228,6 +273,9 @@ pub fn decode_logical_expr(
 ) -> Result<Expr, DfshipError> {
     let frame =
         read_frame(bytes, &[MAGIC_LOGICAL_EXPR], limits.max_payload_bytes).map_err(CodecError::from)?;
+    if frame.flags & FLAG_SIGNED != 0 {
+        return Err(CodecError::Unverifiable.into());
+    }
     let proto_depth = protobuf_depth(frame.body)
         .ok_or_else(|| CodecError::Malformed("the body is not a protobuf message".into()))?;
     let proto_limit = limits.max_depth * PROTO_LEVELS_PER_EXPR + PROTO_LEVELS_SLACK;
@@ -242,7 +290,8 @@ pub fn decode_logical_expr(
     with_stack(proto_depth, || {
         let node = LogicalExprNode::decode(frame.body)
             .map_err(|e| DfshipError::from(CodecError::Malformed(format!("bad expression message: {e}"))))?;
-        let decoding = Tracked::new(codec);
+        let flagged = frame.flags & FLAG_INLINE_PYTHON != 0;
+        let decoding = Tracked::new(codec, flagged);
         let parsed = parse_expr(&node, registry, &decoding);
         if let Some(failure) = decoding.take_failure() {
             return Err(DfshipError::DataFusion(failure));
@@ -252,6 +301,14 @@ pub fn decode_logical_expr(
             other => CodecError::Malformed(other.to_string()).into(),
         })?;
         drop(node);
+        // The flag is written exactly when the body holds inline Python code
+        // (the other way round was refused while decoding).
+        if flagged && !decoding.inline.load(Ordering::Relaxed) {
+            return Err(CodecError::Malformed(
+                "the frame's inline-Python flag is set, but its body holds no inline Python UDF".into(),
+            )
+            .into());
+        }
         // The protobuf bound above keeps decoding safe; this one is exact.
         let depth = expr_depth(&expr);
         if depth > limits.max_depth {

@@ -137,6 +137,12 @@ fn write_callable(buf: &mut Vec<u8>, pickled: &[u8]) {
     buf.extend_from_slice(pickled);
 }
 
+/// An LZ4 block decompresses to at most this many bytes per compressed byte
+/// (a match of up to 255 + 255·n bytes costs n + 1 bytes).
+const LZ4_MAX_RATIO: u64 = 255;
+/// Allowance for the fixed part of the last sequence.
+const LZ4_RATIO_SLACK: u64 = 16;
+
 /// The pickled callable of a payload, decompressed if need be.
 fn read_callable(input: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, CodecError> {
     let (&encoding, rest) = input.split_first().ok_or(WireError::Truncated { needed: 1, available: 0 })?;
@@ -146,6 +152,15 @@ fn read_callable(input: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, CodecError>
             let (len, used) = read_varint(rest)?;
             if len > MAX_CALLABLE_BYTES {
                 return Err(WireError::BadField { field: "callable length", value: len }.into());
+            }
+            // Checked before anything is allocated: an LZ4 block cannot expand
+            // past LZ4_MAX_RATIO, so a larger stated length is a lie.
+            let packed = (rest.len() - used) as u64;
+            if len > packed.saturating_mul(LZ4_MAX_RATIO) + LZ4_RATIO_SLACK {
+                return Err(CodecError::Malformed(format!(
+                    "the compressed callable states {len} bytes from {packed} compressed bytes, \
+                     more than LZ4 can expand to"
+                )));
             }
             let len = len as usize;
             let raw = lz4_flex::block::decompress(&rest[used..], len).map_err(|e| {
@@ -280,6 +295,19 @@ mod tests {
         let mut huge = vec![CALLABLE_LZ4_PICKLE];
         write_varint(&mut huge, MAX_CALLABLE_BYTES + 1);
         assert!(matches!(read_callable(&huge), Err(CodecError::Wire(WireError::BadField { .. }))));
+        // Under the limit but beyond what the compressed bytes can expand to:
+        // refused before the allocation it asks for.
+        let mut inflated = vec![CALLABLE_LZ4_PICKLE];
+        write_varint(&mut inflated, 100 * 1024 * 1024);
+        inflated.extend_from_slice(&[0x1f; 64]);
+        let Err(CodecError::Malformed(why)) = read_callable(&inflated) else {
+            panic!("a stated length past LZ4's ratio must be refused")
+        };
+        assert!(why.contains("more than LZ4 can expand to"), "{why}");
+        // The most compressible real input stays within the bound.
+        let zeros = vec![0_u8; 1 << 20];
+        let packed_zeros = stored(&zeros);
+        assert_eq!(read_callable(&packed_zeros).expect("reads").len(), zeros.len());
         // A stated length that does not match what the block holds.
         let mut lying = vec![CALLABLE_LZ4_PICKLE];
         write_varint(&mut lying, 10);

@@ -88,7 +88,7 @@ fn codec_exception(py: Python<'_>, err: &CodecError) -> PyErr {
             None,
         ),
         CodecError::Malformed(_) => ("CorruptPayloadError", None),
-        CodecError::ForeignPayload { .. } => ("UnsupportedFormatError", None),
+        CodecError::Unverifiable | CodecError::ForeignPayload { .. } => ("UnsupportedFormatError", None),
         CodecError::InliningDisabled { .. } => ("InliningDisabledError", None),
         CodecError::UnknownFunction { .. } => ("UnknownFunctionError", None),
         CodecError::TooDeep { .. } => ("ExpressionTooDeepError", None),

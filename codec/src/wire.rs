@@ -429,32 +429,40 @@ pub fn read_count(input: &[u8]) -> Result<(usize, &[u8]), WireError> {
 
 /// An upper bound of the nesting depth of a protobuf message, found without
 /// recursion and without knowing its schema: every length-delimited field
-/// that parses as a message is counted as one. Returns `None` when the bytes
+/// that parses as a message counts as one level, and so does every group
+/// (the deprecated start/end-group wire types, which a decoder skips by
+/// recursion when it does not know the field). Returns `None` when the bytes
 /// are not a well-formed message at all.
 ///
-/// Each byte is visited once, so the cost is linear in the input. Decoders
-/// use this to refuse over-deep input before a recursive decoder sees it.
+/// Each byte is visited a bounded number of times, so the cost is linear in
+/// the input. Decoders use this to refuse over-deep input before a
+/// recursive decoder sees it.
 pub fn protobuf_depth(input: &[u8]) -> Option<usize> {
-    // Each open message: where it ends, and where to resume if it turns out
-    // not to be a message after all (then it was a string or bytes field).
+    // An open message (with its end) or group (ending at an end-group key of
+    // its field number, inside the enclosing message's bounds).
     struct Open {
         end: usize,
         depth: usize,
+        group: Option<u64>,
     }
-    let mut stack: Vec<Open> = vec![Open { end: input.len(), depth: 1 }];
+    enum Step {
+        Scalar,
+        Message(usize),
+        StartGroup(u64),
+        EndGroup(u64),
+    }
+    let mut stack: Vec<Open> = vec![Open { end: input.len(), depth: 1, group: None }];
     let mut pos = 0;
     let mut max_depth = 1;
-    // A failed tentative parse pops back to the parent, which resumes after
-    // the failed field's end.
     while let Some(top) = stack.last() {
-        let (end, depth) = (top.end, top.depth);
-        if pos == end {
+        let (end, depth, group) = (top.end, top.depth, top.group);
+        if pos == end && group.is_none() {
             // A message parsed to its end: its depth counts.
             max_depth = max_depth.max(depth);
             stack.pop();
             continue;
         }
-        let parsed = (|| -> Option<Option<usize>> {
+        let step = (|| -> Option<Step> {
             let (key, used) = read_varint(&input[pos..end]).ok()?;
             pos += used;
             let field = key >> 3;
@@ -465,43 +473,56 @@ pub fn protobuf_depth(input: &[u8]) -> Option<usize> {
                 0 => {
                     let (_, used) = read_varint(&input[pos..end]).ok()?;
                     pos += used;
-                    Some(None)
+                    Some(Step::Scalar)
                 }
                 1 => {
                     pos = pos.checked_add(8).filter(|p| *p <= end)?;
-                    Some(None)
+                    Some(Step::Scalar)
                 }
                 5 => {
                     pos = pos.checked_add(4).filter(|p| *p <= end)?;
-                    Some(None)
+                    Some(Step::Scalar)
                 }
                 2 => {
                     let (len, used) = read_varint(&input[pos..end]).ok()?;
                     pos += used;
                     let inner_end =
                         usize::try_from(len).ok().and_then(|l| pos.checked_add(l)).filter(|e| *e <= end)?;
-                    Some(Some(inner_end))
+                    Some(Step::Message(inner_end))
                 }
+                3 => Some(Step::StartGroup(field)),
+                4 => Some(Step::EndGroup(field)),
                 _ => None,
             }
         })();
-        match parsed {
-            Some(None) => {}
-            Some(Some(inner_end)) => {
-                // An empty field is an empty message or empty bytes: no depth.
-                if inner_end > pos {
-                    stack.push(Open { end: inner_end, depth: depth + 1 });
-                }
+        match step {
+            // An empty field is an empty message or empty bytes: no depth.
+            Some(Step::Message(inner_end)) if inner_end > pos => {
+                stack.push(Open { end: inner_end, depth: depth + 1, group: None });
             }
-            None => {
-                // Not a message at this level. If this is the outermost level
-                // the input is malformed; otherwise it was a bytes field: the
+            Some(Step::Scalar | Step::Message(_)) => {}
+            Some(Step::StartGroup(field)) => {
+                // Counted when opened: a decoder recurses into a group before
+                // it can know whether the group is well formed.
+                max_depth = max_depth.max(depth + 1);
+                stack.push(Open { end, depth: depth + 1, group: Some(field) });
+            }
+            Some(Step::EndGroup(field)) if group == Some(field) => {
+                stack.pop();
+            }
+            Some(Step::EndGroup(_)) | None => {
+                // Not a message at this level: drop the open groups and the
+                // message holding them. If that is the outermost level the
+                // input is malformed; otherwise it was a bytes field and its
                 // parent resumes after it.
-                if stack.len() == 1 {
+                while stack.last().is_some_and(|o| o.group.is_some()) {
+                    stack.pop();
+                }
+                let failed = stack.pop()?;
+                if stack.is_empty() {
                     return None;
                 }
-                stack.pop();
-                pos = end;
+                pos = failed.end;
             }
         }
     }
@@ -658,5 +679,31 @@ mod tests {
         assert_eq!(protobuf_depth(&[0x0a, 0x03, 0xff, 0xff, 0xff]), Some(1));
         assert_eq!(protobuf_depth(&[0x0f]), None);
         assert_eq!(protobuf_depth(&[]), Some(1));
+    }
+
+    /// `depth` groups of field 1 nested inside one another.
+    fn groups(depth: usize, closed: bool) -> Vec<u8> {
+        let mut msg = vec![0x0b; depth];
+        if closed {
+            msg.extend(std::iter::repeat_n(0x0c, depth));
+        }
+        msg
+    }
+
+    #[test]
+    fn protobuf_depth_counts_groups() {
+        assert_eq!(protobuf_depth(&groups(3, true)), Some(4));
+        assert_eq!(protobuf_depth(&groups(100_000, true)), Some(100_001));
+        // Unclosed or mismatched groups are malformed at the top level.
+        assert_eq!(protobuf_depth(&groups(3, false)), None);
+        assert_eq!(protobuf_depth(&[0x0b, 0x14]), None);
+        // Inside a bytes field, deep groups still count even when the field
+        // turns out not to be a message: a decoder that treats the field as
+        // a message recurses into them before failing.
+        let inner = groups(50_000, false);
+        let mut outer = vec![0x0a];
+        write_varint(&mut outer, inner.len() as u64);
+        outer.extend_from_slice(&inner);
+        assert!(protobuf_depth(&outer).is_some_and(|d| d > 50_000));
     }
 }

@@ -42,6 +42,13 @@ pub enum CodecError {
          SessionContext.with_wire_limits(max_depth=...) on both sides if this is expected"
     )]
     TooDeep { depth: usize, limit: usize, stage: &'static str },
+    /// Bytes about to be decoded as protobuf nest deeper than allowed:
+    /// refused before any recursive decoder saw them.
+    #[error(
+        "the {what} nests {levels} protobuf messages deep, over the limit of {limit}: refused before \
+         decoding"
+    )]
+    NestedTooDeep { what: &'static str, levels: usize, limit: usize },
     /// The payload was made by the `datafusion` Python package.
     #[error(
         "the {family} UDF '{udf}' carries a payload of the 'datafusion' Python package, which dfship \

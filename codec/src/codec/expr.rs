@@ -23,12 +23,12 @@ use datafusion_proto::logical_plan::to_proto::serialize_expr;
 use datafusion_proto::protobuf::{FromProtoError, LogicalExprNode};
 use prost::Message;
 
+use super::bounded::decode_message;
+pub use super::bounded::with_stack;
 use super::error::CodecError;
 use super::{PythonLogicalCodec, codec_error};
 use crate::error::DfshipError;
-use crate::wire::{
-    FLAG_INLINE_PYTHON, FLAG_SIGNED, MAGIC_LOGICAL_EXPR, protobuf_depth, read_frame, write_frame_with,
-};
+use crate::wire::{FLAG_INLINE_PYTHON, FLAG_SIGNED, MAGIC_LOGICAL_EXPR, read_frame, write_frame_with};
 
 /// Bounds on what a session encodes and decodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +44,13 @@ impl WireLimits {
     pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 256 * 1024 * 1024;
 }
 
+impl WireLimits {
+    /// The protobuf nesting an expression within `max_depth` may take.
+    pub fn proto_levels(&self) -> usize {
+        self.max_depth.saturating_mul(PROTO_LEVELS_PER_EXPR).saturating_add(PROTO_LEVELS_SLACK)
+    }
+}
+
 impl Default for WireLimits {
     fn default() -> Self {
         Self { max_depth: Self::DEFAULT_MAX_DEPTH, max_payload_bytes: Self::DEFAULT_MAX_PAYLOAD_BYTES }
@@ -55,17 +62,6 @@ impl Default for WireLimits {
 const PROTO_LEVELS_PER_EXPR: usize = 3;
 /// Extra protobuf levels for leaves (a literal's value, a cast's type).
 const PROTO_LEVELS_SLACK: usize = 16;
-/// Depth up to which the current stack is used as is.
-const SHALLOW: usize = 64;
-/// Stack reserved per level of depth beyond [`SHALLOW`], generous for
-/// unoptimised builds.
-const STACK_PER_LEVEL: usize = 32 * 1024;
-
-/// Runs `f` on a stack large enough for `depth` levels of recursion.
-pub fn with_stack<R>(depth: usize, f: impl FnOnce() -> R) -> R {
-    if depth <= SHALLOW { f() } else { stacker::grow(depth.saturating_mul(STACK_PER_LEVEL) + (1 << 20), f) }
-}
-
 /// The nesting depth of an expression, found without recursion.
 pub fn expr_depth(expr: &Expr) -> usize {
     let mut max = 0;
@@ -97,9 +93,9 @@ struct Tracked {
 }
 
 impl Tracked {
-    fn new(codec: &PythonLogicalCodec, flagged_inline: bool) -> Self {
+    fn new(codec: &PythonLogicalCodec, limits: &WireLimits, flagged_inline: bool) -> Self {
         Self {
-            codec: codec.clone(),
+            codec: codec.clone().with_max_nesting(limits.proto_levels()),
             flagged_inline,
             inline: AtomicBool::new(false),
             failure: Mutex::new(None),
@@ -241,7 +237,7 @@ pub fn encode_logical_expr(
     if depth > limits.max_depth {
         return Err(CodecError::TooDeep { depth, limit: limits.max_depth, stage: "encode" }.into());
     }
-    let encoding = Tracked::new(codec, false);
+    let encoding = Tracked::new(codec, limits, false);
     let frame = with_stack(depth * PROTO_LEVELS_PER_EXPR, || {
         let node = serialize_expr(expr, &encoding);
         if let Some(failure) = encoding.take_failure() {
@@ -276,22 +272,18 @@ pub fn decode_logical_expr(
     if frame.flags & FLAG_SIGNED != 0 {
         return Err(CodecError::Unverifiable.into());
     }
-    let proto_depth = protobuf_depth(frame.body)
-        .ok_or_else(|| CodecError::Malformed("the body is not a protobuf message".into()))?;
-    let proto_limit = limits.max_depth * PROTO_LEVELS_PER_EXPR + PROTO_LEVELS_SLACK;
-    if proto_depth > proto_limit {
-        return Err(CodecError::TooDeep {
-            depth: proto_depth.div_ceil(2),
-            limit: limits.max_depth,
-            stage: "decode",
-        }
-        .into());
-    }
+    let proto_limit = limits.proto_levels();
+    let (node, proto_depth) =
+        decode_message::<LogicalExprNode>(frame.body, proto_limit, "body").map_err(|e| match e {
+            // Reported in expression levels, as the limit is set.
+            CodecError::NestedTooDeep { levels, .. } => {
+                CodecError::TooDeep { depth: levels.div_ceil(2), limit: limits.max_depth, stage: "decode" }
+            }
+            other => other,
+        })?;
     with_stack(proto_depth, || {
-        let node = LogicalExprNode::decode(frame.body)
-            .map_err(|e| DfshipError::from(CodecError::Malformed(format!("bad expression message: {e}"))))?;
         let flagged = frame.flags & FLAG_INLINE_PYTHON != 0;
-        let decoding = Tracked::new(codec, flagged);
+        let decoding = Tracked::new(codec, limits, flagged);
         let parsed = parse_expr(&node, registry, &decoding);
         if let Some(failure) = decoding.take_failure() {
             return Err(DfshipError::DataFusion(failure));

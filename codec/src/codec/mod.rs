@@ -27,6 +27,7 @@
 //! let node = serialize_expr(&(col("a") + lit(1)), &codec).unwrap();
 //! ```
 
+pub mod bounded;
 mod cache;
 pub mod error;
 pub mod expr;
@@ -103,6 +104,10 @@ impl fmt::Display for UdfFamily {
     }
 }
 
+/// Protobuf nesting accepted by default in bytes handed to a codec: what an
+/// expression of the default wire depth may take.
+pub const DEFAULT_MAX_NESTING: usize = 2_000 * 3 + 16;
+
 /// Magic prefix of the `datafusion` Python package's own inline payloads.
 const FOREIGN_PYTHON_MAGIC: &[u8] = b"DFPY";
 
@@ -124,9 +129,19 @@ fn atomically(buf: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>) -> Result<(), 
 #[derive(Debug, Clone, Copy)]
 struct PythonUdfs {
     inlining: bool,
+    /// Deepest protobuf nesting accepted in any bytes handed to the codec.
+    max_nesting: usize,
 }
 
 impl PythonUdfs {
+    const DEFAULT: Self = Self { inlining: true, max_nesting: DEFAULT_MAX_NESTING };
+
+    /// Bounds the nesting of bytes datafusion-proto hands over, before the
+    /// inner codec (or anything it calls) decodes them.
+    fn guard(self, buf: &[u8], what: &'static str) -> Result<()> {
+        bounded::check_nested(buf, self.max_nesting, what).map(drop).map_err(codec_error)
+    }
+
     fn encode_scalar(self, udf: &ScalarUDF, buf: &mut Vec<u8>) -> Option<Result<()>> {
         let python = (udf.inner().as_ref() as &dyn Any).downcast_ref::<PythonScalarUDF>()?;
         Some(if self.inlining { atomically(buf, |b| payload::encode_scalar(python, b)) } else { Ok(()) })
@@ -163,6 +178,7 @@ impl PythonUdfs {
         buf: &[u8],
         by_name: impl FnOnce() -> Result<Arc<ScalarUDF>>,
     ) -> Result<Arc<ScalarUDF>> {
+        self.guard(buf, "function node")?;
         match self.screen(name, UdfFamily::Scalar, buf) {
             Some(Ok(())) => payload::decode_scalar(name, buf).map_err(codec_error),
             Some(Err(e)) => Err(e),
@@ -176,6 +192,7 @@ impl PythonUdfs {
         buf: &[u8],
         by_name: impl FnOnce() -> Result<Arc<AggregateUDF>>,
     ) -> Result<Arc<AggregateUDF>> {
+        self.guard(buf, "function node")?;
         match self.screen(name, UdfFamily::Aggregate, buf) {
             Some(Ok(())) => payload::decode_aggregate(name, buf).map_err(codec_error),
             Some(Err(e)) => Err(e),
@@ -189,6 +206,7 @@ impl PythonUdfs {
         buf: &[u8],
         by_name: impl FnOnce() -> Result<Arc<WindowUDF>>,
     ) -> Result<Arc<WindowUDF>> {
+        self.guard(buf, "function node")?;
         match self.screen(name, UdfFamily::Window, buf) {
             Some(Ok(())) => payload::decode_window(name, buf).map_err(codec_error),
             Some(Err(e)) => Err(e),
@@ -260,7 +278,7 @@ impl Default for PythonLogicalCodec {
 impl PythonLogicalCodec {
     /// Inlining on, datafusion-proto's default codec inside.
     pub fn new() -> Self {
-        Self { udfs: PythonUdfs { inlining: true }, inner: Arc::new(DefaultLogicalExtensionCodec {}) }
+        Self { udfs: PythonUdfs::DEFAULT, inner: Arc::new(DefaultLogicalExtensionCodec {}) }
     }
 
     /// Delegates everything but Python UDFs to `inner`.
@@ -281,10 +299,20 @@ impl PythonLogicalCodec {
     pub fn python_udf_inlining(&self) -> bool {
         self.udfs.inlining
     }
+
+    /// Bounds the protobuf nesting of every byte string datafusion-proto
+    /// hands to this codec (extension nodes, table providers, file formats,
+    /// functions): deeper ones are refused before anything decodes them.
+    /// Default [`DEFAULT_MAX_NESTING`].
+    pub fn with_max_nesting(mut self, levels: usize) -> Self {
+        self.udfs.max_nesting = levels;
+        self
+    }
 }
 
 impl LogicalExtensionCodec for PythonLogicalCodec {
     fn try_decode(&self, buf: &[u8], inputs: &[LogicalPlan], ctx: &TaskContext) -> Result<Extension> {
+        self.udfs.guard(buf, "extension node")?;
         self.inner.try_decode(buf, inputs, ctx)
     }
 
@@ -299,6 +327,7 @@ impl LogicalExtensionCodec for PythonLogicalCodec {
         schema: SchemaRef,
         ctx: &TaskContext,
     ) -> Result<Arc<dyn TableProvider>> {
+        self.udfs.guard(buf, "table provider")?;
         self.inner.try_decode_table_provider(buf, table_ref, schema, ctx)
     }
 
@@ -312,6 +341,7 @@ impl LogicalExtensionCodec for PythonLogicalCodec {
     }
 
     fn try_decode_file_format(&self, buf: &[u8], ctx: &TaskContext) -> Result<Arc<dyn FileFormatFactory>> {
+        self.udfs.guard(buf, "file format")?;
         self.inner.try_decode_file_format(buf, ctx)
     }
 
@@ -320,6 +350,7 @@ impl LogicalExtensionCodec for PythonLogicalCodec {
     }
 
     fn try_decode_higher_order_function(&self, name: &str, buf: &[u8]) -> Result<Arc<HigherOrderUDF>> {
+        self.udfs.guard(buf, "function node")?;
         self.inner.try_decode_higher_order_function(name, buf)
     }
 
@@ -347,7 +378,7 @@ impl Default for PythonPhysicalCodec {
 
 impl PythonPhysicalCodec {
     pub fn new() -> Self {
-        Self { udfs: PythonUdfs { inlining: true }, inner: Arc::new(DefaultPhysicalExtensionCodec {}) }
+        Self { udfs: PythonUdfs::DEFAULT, inner: Arc::new(DefaultPhysicalExtensionCodec {}) }
     }
 
     pub fn with_inner(mut self, inner: Arc<dyn PhysicalExtensionCodec>) -> Self {
@@ -364,6 +395,12 @@ impl PythonPhysicalCodec {
     pub fn python_udf_inlining(&self) -> bool {
         self.udfs.inlining
     }
+
+    /// See [`PythonLogicalCodec::with_max_nesting`].
+    pub fn with_max_nesting(mut self, levels: usize) -> Self {
+        self.udfs.max_nesting = levels;
+        self
+    }
 }
 
 impl PhysicalExtensionCodec for PythonPhysicalCodec {
@@ -374,6 +411,7 @@ impl PhysicalExtensionCodec for PythonPhysicalCodec {
         ctx: &TaskContext,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.udfs.guard(buf, "extension plan node")?;
         self.inner.try_decode(buf, inputs, ctx, proto_converter)
     }
 
@@ -387,6 +425,7 @@ impl PhysicalExtensionCodec for PythonPhysicalCodec {
     }
 
     fn try_decode_higher_order_function(&self, name: &str, buf: &[u8]) -> Result<Arc<HigherOrderUDF>> {
+        self.udfs.guard(buf, "function node")?;
         self.inner.try_decode_higher_order_function(name, buf)
     }
 
@@ -400,6 +439,7 @@ impl PhysicalExtensionCodec for PythonPhysicalCodec {
         inputs: &[Arc<dyn PhysicalExpr>],
         ctx: &PhysicalExprDecodeCtx<'_>,
     ) -> Result<Arc<dyn PhysicalExpr>> {
+        self.udfs.guard(buf, "extension expression node")?;
         self.inner.try_decode_expr(buf, inputs, ctx)
     }
 

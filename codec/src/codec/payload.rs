@@ -13,6 +13,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::PyBytes;
 
 use super::UdfFamily;
+use super::bounded::{decode_message, with_stack};
 use super::cache;
 use super::error::CodecError;
 use crate::udf::UdfSignature;
@@ -23,6 +24,10 @@ use crate::wire::{
     CALLABLE_LZ4_PICKLE, CALLABLE_PICKLE, CURRENT, MAX_CALLABLE_BYTES, UdfHeader, WireError, read_bytes,
     read_count, read_varint, write_bytes, write_varint,
 };
+
+/// Deepest protobuf nesting of a declared Arrow type (each list, map or
+/// struct level takes two or three).
+const MAX_TYPE_NESTING: usize = 256;
 
 /// This interpreter's (major, minor) version.
 pub fn python_version(py: Python<'_>) -> (u8, u8) {
@@ -68,8 +73,10 @@ fn write_type(out: &mut Vec<u8>, t: &DataType) -> Result<(), CodecError> {
 
 fn read_type(input: &[u8]) -> Result<(DataType, &[u8]), CodecError> {
     let (bytes, rest) = read_bytes(input)?;
-    let proto = ArrowType::decode(bytes).map_err(|e| CodecError::Malformed(format!("bad type: {e}")))?;
-    let t = DataType::try_from(&proto).map_err(|e| CodecError::Malformed(format!("bad type: {e}")))?;
+    let (proto, levels) = decode_message::<ArrowType>(bytes, MAX_TYPE_NESTING, "type")?;
+    let t = with_stack(levels, || DataType::try_from(&proto))
+        .map_err(|e| CodecError::Malformed(format!("bad type: {e}")))?;
+    with_stack(levels, || drop(proto));
     Ok((t, rest))
 }
 

@@ -91,7 +91,7 @@ fn codec_exception(py: Python<'_>, err: &CodecError) -> PyErr {
         CodecError::Unverifiable | CodecError::ForeignPayload { .. } => ("UnsupportedFormatError", None),
         CodecError::InliningDisabled { .. } => ("InliningDisabledError", None),
         CodecError::UnknownFunction { .. } => ("UnknownFunctionError", None),
-        CodecError::TooDeep { .. } => ("ExpressionTooDeepError", None),
+        CodecError::TooDeep { .. } | CodecError::NestedTooDeep { .. } => ("ExpressionTooDeepError", None),
         CodecError::Pickle { error, .. } | CodecError::Unpickle { error, .. } => {
             ("SerializationError", Some(error.clone_ref(py)))
         }
@@ -113,7 +113,7 @@ fn codec_exception(py: Python<'_>, err: &CodecError) -> PyErr {
         CodecError::Wire(WireError::PythonVersionMismatch { sender, receiver }) => {
             value.setattr("sender", *sender).and_then(|()| value.setattr("receiver", *receiver))
         }
-        CodecError::TooDeep { depth, limit, .. } => {
+        CodecError::TooDeep { depth, limit, .. } | CodecError::NestedTooDeep { levels: depth, limit, .. } => {
             value.setattr("depth", *depth).and_then(|()| value.setattr("limit", *limit))
         }
         _ => Ok(()),

@@ -30,6 +30,12 @@ pub enum DfshipError {
     /// The codec refused bytes or could not (de)serialize.
     #[error(transparent)]
     Codec(#[from] crate::codec::CodecError),
+    /// An expression would nest deeper than the process-wide limit.
+    #[error(
+        "expression would be nested {depth} levels deep, over the limit of {limit}; raise it with \
+         dfship.set_max_expression_depth() if this is expected"
+    )]
+    TooDeep { depth: usize, limit: usize },
     /// A Rust panic caught at the boundary to Python.
     #[error("internal error: {0}")]
     Panic(String),

@@ -13,6 +13,34 @@
 //! * [`python`] — the thin `#[pymodule]` (`dfship._internal`) that the Python
 //!   package `dfship` wraps.
 
+//! # How depth and size are bounded
+//!
+//! No input and no depth may crash the process, so every recursive walk is
+//! either preceded by a bound or given a stack sized for what it walks:
+//!
+//! * **Bytes in.** A frame's declared length is checked against the
+//!   session's `max_payload_bytes` before anything else
+//!   ([`wire::read_frame`]). Every protobuf message, wherever it sits (the
+//!   frame body, the Arrow types inside an inline UDF payload, any byte
+//!   string datafusion-proto hands a codec), goes through
+//!   [`codec::bounded`]: its nesting is measured without recursion
+//!   (messages and groups alike) and refused over the limit, then it is
+//!   decoded on a stack grown to fit. prost's own limit is off so that legal
+//!   deep expressions decode; a source test keeps every decode on this path.
+//!   A compressed callable's stated length is bounded by
+//!   [`wire::MAX_CALLABLE_BYTES`] and by what LZ4 can expand the block to,
+//!   before allocation; the decoded-UDF cache is bounded in entries and bytes.
+//! * **Expressions in memory.** The Python layer keeps each expression's
+//!   depth beside it and refuses to build or decode one over the
+//!   process-wide limit (`dfship.set_max_expression_depth`, default 2,000).
+//!   Cloning, displaying, comparing, hashing and dropping run on a stack
+//!   sized by that depth ([`codec::bounded::with_stack`]); so do plan
+//!   building and, past [`runtime::RUNTIME_DEPTH`], the whole query
+//!   ([`runtime::block_on_sized`]).
+//! * **Bytes out.** Encoding checks the depth iteratively against the
+//!   session's wire `max_depth` (default 2,000) before serializing, and the
+//!   frame size against `max_payload_bytes`.
+
 pub mod codec;
 pub mod error;
 pub mod python;

@@ -29,9 +29,11 @@ static CURRENT: AtomicPtr<ProcessRuntime> = AtomicPtr::new(std::ptr::null_mut())
 /// Pid of the process whose thread is building a runtime, 0 when none is.
 static BUILDER: AtomicU32 = AtomicU32::new(0);
 
-/// Stack for runtime worker threads: deep expressions recurse during planning
-/// and evaluation.
-const WORKER_STACK_BYTES: usize = 16 * 1024 * 1024;
+/// Stack for runtime worker threads. Planning and evaluation recurse once per
+/// expression level; queries deeper than [`RUNTIME_DEPTH`] run on a thread
+/// of their own with a stack sized for them ([`block_on_sized`]), so this
+/// serves shallow queries only.
+const WORKER_STACK_BYTES: usize = 2 * 1024 * 1024;
 
 /// The runtime of the current process, created on first use.
 pub fn get() -> Result<&'static Runtime> {
@@ -88,6 +90,17 @@ fn make_runtime() -> Result<Runtime> {
         .map_err(|e| DfshipError::Invalid(format!("cannot start the async runtime: {e}")))
 }
 
+/// Queries are started from outside the runtime only: a thread already
+/// inside one (a UDF) waiting on another would deadlock it.
+fn outside_any_query() -> Result<()> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(DfshipError::Invalid(
+            "cannot run a query from inside a running query (for example from a UDF)".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Runs `future` to completion on the process runtime from a thread that is
 /// not a runtime worker. `interrupted` is polled every `poll` while waiting;
 /// when it returns an error the task is aborted and the error returned.
@@ -96,11 +109,7 @@ where
     F: Future<Output = Result<T>> + Send + 'static,
     T: Send + 'static,
 {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return Err(DfshipError::Invalid(
-            "cannot run a query from inside a running query (for example from a UDF)".into(),
-        ));
-    }
+    outside_any_query()?;
     let runtime = get()?;
     let mut task = runtime.spawn(future);
     loop {
@@ -116,6 +125,89 @@ where
                     task.abort();
                     return Err(e);
                 }
+            }
+        }
+    }
+}
+
+/// Expression depth up to which a query runs on the process runtime, whose
+/// worker stacks (2 MiB) serve it comfortably.
+pub const RUNTIME_DEPTH: usize = 128;
+
+/// Like [`block_on`], for a query whose expressions nest `depth` levels:
+/// beyond [`RUNTIME_DEPTH`] the query runs on a thread of its own, with a
+/// stack sized to the depth and a single-threaded runtime, so that every
+/// recursive step of planning and evaluation (which may happen in any task
+/// the query spawns) has the stack it needs.
+pub fn block_on_sized<F, T>(
+    future: F,
+    depth: usize,
+    poll: Duration,
+    interrupted: impl FnMut() -> Result<()>,
+) -> Result<T>
+where
+    F: Future<Output = Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    if depth <= RUNTIME_DEPTH {
+        return block_on(future, poll, interrupted);
+    }
+    block_on_own_thread(future, crate::codec::bounded::stack_bytes(depth), poll, interrupted)
+}
+
+fn block_on_own_thread<F, T>(
+    future: F,
+    stack: usize,
+    poll: Duration,
+    mut interrupted: impl FnMut() -> Result<()>,
+) -> Result<T>
+where
+    F: Future<Output = Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    use futures::future::{Either, select};
+
+    outside_any_query()?;
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let (cancel_tx, cancel_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("dfship-deep-query".into())
+        .stack_size(stack)
+        .spawn(move || {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| DfshipError::Invalid(format!("cannot start a query runtime: {e}")))?;
+                runtime
+                    .block_on(async move {
+                        match select(Box::pin(future), cancel_rx).await {
+                            Either::Left((result, _)) => Some(result),
+                            Either::Right(_) => None,
+                        }
+                    })
+                    .ok_or_else(|| DfshipError::Invalid("query cancelled".into()))?
+            }));
+            let _ =
+                done_tx.send(outcome.unwrap_or_else(|p| Err(DfshipError::Panic(panic_message(p.as_ref())))));
+        })
+        .map_err(|e| DfshipError::Invalid(format!("cannot start a query thread: {e}")))?;
+    loop {
+        match done_rx.recv_timeout(poll) {
+            Ok(result) => {
+                let _ = thread.join();
+                return result;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(e) = interrupted() {
+                    let _ = cancel_tx.send(());
+                    let _ = thread.join();
+                    return Err(e);
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = thread.join();
+                return Err(DfshipError::Panic("the query thread ended without a result".into()));
             }
         }
     }

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from dfship import exceptions, functions, ipc, user_defined
+from dfship import _internal, exceptions, functions, ipc, user_defined
 from dfship._internal import __version__
 from dfship.context import SessionConfig, SessionContext
 from dfship.dataframe import DataFrame
@@ -48,6 +48,7 @@ __all__ = [
     "Accumulator",
     "AggregateUDF",
     "CaseBuilder",
+    "DEFAULT_MAX_EXPRESSION_DEPTH",
     "DataFrame",
     "Expr",
     "NullTreatment",
@@ -68,9 +69,11 @@ __all__ = [
     "ipc",
     "lit",
     "literal",
+    "max_expression_depth",
     "read_csv",
     "read_json",
     "read_parquet",
+    "set_max_expression_depth",
     "udaf",
     "udf",
     "udwf",
@@ -78,6 +81,35 @@ __all__ = [
 ]
 
 _Path = str | os.PathLike[str]
+
+#: The default of :func:`max_expression_depth`.
+DEFAULT_MAX_EXPRESSION_DEPTH: int = _internal.DEFAULT_MAX_EXPRESSION_DEPTH
+
+
+def max_expression_depth() -> int:
+    """The deepest expression dfship builds or decodes in this process
+    (default 2,000 levels, the same as the default wire limit).
+
+    Building an expression deeper than this (``e + lit(1)`` on an ``e`` at
+    the limit, a function call around it, decoding one) raises
+    :class:`~dfship.exceptions.ExpressionTooDeepError`. Below it, every
+    operation works at any depth: copying, printing, comparing, hashing,
+    serializing (within the session's wire limits), evaluating and freeing;
+    dfship gives each a stack sized for the expression's depth. Expressions
+    a few thousand levels deep plan slowly: DataFusion's planner does more
+    than linear work in nesting depth.
+    """
+    return int(_internal.max_expression_depth())
+
+
+def set_max_expression_depth(depth: int) -> None:
+    """Sets the process-wide limit returned by :func:`max_expression_depth`.
+
+    Existing expressions are not affected; the wire has its own per-session
+    limit (``SessionContext.with_wire_limits(max_depth=...)``, default
+    2,000), which the sender and the receiver both apply.
+    """
+    _internal.set_max_expression_depth(depth)
 
 
 def read_parquet(path: _Path | Sequence[_Path], **options: object) -> DataFrame:

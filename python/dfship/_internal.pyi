@@ -8,6 +8,7 @@ import pyarrow as pa
 __all__ = [
     "AggregateUDF",
     "DEFAULT_MAX_DEPTH",
+    "DEFAULT_MAX_EXPRESSION_DEPTH",
     "DEFAULT_MAX_PAYLOAD_BYTES",
     "DataFrame",
     "RawExpr",
@@ -24,6 +25,8 @@ __all__ = [
     "clear_sender_ctx",
     "clear_worker_ctx",
     "decoded_udf_cache_len",
+    "max_expression_depth",
+    "set_max_expression_depth",
     "get_sender_ctx",
     "get_worker_ctx",
     "scalar_function",
@@ -36,6 +39,7 @@ __version__: str
 WIRE_FORMAT_VERSION: int
 DEFAULT_MAX_DEPTH: int
 DEFAULT_MAX_PAYLOAD_BYTES: int
+DEFAULT_MAX_EXPRESSION_DEPTH: int
 
 @final
 class SessionConfig:
@@ -285,4 +289,6 @@ def set_worker_ctx(ctx: Any, raw: SessionContext) -> None: ...
 def get_worker_ctx() -> Any: ...
 def clear_worker_ctx() -> None: ...
 def decoded_udf_cache_len() -> int: ...
+def max_expression_depth() -> int: ...
+def set_max_expression_depth(depth: int) -> None: ...
 def clear_decoded_udf_cache() -> None: ...

@@ -191,6 +191,15 @@ def test_depth_1000_round_trips_and_evaluates(make, expected) -> None:  # type: 
     assert evaluate(back, [5]) == [expected]
 
 
+@pytest.fixture
+def deeper_expressions():  # type: ignore[no-untyped-def]
+    """Lets this process build expressions up to 5,000 levels."""
+    dfship.set_max_expression_depth(5_000)
+    yield
+    dfship.set_max_expression_depth(dfship._internal.DEFAULT_MAX_EXPRESSION_DEPTH)
+
+
+@pytest.mark.usefixtures("deeper_expressions")
 def test_depth_over_the_limit_is_refused_at_encode_and_decode() -> None:
     deep = right_deep(2_500)
     with pytest.raises(

@@ -28,9 +28,14 @@ const SHALLOW: usize = 64;
 /// unoptimised builds.
 const STACK_PER_LEVEL: usize = 32 * 1024;
 
+/// A stack size that serves `depth` levels of recursion.
+pub fn stack_bytes(depth: usize) -> usize {
+    depth.saturating_mul(STACK_PER_LEVEL).saturating_add(1 << 20)
+}
+
 /// Runs `f` on a stack large enough for `depth` levels of recursion.
 pub fn with_stack<R>(depth: usize, f: impl FnOnce() -> R) -> R {
-    if depth <= SHALLOW { f() } else { stacker::grow(depth.saturating_mul(STACK_PER_LEVEL) + (1 << 20), f) }
+    if depth <= SHALLOW { f() } else { stacker::grow(stack_bytes(depth), f) }
 }
 
 /// Refuses `bytes` when they are a protobuf message nested deeper than

@@ -1,40 +1,88 @@
 //! `DataFrame` handle: lazy plans over a session, executed on collect.
 
 use std::collections::HashSet;
+use std::mem::ManuallyDrop;
 
 use arrow_pyarrow::ToPyArrow;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Column, JoinType};
 use datafusion::dataframe::DataFrame;
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::prelude::coalesce;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
 use super::errors::guard;
-use super::expr::{PyExpr, PySortExpr, exprs, sorts};
-use super::runtime::wait_for;
+use super::expr::{PyExpr, PySortExpr, deepest, deepest_sort, exprs, sorts};
+use super::runtime::wait_for_depth;
+use crate::codec::bounded::with_stack;
+use crate::codec::expr::expr_depth;
 use crate::error::DfshipError;
 
 #[pyclass(name = "DataFrame", module = "dfship._internal", frozen)]
 pub struct PyDataFrame {
-    pub df: DataFrame,
+    /// Dropped in [`Drop`], on a stack sized by `depth`.
+    df: ManuallyDrop<DataFrame>,
+    /// The deepest expression in the plan: planning and running it need a
+    /// stack sized by it.
+    depth: usize,
+}
+
+/// The deepest expression anywhere in a plan, found without recursing
+/// into the expressions.
+pub fn plan_expr_depth(plan: &LogicalPlan) -> usize {
+    let mut deepest = 0;
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|e| {
+            deepest = deepest.max(expr_depth(e));
+            Ok(TreeNodeRecursion::Continue)
+        })
+    });
+    deepest
 }
 
 impl PyDataFrame {
     pub fn new(df: DataFrame) -> Self {
-        Self { df }
+        let depth = plan_expr_depth(df.logical_plan());
+        Self { df: ManuallyDrop::new(df), depth }
     }
 
-    fn then(&self, f: impl FnOnce(DataFrame) -> datafusion::error::Result<DataFrame>) -> PyResult<Self> {
-        guard(|| Ok(Self::new(f(self.df.clone()).map_err(DfshipError::from)?)))
+    /// A copy of the frame (its top plan node owns expressions, which a copy
+    /// clones), made on a large enough stack.
+    pub fn dataframe(&self) -> DataFrame {
+        with_stack(self.depth, || (*self.df).clone())
+    }
+
+    /// A new frame from this one; `depth` is the deepest expression `f`
+    /// adds, and `f` runs on a stack sized for it.
+    fn then(
+        &self,
+        depth: usize,
+        f: impl FnOnce(DataFrame) -> datafusion::error::Result<DataFrame>,
+    ) -> PyResult<Self> {
+        let depth = depth.max(self.depth);
+        guard(|| {
+            with_stack(depth, || {
+                let df = f((*self.df).clone()).map_err(DfshipError::from)?;
+                Ok(Self { depth: depth.max(plan_expr_depth(df.logical_plan())), df: ManuallyDrop::new(df) })
+            })
+        })
     }
 
     fn collect_batches(&self, py: Python<'_>) -> PyResult<Vec<RecordBatch>> {
-        let df = self.df.clone();
-        wait_for(py, async move { df.collect().await })
+        let df = self.dataframe();
+        wait_for_depth(py, self.depth, async move { df.collect().await })
+    }
+}
+
+impl Drop for PyDataFrame {
+    fn drop(&mut self) {
+        // SAFETY: `df` is taken once, here, and never touched again.
+        let df = unsafe { ManuallyDrop::take(&mut self.df) };
+        with_stack(self.depth, move || drop(df));
     }
 }
 
@@ -70,36 +118,38 @@ fn render(batches: &[RecordBatch], shown: usize, more: bool) -> PyResult<String>
 #[pymethods]
 impl PyDataFrame {
     fn select(&self, exprs_: Vec<PyRef<'_, PyExpr>>) -> PyResult<Self> {
-        let list = exprs(exprs_);
-        self.then(|df| df.select(list))
+        let list = exprs(&exprs_);
+        self.then(deepest(&exprs_), |df| df.select(list))
     }
 
     fn with_column(&self, name: &str, expr: &PyExpr) -> PyResult<Self> {
-        let expr = expr.expr.clone();
-        self.then(|df| df.with_column(name, expr))
+        let (depth, expr) = (expr.depth(), expr.cloned());
+        self.then(depth, |df| df.with_column(name, expr))
     }
 
     fn filter(&self, predicate: &PyExpr) -> PyResult<Self> {
-        let predicate = predicate.expr.clone();
-        self.then(|df| df.filter(predicate))
+        let (depth, predicate) = (predicate.depth(), predicate.cloned());
+        self.then(depth, |df| df.filter(predicate))
     }
 
     fn aggregate(&self, group_by: Vec<PyRef<'_, PyExpr>>, aggs: Vec<PyRef<'_, PyExpr>>) -> PyResult<Self> {
-        let (group_by, aggs) = (exprs(group_by), exprs(aggs));
-        self.then(|df| df.aggregate(group_by, aggs))
+        let depth = deepest(&group_by).max(deepest(&aggs));
+        let (group_by, aggs) = (exprs(&group_by), exprs(&aggs));
+        self.then(depth, |df| df.aggregate(group_by, aggs))
     }
 
     fn sort(&self, keys: Vec<PyRef<'_, PySortExpr>>) -> PyResult<Self> {
-        let keys = sorts(keys);
-        self.then(|df| df.sort(keys))
+        let depth = deepest_sort(&keys);
+        let keys = sorts(&keys);
+        self.then(depth, |df| df.sort(keys))
     }
 
     fn limit(&self, count: usize, offset: usize) -> PyResult<Self> {
-        self.then(|df| df.limit(offset, Some(count)))
+        self.then(0, |df| df.limit(offset, Some(count)))
     }
 
     fn distinct(&self) -> PyResult<Self> {
-        self.then(DataFrame::distinct)
+        self.then(0, DataFrame::distinct)
     }
 
     /// Joins on equal keys. With `coalesce_keys`, a key that has the same name
@@ -119,8 +169,8 @@ impl PyDataFrame {
             ));
         }
         let how = join_type(how)?;
-        let right = right.df.clone();
-        self.then(|left| {
+        let (right_depth, right) = (right.depth, right.dataframe());
+        self.then(right_depth, |left| {
             // Columns named alike on both sides under the same qualifier (or
             // none) would be ambiguous: give the sides distinct qualifiers.
             let left_fields: HashSet<_> =
@@ -179,8 +229,8 @@ impl PyDataFrame {
     }
 
     fn count(&self, py: Python<'_>) -> PyResult<usize> {
-        let df = self.df.clone();
-        wait_for(py, async move { df.count().await })
+        let df = self.dataframe();
+        wait_for_depth(py, self.depth, async move { df.count().await })
     }
 
     fn schema<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -188,14 +238,14 @@ impl PyDataFrame {
     }
 
     fn explain(&self, py: Python<'_>, verbose: bool, analyze: bool) -> PyResult<String> {
-        let plan = self.then(|df| df.explain(verbose, analyze))?;
+        let plan = self.then(0, |df| df.explain(verbose, analyze))?;
         let batches = plan.collect_batches(py)?;
         render(&batches, 0, false)
     }
 
     /// The first `rows` rows as a text table.
     fn to_string(&self, py: Python<'_>, rows: usize) -> PyResult<String> {
-        let head = self.then(|df| df.limit(0, Some(rows + 1)))?;
+        let head = self.then(0, |df| df.limit(0, Some(rows + 1)))?;
         let batches = head.collect_batches(py)?;
         let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let more = total > rows;
@@ -220,6 +270,6 @@ impl PyDataFrame {
     }
 
     fn logical_plan(&self) -> String {
-        self.df.logical_plan().display_indent().to_string()
+        with_stack(self.depth, || self.df.logical_plan().display_indent().to_string())
     }
 }

@@ -2,6 +2,7 @@
 //! The public `dfship.Expr` wraps these.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow_pyarrow::{FromPyArrow, PyArrowType};
 use datafusion::arrow::array::{ArrayData, make_array};
@@ -19,32 +20,119 @@ use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyString};
 use super::errors::guard;
 use super::session::PySessionContext;
 use super::slots;
+use crate::codec::bounded::with_stack;
+use crate::codec::expr::expr_depth;
 use crate::codec::{PythonLogicalCodec, WireLimits, decode_logical_expr, encode_logical_expr};
+use crate::error::DfshipError;
 
-#[pyclass(name = "RawExpr", module = "dfship._internal", frozen, skip_from_py_object)]
-#[derive(Clone)]
-pub struct PyExpr {
-    pub expr: Expr,
+/// Deepest expression dfship builds or decodes into a Python object, unless
+/// changed with `dfship.set_max_expression_depth`.
+pub const DEFAULT_MAX_EXPR_DEPTH: usize = 2_000;
+
+static MAX_EXPR_DEPTH: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_EXPR_DEPTH);
+
+/// The process-wide expression depth limit.
+#[pyfunction]
+pub fn max_expression_depth() -> usize {
+    MAX_EXPR_DEPTH.load(Ordering::Relaxed)
 }
 
-impl From<Expr> for PyExpr {
-    fn from(expr: Expr) -> Self {
-        Self { expr }
+/// Sets the process-wide expression depth limit (at least 1).
+#[pyfunction]
+pub fn set_max_expression_depth(depth: usize) -> PyResult<()> {
+    if depth == 0 {
+        return Err(PyValueError::new_err("the expression depth limit must be at least 1"));
+    }
+    MAX_EXPR_DEPTH.store(depth, Ordering::Relaxed);
+    Ok(())
+}
+
+/// An expression and its nesting depth. Every recursive operation on it
+/// (clone, display, comparison, hashing, drop, planning) runs on a stack
+/// sized by that depth, and no `PyExpr` deeper than the process limit
+/// exists: building or decoding one raises `ExpressionTooDeepError`.
+#[pyclass(name = "RawExpr", module = "dfship._internal", frozen, skip_from_py_object)]
+pub struct PyExpr {
+    expr: Expr,
+    depth: usize,
+}
+
+impl PyExpr {
+    /// Wraps `expr`, refusing it when it nests deeper than the limit.
+    pub fn new(expr: Expr) -> PyResult<Self> {
+        let depth = expr_depth(&expr);
+        let limit = max_expression_depth();
+        if depth > limit {
+            with_stack(depth, move || drop(expr));
+            return Err(DfshipError::TooDeep { depth, limit }.into());
+        }
+        Ok(Self { expr, depth })
+    }
+
+    pub fn expr(&self) -> &Expr {
+        &self.expr
+    }
+
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// A copy of the expression, made on a large enough stack.
+    pub fn cloned(&self) -> Expr {
+        with_stack(self.depth, || self.expr.clone())
+    }
+}
+
+impl Drop for PyExpr {
+    fn drop(&mut self) {
+        if self.depth > 1 {
+            let expr = std::mem::replace(&mut self.expr, Expr::Literal(ScalarValue::Null, None));
+            with_stack(self.depth, move || drop(expr));
+        }
     }
 }
 
 #[pyclass(name = "RawSortExpr", module = "dfship._internal", frozen, skip_from_py_object)]
-#[derive(Clone)]
 pub struct PySortExpr {
-    pub sort: Sort,
+    sort: Sort,
+    depth: usize,
 }
 
-pub fn exprs(items: Vec<PyRef<'_, PyExpr>>) -> Vec<Expr> {
-    items.iter().map(|e| e.expr.clone()).collect()
+impl PySortExpr {
+    fn new(sort: Sort, depth: usize) -> Self {
+        Self { sort, depth }
+    }
+
+    pub fn cloned(&self) -> Sort {
+        with_stack(self.depth, || self.sort.clone())
+    }
 }
 
-pub fn sorts(items: Vec<PyRef<'_, PySortExpr>>) -> Vec<Sort> {
-    items.iter().map(|s| s.sort.clone()).collect()
+impl Drop for PySortExpr {
+    fn drop(&mut self) {
+        if self.depth > 1 {
+            let expr = std::mem::replace(&mut self.sort.expr, Expr::Literal(ScalarValue::Null, None));
+            with_stack(self.depth, move || drop(expr));
+        }
+    }
+}
+
+/// The deepest of some expressions.
+pub fn deepest(items: &[PyRef<'_, PyExpr>]) -> usize {
+    items.iter().map(|e| e.depth).max().unwrap_or(0)
+}
+
+pub fn exprs(items: &[PyRef<'_, PyExpr>]) -> Vec<Expr> {
+    items.iter().map(|e| e.cloned()).collect()
+}
+
+pub fn sorts(items: &[PyRef<'_, PySortExpr>]) -> Vec<Sort> {
+    items.iter().map(|s| s.cloned()).collect()
+}
+
+/// The deepest of some sort keys.
+pub fn deepest_sort(items: &[PyRef<'_, PySortExpr>]) -> usize {
+    items.iter().map(|s| s.depth).max().unwrap_or(0)
 }
 
 fn operator(op: &str) -> PyResult<Operator> {
@@ -144,68 +232,63 @@ fn null_treatment(ignore_nulls: Option<bool>) -> Option<NullTreatment> {
 #[pymethods]
 impl PyExpr {
     #[staticmethod]
-    fn column(name: &str) -> Self {
-        Expr::Column(Column::from_name(name)).into()
+    fn column(name: &str) -> PyResult<Self> {
+        Self::new(Expr::Column(Column::from_name(name)))
     }
 
     /// A column reference parsed as SQL would (`t.a` is column `a` of `t`).
     #[staticmethod]
-    fn qualified_column(name: &str) -> Self {
-        Expr::Column(Column::from_qualified_name(name)).into()
+    fn qualified_column(name: &str) -> PyResult<Self> {
+        Self::new(Expr::Column(Column::from_qualified_name(name)))
     }
 
     #[staticmethod]
     fn literal(value: &Bound<'_, PyAny>) -> PyResult<Self> {
-        Ok(Expr::Literal(scalar_from_python(value)?, None).into())
+        Self::new(Expr::Literal(scalar_from_python(value)?, None))
     }
 
     fn binary(&self, op: &str, other: &PyExpr) -> PyResult<Self> {
-        Ok(Expr::BinaryExpr(BinaryExpr::new(
-            Box::new(self.expr.clone()),
-            operator(op)?,
-            Box::new(other.expr.clone()),
-        ))
-        .into())
+        let op = operator(op)?;
+        Self::new(Expr::BinaryExpr(BinaryExpr::new(Box::new(self.cloned()), op, Box::new(other.cloned()))))
     }
 
-    fn negate(&self) -> Self {
-        Expr::Negative(Box::new(self.expr.clone())).into()
+    fn negate(&self) -> PyResult<Self> {
+        Self::new(Expr::Negative(Box::new(self.cloned())))
     }
 
-    fn not_(&self) -> Self {
-        Expr::Not(Box::new(self.expr.clone())).into()
+    fn not_(&self) -> PyResult<Self> {
+        Self::new(Expr::Not(Box::new(self.cloned())))
     }
 
-    fn alias(&self, name: &str) -> Self {
-        Expr::Alias(Alias::new(self.expr.clone(), None::<&str>, name)).into()
+    fn alias(&self, name: &str) -> PyResult<Self> {
+        Self::new(Expr::Alias(Alias::new(self.cloned(), None::<&str>, name)))
     }
 
-    fn cast(&self, to: PyArrowType<DataType>) -> Self {
+    fn cast(&self, to: PyArrowType<DataType>) -> PyResult<Self> {
         let field = Arc::new(Field::new("", to.0, true));
-        Expr::Cast(Cast { expr: Box::new(self.expr.clone()), field }).into()
+        Self::new(Expr::Cast(Cast { expr: Box::new(self.cloned()), field }))
     }
 
-    fn try_cast(&self, to: PyArrowType<DataType>) -> Self {
+    fn try_cast(&self, to: PyArrowType<DataType>) -> PyResult<Self> {
         let field = Arc::new(Field::new("", to.0, true));
-        Expr::TryCast(TryCast { expr: Box::new(self.expr.clone()), field }).into()
+        Self::new(Expr::TryCast(TryCast { expr: Box::new(self.cloned()), field }))
     }
 
-    fn is_null(&self) -> Self {
-        Expr::IsNull(Box::new(self.expr.clone())).into()
+    fn is_null(&self) -> PyResult<Self> {
+        Self::new(Expr::IsNull(Box::new(self.cloned())))
     }
 
-    fn is_not_null(&self) -> Self {
-        Expr::IsNotNull(Box::new(self.expr.clone())).into()
+    fn is_not_null(&self) -> PyResult<Self> {
+        Self::new(Expr::IsNotNull(Box::new(self.cloned())))
     }
 
-    fn between(&self, low: &PyExpr, high: &PyExpr, negated: bool) -> Self {
-        Expr::Between(Between::new(
-            Box::new(self.expr.clone()),
+    fn between(&self, low: &PyExpr, high: &PyExpr, negated: bool) -> PyResult<Self> {
+        Self::new(Expr::Between(Between::new(
+            Box::new(self.cloned()),
             negated,
-            Box::new(low.expr.clone()),
-            Box::new(high.expr.clone()),
-        ))
-        .into()
+            Box::new(low.cloned()),
+            Box::new(high.cloned()),
+        )))
     }
 
     #[pyo3(signature = (pattern, negated, case_insensitive, escape_char=None))]
@@ -215,23 +298,22 @@ impl PyExpr {
         negated: bool,
         case_insensitive: bool,
         escape_char: Option<char>,
-    ) -> Self {
-        Expr::Like(Like::new(
+    ) -> PyResult<Self> {
+        Self::new(Expr::Like(Like::new(
             negated,
-            Box::new(self.expr.clone()),
-            Box::new(pattern.expr.clone()),
+            Box::new(self.cloned()),
+            Box::new(pattern.cloned()),
             escape_char,
             case_insensitive,
-        ))
-        .into()
+        )))
     }
 
-    fn in_list(&self, values: Vec<PyRef<'_, PyExpr>>, negated: bool) -> Self {
-        self.expr.clone().in_list(exprs(values), negated).into()
+    fn in_list(&self, values: Vec<PyRef<'_, PyExpr>>, negated: bool) -> PyResult<Self> {
+        Self::new(self.cloned().in_list(exprs(&values), negated))
     }
 
     fn sort(&self, ascending: bool, nulls_first: bool) -> PySortExpr {
-        PySortExpr { sort: Sort::new(self.expr.clone(), ascending, nulls_first) }
+        PySortExpr::new(Sort::new(self.cloned(), ascending, nulls_first), self.depth)
     }
 
     /// Turns an aggregate or window function call into a windowed one.
@@ -251,14 +333,14 @@ impl PyExpr {
             Expr::AggregateFunction(agg) => {
                 let mut w = WindowFunction::new(
                     WindowFunctionDefinition::AggregateUDF(Arc::clone(&agg.func)),
-                    agg.params.args.clone(),
+                    with_stack(self.depth, || agg.params.args.clone()),
                 );
                 w.params.distinct = agg.params.distinct;
-                w.params.filter.clone_from(&agg.params.filter);
+                w.params.filter = with_stack(self.depth, || agg.params.filter.clone());
                 w.params.null_treatment = agg.params.null_treatment;
                 w
             }
-            Expr::WindowFunction(w) => w.as_ref().clone(),
+            Expr::WindowFunction(w) => with_stack(self.depth, || w.as_ref().clone()),
             other => {
                 return Err(PyTypeError::new_err(format!(
                     "over() needs an aggregate or window function, not {}",
@@ -266,20 +348,20 @@ impl PyExpr {
                 )));
             }
         };
-        let order_by = sorts(order_by);
+        let order_by = sorts(&order_by);
         window.params.window_frame = match frame {
             Some((units, start, end)) => window_frame(&units, start, end)?,
             None => WindowFrame::new((!order_by.is_empty()).then_some(false)),
         };
-        window.params.partition_by = exprs(partition_by);
+        window.params.partition_by = exprs(&partition_by);
         window.params.order_by = order_by;
         if let Some(nt) = null_treatment(ignore_nulls) {
             window.params.null_treatment = Some(nt);
         }
         let expr = Expr::WindowFunction(Box::new(window));
-        Ok(match alias {
-            Some(name) => Expr::Alias(Alias::new(expr, None::<&str>, name)).into(),
-            None => expr.into(),
+        Self::new(match alias {
+            Some(name) => Expr::Alias(Alias::new(expr, None::<&str>, name)),
+            None => expr,
         })
     }
 
@@ -295,13 +377,12 @@ impl PyExpr {
             return Err(PyValueError::new_err("a case expression needs one or more when/then pairs"));
         }
         let when_then =
-            exprs(whens).into_iter().zip(exprs(thens)).map(|(w, t)| (Box::new(w), Box::new(t))).collect();
-        Ok(Expr::Case(Case::new(
-            base.map(|b| Box::new(b.expr.clone())),
+            exprs(&whens).into_iter().zip(exprs(&thens)).map(|(w, t)| (Box::new(w), Box::new(t))).collect();
+        Self::new(Expr::Case(Case::new(
+            base.map(|b| Box::new(b.cloned())),
             when_then,
-            otherwise.map(|o| Box::new(o.expr.clone())),
-        ))
-        .into())
+            otherwise.map(|o| Box::new(o.cloned())),
+        )))
     }
 
     /// Serializes into a dfship frame with the settings of `ctx`, else of
@@ -342,18 +423,19 @@ impl PyExpr {
                     None => decode(PySessionContext::global()),
                 },
             }?;
-            Ok(expr.into())
+            Self::new(expr)
         })
     }
 
     /// Nesting depth of the expression tree.
-    fn depth(&self) -> usize {
-        crate::codec::expr::expr_depth(&self.expr)
+    #[pyo3(name = "depth")]
+    fn py_depth(&self) -> usize {
+        self.depth
     }
 
     /// The name the expression gets as an output column.
     fn schema_name(&self) -> String {
-        self.expr.schema_name().to_string()
+        with_stack(self.depth, || self.expr.schema_name().to_string())
     }
 
     fn variant_name(&self) -> String {
@@ -369,18 +451,18 @@ impl PyExpr {
     }
 
     fn __repr__(&self) -> String {
-        self.expr.to_string()
+        with_stack(self.depth, || self.expr.to_string())
     }
 
     fn __eq__(&self, other: &PyExpr) -> bool {
-        self.expr == other.expr
+        with_stack(self.depth.max(other.depth), || self.expr == other.expr)
     }
 
     fn __hash__(&self) -> PyResult<u64> {
         use std::hash::{Hash, Hasher};
         guard(|| {
             let mut h = std::collections::hash_map::DefaultHasher::new();
-            self.expr.hash(&mut h);
+            with_stack(self.depth, || self.expr.hash(&mut h));
             Ok(h.finish())
         })
     }
@@ -388,8 +470,8 @@ impl PyExpr {
 
 #[pymethods]
 impl PySortExpr {
-    fn expr(&self) -> PyExpr {
-        self.sort.expr.clone().into()
+    fn expr(&self) -> PyResult<PyExpr> {
+        PyExpr::new(with_stack(self.depth, || self.sort.expr.clone()))
     }
 
     fn ascending(&self) -> bool {
@@ -401,6 +483,6 @@ impl PySortExpr {
     }
 
     fn __repr__(&self) -> String {
-        self.sort.to_string()
+        with_stack(self.depth, || self.sort.to_string())
     }
 }

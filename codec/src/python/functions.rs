@@ -50,7 +50,7 @@ fn unknown(kind: &str, name: &str) -> PyErr {
 #[pyfunction]
 pub fn scalar_function(name: &str, args: Vec<PyRef<'_, PyExpr>>) -> PyResult<PyExpr> {
     let func = BUILTINS.scalar.get(name).ok_or_else(|| unknown("scalar", name))?;
-    Ok(Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(func), exprs(args))).into())
+    PyExpr::new(Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(func), exprs(&args))))
 }
 
 pub fn aggregate_call(
@@ -65,8 +65,8 @@ pub fn aggregate_call(
         func,
         args,
         distinct,
-        filter.map(|f| Box::new(f.expr.clone())),
-        sorts(order_by),
+        filter.map(|f| Box::new(f.cloned())),
+        sorts(&order_by),
         ignore_nulls.map(|i| if i { NullTreatment::IgnoreNulls } else { NullTreatment::RespectNulls }),
     ))
 }
@@ -83,8 +83,14 @@ pub fn aggregate_function(
     ignore_nulls: Option<bool>,
 ) -> PyResult<PyExpr> {
     let func = BUILTINS.aggregate.get(name).ok_or_else(|| unknown("aggregate", name))?;
-    Ok(aggregate_call(Arc::clone(func), exprs(args), distinct, filter.as_deref(), order_by, ignore_nulls)
-        .into())
+    PyExpr::new(aggregate_call(
+        Arc::clone(func),
+        exprs(&args),
+        distinct,
+        filter.as_deref(),
+        order_by,
+        ignore_nulls,
+    ))
 }
 
 /// `name(args...)` for a built-in window function, with an empty `OVER ()`;
@@ -92,8 +98,8 @@ pub fn aggregate_function(
 #[pyfunction]
 pub fn window_function(name: &str, args: Vec<PyRef<'_, PyExpr>>) -> PyResult<PyExpr> {
     let func = BUILTINS.window.get(name).ok_or_else(|| unknown("window", name))?;
-    let window = WindowFunction::new(WindowFunctionDefinition::WindowUDF(Arc::clone(func)), exprs(args));
-    Ok(Expr::WindowFunction(Box::new(window)).into())
+    let window = WindowFunction::new(WindowFunctionDefinition::WindowUDF(Arc::clone(func)), exprs(&args));
+    PyExpr::new(Expr::WindowFunction(Box::new(window)))
 }
 
 /// The names of every built-in function, by kind, for introspection and tests.

@@ -34,6 +34,9 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(slots::set_worker_ctx, m)?)?;
     m.add_function(wrap_pyfunction!(slots::get_worker_ctx, m)?)?;
     m.add_function(wrap_pyfunction!(slots::clear_worker_ctx, m)?)?;
+    m.add_function(wrap_pyfunction!(expr::max_expression_depth, m)?)?;
+    m.add_function(wrap_pyfunction!(expr::set_max_expression_depth, m)?)?;
+    m.add("DEFAULT_MAX_EXPRESSION_DEPTH", expr::DEFAULT_MAX_EXPR_DEPTH)?;
     m.add_function(wrap_pyfunction!(decoded_udf_cache_len, m)?)?;
     m.add_function(wrap_pyfunction!(clear_decoded_udf_cache, m)?)?;
     m.add("WIRE_FORMAT_VERSION", crate::wire::CURRENT)?;

@@ -19,12 +19,28 @@ where
     F: Future<Output = Result<T, DataFusionError>> + Send + 'static,
     T: Send + 'static,
 {
+    wait_for_depth(py, 0, future)
+}
+
+/// [`wait_for`] for a query whose expressions nest `depth` levels (see
+/// [`runtime::block_on_sized`]).
+pub fn wait_for_depth<F, T>(py: Python<'_>, depth: usize, future: F) -> PyResult<T>
+where
+    F: Future<Output = Result<T, DataFusionError>> + Send + 'static,
+    T: Send + 'static,
+{
     super::errors::guard(|| {
         py.detach(|| {
-            runtime::block_on(async move { future.await.map_err(DfshipError::from) }, SIGNAL_POLL, || {
-                #[allow(clippy::redundant_closure_for_method_calls)] // the closure is needed for the lifetime
-                Python::attach(|py| py.check_signals()).map_err(DfshipError::from)
-            })
+            runtime::block_on_sized(
+                async move { future.await.map_err(DfshipError::from) },
+                depth,
+                SIGNAL_POLL,
+                || {
+                    #[allow(clippy::redundant_closure_for_method_calls)]
+                    // the closure is needed for the lifetime
+                    Python::attach(|py| py.check_signals()).map_err(DfshipError::from)
+                },
+            )
         })
         .map_err(PyErr::from)
     })

@@ -380,7 +380,7 @@ impl PySessionContext {
             schema_infer_max_records,
             file_extension,
         )?;
-        self.ctx.register_table(name.as_str(), df.df.into_view()).map_err(DfshipError::from)?;
+        self.ctx.register_table(name.as_str(), df.dataframe().into_view()).map_err(DfshipError::from)?;
         Ok(())
     }
 

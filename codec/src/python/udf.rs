@@ -101,8 +101,8 @@ impl PyScalarUDF {
     }
 
     #[pyo3(signature = (*args))]
-    fn __call__(&self, args: Vec<PyRef<'_, PyExpr>>) -> PyExpr {
-        Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(&self.udf), exprs(args))).into()
+    fn __call__(&self, args: Vec<PyRef<'_, PyExpr>>) -> PyResult<PyExpr> {
+        PyExpr::new(Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(&self.udf), exprs(&args))))
     }
 }
 
@@ -154,16 +154,15 @@ impl PyAggregateUDF {
         filter: Option<PyRef<'_, PyExpr>>,
         order_by: Vec<PyRef<'_, PySortExpr>>,
         ignore_nulls: Option<bool>,
-    ) -> PyExpr {
-        aggregate_call(
+    ) -> PyResult<PyExpr> {
+        PyExpr::new(aggregate_call(
             Arc::clone(&self.udaf),
-            exprs(args),
+            exprs(&args),
             distinct,
             filter.as_deref(),
             order_by,
             ignore_nulls,
-        )
-        .into()
+        ))
     }
 }
 
@@ -202,9 +201,9 @@ impl PyWindowUDF {
     }
 
     #[pyo3(signature = (*args))]
-    fn __call__(&self, args: Vec<PyRef<'_, PyExpr>>) -> PyExpr {
+    fn __call__(&self, args: Vec<PyRef<'_, PyExpr>>) -> PyResult<PyExpr> {
         let window =
-            WindowFunction::new(WindowFunctionDefinition::WindowUDF(Arc::clone(&self.udwf)), exprs(args));
-        Expr::WindowFunction(Box::new(window)).into()
+            WindowFunction::new(WindowFunctionDefinition::WindowUDF(Arc::clone(&self.udwf)), exprs(&args));
+        PyExpr::new(Expr::WindowFunction(Box::new(window)))
     }
 }

@@ -63,3 +63,56 @@ pub enum CodecError {
     #[error("cannot load Python {family} UDF '{udf}': {error}")]
     Unpickle { udf: String, family: UdfFamily, error: PyErr },
 }
+
+/// What kind of refusal or failure a [`CodecError`] is: the classification
+/// callers map to their own error types, so that they need not know the
+/// wire format's internals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodecErrorKind {
+    /// Damaged, truncated or not a dfship payload at all.
+    Corrupt,
+    /// A format version, flag or payload kind this build does not read.
+    Unsupported,
+    /// Over the receiver's size limit.
+    TooLarge,
+    /// A Python UDF pickled by another Python minor version.
+    PythonVersionMismatch,
+    /// Nested deeper than the limit.
+    TooDeep,
+    /// An inline Python UDF sent to a session that refuses them.
+    InliningDisabled,
+    /// A function the receiver does not have.
+    UnknownFunction,
+    /// A Python callable could not be pickled or unpickled.
+    Serialization,
+}
+
+impl CodecError {
+    pub fn kind(&self) -> CodecErrorKind {
+        match self {
+            Self::Wire(w) => match w {
+                WireError::UnsupportedVersion { .. } | WireError::UnknownFlags { .. } => {
+                    CodecErrorKind::Unsupported
+                }
+                WireError::TooLarge { .. } => CodecErrorKind::TooLarge,
+                WireError::PythonVersionMismatch { .. } => CodecErrorKind::PythonVersionMismatch,
+                _ => CodecErrorKind::Corrupt,
+            },
+            Self::Malformed(_) => CodecErrorKind::Corrupt,
+            Self::Unverifiable | Self::ForeignPayload { .. } => CodecErrorKind::Unsupported,
+            Self::InliningDisabled { .. } => CodecErrorKind::InliningDisabled,
+            Self::UnknownFunction { .. } => CodecErrorKind::UnknownFunction,
+            Self::TooDeep { .. } | Self::NestedTooDeep { .. } => CodecErrorKind::TooDeep,
+            Self::Pickle { .. } | Self::Unpickle { .. } => CodecErrorKind::Serialization,
+        }
+    }
+
+    /// The sender's and the receiver's Python (major, minor), for
+    /// [`CodecErrorKind::PythonVersionMismatch`].
+    pub fn python_versions(&self) -> Option<((u8, u8), (u8, u8))> {
+        match self {
+            Self::Wire(WireError::PythonVersionMismatch { sender, receiver }) => Some((*sender, *receiver)),
+            _ => None,
+        }
+    }
+}

@@ -12,9 +12,9 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
 
 use crate::codec::CodecError;
+use crate::codec::error::CodecErrorKind;
 use crate::error::{DfshipError, find_in_chain, find_udf_failure};
 use crate::runtime::panic_message;
-use crate::wire::WireError;
 
 fn exceptions_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
     static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
@@ -85,48 +85,43 @@ fn udf_exception(py: Python<'_>, message: &str, udf: &str, type_name: &str, caus
 /// the original Python exception as the cause where there is one.
 fn codec_exception(py: Python<'_>, err: &CodecError) -> PyErr {
     let message = err.to_string();
-    let (class, cause) = match err {
-        CodecError::Wire(w) => (
-            match w {
-                WireError::UnsupportedVersion { .. } | WireError::UnknownFlags { .. } => {
-                    "UnsupportedFormatError"
-                }
-                WireError::TooLarge { .. } => "PayloadTooLargeError",
-                WireError::PythonVersionMismatch { .. } => "PythonVersionMismatchError",
-                _ => "CorruptPayloadError",
-            },
-            None,
-        ),
-        CodecError::Malformed(_) => ("CorruptPayloadError", None),
-        CodecError::Unverifiable | CodecError::ForeignPayload { .. } => ("UnsupportedFormatError", None),
-        CodecError::InliningDisabled { .. } => ("InliningDisabledError", None),
-        CodecError::UnknownFunction { .. } => ("UnknownFunctionError", None),
-        CodecError::TooDeep { .. } | CodecError::NestedTooDeep { .. } => ("ExpressionTooDeepError", None),
-        CodecError::Pickle { error, .. } | CodecError::Unpickle { error, .. } => {
-            ("SerializationError", Some(error.clone_ref(py)))
-        }
+    let class = match err.kind() {
+        CodecErrorKind::Corrupt => "CorruptPayloadError",
+        CodecErrorKind::Unsupported => "UnsupportedFormatError",
+        CodecErrorKind::TooLarge => "PayloadTooLargeError",
+        CodecErrorKind::PythonVersionMismatch => "PythonVersionMismatchError",
+        CodecErrorKind::TooDeep => "ExpressionTooDeepError",
+        CodecErrorKind::InliningDisabled => "InliningDisabledError",
+        CodecErrorKind::UnknownFunction => "UnknownFunctionError",
+        CodecErrorKind::Serialization => "SerializationError",
+    };
+    let cause = match err {
+        CodecError::Pickle { error, .. } | CodecError::Unpickle { error, .. } => Some(error.clone_ref(py)),
+        _ => None,
     };
     let error = new_error(py, class, message);
     let value = error.value(py);
     // Attributes that let callers react without parsing the message; an
     // attribute that cannot be set only costs that convenience.
-    let _ = match err {
-        CodecError::InliningDisabled { udf, family }
-        | CodecError::ForeignPayload { udf, family }
-        | CodecError::Pickle { udf, family, .. }
-        | CodecError::Unpickle { udf, family, .. } => {
-            value.setattr("udf", udf).and_then(|()| value.setattr("family", family.name()))
+    let _ = if let Some((sender, receiver)) = err.python_versions() {
+        value.setattr("sender", sender).and_then(|()| value.setattr("receiver", receiver))
+    } else {
+        match err {
+            CodecError::InliningDisabled { udf, family }
+            | CodecError::ForeignPayload { udf, family }
+            | CodecError::Pickle { udf, family, .. }
+            | CodecError::Unpickle { udf, family, .. } => {
+                value.setattr("udf", udf).and_then(|()| value.setattr("family", family.name()))
+            }
+            CodecError::UnknownFunction { name, family } => {
+                value.setattr("name", name).and_then(|()| value.setattr("family", family.name()))
+            }
+            CodecError::TooDeep { depth, limit, .. }
+            | CodecError::NestedTooDeep { levels: depth, limit, .. } => {
+                value.setattr("depth", *depth).and_then(|()| value.setattr("limit", *limit))
+            }
+            _ => Ok(()),
         }
-        CodecError::UnknownFunction { name, family } => {
-            value.setattr("name", name).and_then(|()| value.setattr("family", family.name()))
-        }
-        CodecError::Wire(WireError::PythonVersionMismatch { sender, receiver }) => {
-            value.setattr("sender", *sender).and_then(|()| value.setattr("receiver", *receiver))
-        }
-        CodecError::TooDeep { depth, limit, .. } | CodecError::NestedTooDeep { levels: depth, limit, .. } => {
-            value.setattr("depth", *depth).and_then(|()| value.setattr("limit", *limit))
-        }
-        _ => Ok(()),
     };
     if let Some(cause) = cause {
         error.set_cause(py, Some(cause));

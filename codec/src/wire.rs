@@ -529,6 +529,27 @@ pub fn protobuf_depth(input: &[u8]) -> Option<usize> {
     Some(max_depth)
 }
 
+/// A protobuf message of `levels` field-1 submessages nested around a
+/// varint field, built outside in (linear time); for tests.
+#[cfg(test)]
+pub(crate) fn nested_message(levels: usize) -> Vec<u8> {
+    let mut sizes = Vec::with_capacity(levels);
+    let mut size = 2;
+    for _ in 1..levels {
+        sizes.push(size);
+        let mut header = vec![0x0a];
+        write_varint(&mut header, size as u64);
+        size += header.len();
+    }
+    let mut msg = Vec::with_capacity(size);
+    for inner in sizes.iter().rev() {
+        msg.push(0x0a);
+        write_varint(&mut msg, *inner as u64);
+    }
+    msg.extend_from_slice(&[0x08, 0x01]);
+    msg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -658,23 +679,11 @@ mod tests {
         assert!(read_count(&[200, 1]).is_err());
     }
 
-    fn nested(depth: usize) -> Vec<u8> {
-        // field 1, length-delimited, nested `depth` times around a varint field.
-        let mut msg = vec![0x08, 0x01];
-        for _ in 1..depth {
-            let mut outer = vec![0x0a];
-            write_varint(&mut outer, msg.len() as u64);
-            outer.extend_from_slice(&msg);
-            msg = outer;
-        }
-        msg
-    }
-
     #[test]
     fn protobuf_depth_measures_nesting() {
-        assert_eq!(protobuf_depth(&nested(1)), Some(1));
-        assert_eq!(protobuf_depth(&nested(5)), Some(5));
-        assert_eq!(protobuf_depth(&nested(10_000)), Some(10_000));
+        assert_eq!(protobuf_depth(&nested_message(1)), Some(1));
+        assert_eq!(protobuf_depth(&nested_message(5)), Some(5));
+        assert_eq!(protobuf_depth(&nested_message(10_000)), Some(10_000));
         // A string field that is not a message adds no depth.
         assert_eq!(protobuf_depth(&[0x0a, 0x03, 0xff, 0xff, 0xff]), Some(1));
         assert_eq!(protobuf_depth(&[0x0f]), None);

@@ -18,6 +18,28 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
+def varint(n: int) -> bytes:
+    """`n` as unsigned LEB128."""
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def nested_messages(levels: int) -> bytes:
+    """A protobuf message of `levels` field-1 submessages nested around a
+    varint field, built outside in (linear time)."""
+    size, headers = 2, []
+    for _ in range(levels - 1):
+        header = b"\x0a" + varint(size)
+        headers.append(header)
+        size += len(header)
+    return b"".join(reversed(headers)) + b"\x08\x01"
+
+
 def split(frame: bytes) -> tuple[bytes, bytes]:
     """(header up to the body, body)."""
     length, body_start = _varint(frame, 6)
@@ -30,13 +52,7 @@ def seal(header: bytes, body: bytes, tag: bytes | None = None) -> bytes:
     out = bytearray(header[:6])
     if tag is not None:
         out[5] |= 0x02
-    n = len(body)
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            break
+    out += varint(len(body))
     out += body
     out += tag or b""
     out += zlib.crc32(bytes(out)).to_bytes(4, "little")

@@ -222,28 +222,12 @@ def test_depth_over_the_limit_is_refused_at_encode_and_decode() -> None:
 def test_adversarial_nesting_never_overflows_the_stack() -> None:
     """A body crafted to nest a million levels (about 5 MB), with a valid
     check: refused before any recursive decoder sees it."""
-    levels, size, headers = 1_000_000, 2, []
-    for _ in range(levels):
-        header = b"\x0a" + _varint(size)
-        headers.append(header)
-        size += len(header)
-    body = b"".join(reversed(headers)) + b"\x08\x01"
-    assert len(body) == size
+    body = _frames.nested_messages(1_000_000)
     blob = _frames.seal(b"DFSE\x01\x00", body)
     assert len(blob) < SessionContext().wire_limits["max_payload_bytes"]
     with pytest.raises(ExpressionTooDeepError) as info:
         Expr.from_bytes(blob)
     assert info.value.depth > info.value.limit == 2000
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def test_deep_expressions_in_a_thread_with_a_small_stack() -> None:

@@ -12,31 +12,12 @@ import textwrap
 
 import _frames
 import pytest
-
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
+from _frames import nested_messages, varint
 
 
 def field(number: int, payload: bytes) -> bytes:
     """A length-delimited protobuf field."""
     return varint(number << 3 | 2) + varint(len(payload)) + payload
-
-
-def nested_messages(levels: int) -> bytes:
-    """`levels` nested field-1 messages, built outside in (linear time)."""
-    size, headers = 2, []
-    for _ in range(levels - 1):
-        header = b"\x0a" + varint(size)
-        headers.append(header)
-        size += len(header)
-    return b"".join(reversed(headers)) + b"\x08\x01"
 
 
 def nested_groups(levels: int, number: int = 1000) -> bytes:

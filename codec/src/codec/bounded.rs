@@ -74,23 +74,11 @@ mod tests {
     use datafusion_proto::protobuf::LogicalExprNode;
 
     use super::*;
-    use crate::wire::write_varint;
-
-    /// A message of `levels` nested field-1 submessages.
-    fn nested(levels: usize) -> Vec<u8> {
-        let mut msg = vec![0x08, 0x01];
-        for _ in 1..levels {
-            let mut outer = vec![0x0a];
-            write_varint(&mut outer, msg.len() as u64);
-            outer.extend_from_slice(&msg);
-            msg = outer;
-        }
-        msg
-    }
+    use crate::wire::nested_message;
 
     #[test]
     fn over_deep_messages_are_refused_before_decoding() {
-        let deep = nested(200_000);
+        let deep = nested_message(200_000);
         let err = decode_message::<LogicalExprNode>(&deep, 1_000, "expression").expect_err("too deep");
         assert!(matches!(err, CodecError::NestedTooDeep { levels: 200_000, limit: 1_000, .. }), "{err}");
         assert!(matches!(check_nested(&deep, 1_000, "node"), Err(CodecError::NestedTooDeep { .. })));

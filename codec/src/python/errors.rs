@@ -55,8 +55,8 @@ fn to_pyerr(py: Python<'_>, err: DfshipError) -> PyErr {
             new_error(py, "InternalError", format!("internal error (a Rust panic): {msg}"))
         }
         DfshipError::Invalid(msg) => new_error(py, "ExecutionError", msg),
-        DfshipError::TooDeep { depth, limit } => {
-            let error = new_error(py, "ExpressionTooDeepError", err_message(depth, limit));
+        err @ DfshipError::TooDeep { depth, limit } => {
+            let error = new_error(py, "ExpressionTooDeepError", err.to_string());
             let value = error.value(py);
             let _ = value.setattr("depth", depth).and_then(|()| value.setattr("limit", limit));
             error
@@ -64,10 +64,6 @@ fn to_pyerr(py: Python<'_>, err: DfshipError) -> PyErr {
         DfshipError::Arrow(e) => new_error(py, "ExecutionError", e.to_string()),
         DfshipError::DataFusion(e) => datafusion_exception(py, &e),
     }
-}
-
-fn err_message(depth: usize, limit: usize) -> String {
-    DfshipError::TooDeep { depth, limit }.to_string()
 }
 
 fn udf_exception(py: Python<'_>, message: &str, udf: &str, type_name: &str, cause: PyErr) -> PyErr {

@@ -27,6 +27,14 @@
 //!   (messages and groups alike) and refused over the limit, then it is
 //!   decoded on a stack grown to fit. prost's own limit is off so that legal
 //!   deep expressions decode; a source test keeps every decode on this path.
+//!   Nesting does not bound the trees built from a message, because
+//!   datafusion-proto folds flat operand lists (`a + b + c`) into left-deep
+//!   chains: the same scan bounds how deep such folding can go, conversion
+//!   runs on a stack sized for that (longer lists than
+//!   [`codec::bounded::MAX_UNFOLDED`] are refused), and the tree that comes
+//!   out is measured exactly before it is accepted. Arrow IPC streams inside
+//!   a message (the batches of an in-memory scan) have every declared body
+//!   length checked against the bytes present before Arrow allocates it.
 //!   A compressed callable's stated length is bounded by
 //!   [`wire::MAX_CALLABLE_BYTES`] and by what LZ4 can expand the block to,
 //!   before allocation; the decoded-UDF cache is bounded in entries and bytes.
@@ -40,6 +48,12 @@
 //! * **Bytes out.** Encoding checks the depth iteratively against the
 //!   session's wire `max_depth` (default 2,000) before serializing, and the
 //!   frame size against `max_payload_bytes`.
+//! * **Physical plans and expressions** ([`codec::physical`]) share the
+//!   frame, its flags and both limits. Their depth only shows once they are
+//!   serialized, so encoding runs on a stack for the deepest body the limits
+//!   allow and then holds the body to the same nesting bound a receiver
+//!   applies; decoded plans keep their measured nesting, which sizes the
+//!   stacks that display, run and drop them.
 
 pub mod codec;
 pub mod error;

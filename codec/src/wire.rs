@@ -26,7 +26,7 @@
 //! ([`WireError::Truncated`], [`WireError::TrailingBytes`]); and the check
 //! ([`WireError::ChecksumMismatch`]). Only then is the body handed on.
 //!
-//! The flags bind the body: an expression decoder refuses a frame with
+//! The flags bind the body: every decoder (expressions and plans) refuses a frame with
 //! [`FLAG_SIGNED`] whose tag it cannot verify (a tag nobody checks proves
 //! nothing), refuses an inline Python payload in a frame without
 //! [`FLAG_INLINE_PYTHON`] before loading it, and refuses a frame with that
@@ -38,6 +38,7 @@
 //! |---|---|---|
 //! | [`MAGIC_LOGICAL_EXPR`] | `DFSE` | frame; body is a datafusion-proto `LogicalExprNode` |
 //! | [`MAGIC_PHYSICAL_EXPR`] | `DFSX` | frame; body is a datafusion-proto `PhysicalExprNode` |
+//! | [`MAGIC_PHYSICAL_PLAN`] | `DFSP` | frame; body is a datafusion-proto `PhysicalPlanNode` |
 //! | [`MAGIC_SCALAR_UDF`] | `DFSs` | inline scalar Python UDF payload |
 //! | [`MAGIC_AGGREGATE_UDF`] | `DFSa` | inline aggregate Python UDF payload |
 //! | [`MAGIC_WINDOW_UDF`] | `DFSw` | inline window Python UDF payload |
@@ -80,6 +81,8 @@ use std::fmt;
 pub const MAGIC_LOGICAL_EXPR: [u8; 4] = *b"DFSE";
 /// Frame magic: a physical expression.
 pub const MAGIC_PHYSICAL_EXPR: [u8; 4] = *b"DFSX";
+/// Frame magic: a physical plan.
+pub const MAGIC_PHYSICAL_PLAN: [u8; 4] = *b"DFSP";
 /// Payload magic: an inline scalar Python UDF.
 pub const MAGIC_SCALAR_UDF: [u8; 4] = *b"DFSs";
 /// Payload magic: an inline aggregate Python UDF.
@@ -427,23 +430,50 @@ pub fn read_count(input: &[u8]) -> Result<(usize, &[u8]), WireError> {
     Ok((n as usize, rest))
 }
 
-/// An upper bound of the nesting depth of a protobuf message, found without
-/// recursion and without knowing its schema: every length-delimited field
-/// that parses as a message counts as one level, and so does every group
-/// (the deprecated start/end-group wire types, which a decoder skips by
-/// recursion when it does not know the field). Returns `None` when the bytes
-/// are not a well-formed message at all.
+/// How deeply a protobuf message nests, found by [`protobuf_nesting`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nesting {
+    /// An upper bound of the nesting depth: every length-delimited field
+    /// that parses as a message counts as one level, and so does every group
+    /// (the deprecated start/end-group wire types, which a decoder skips by
+    /// recursion when it does not know the field).
+    pub levels: usize,
+    /// An upper bound of the depth of any tree a decoder may build from the
+    /// message when it folds a repeated field into a chain (datafusion-proto
+    /// writes `a + b + c` as one node with a flat operand list and rebuilds
+    /// the left-deep tree from it): at each level, the deepest child plus the
+    /// number of children.
+    pub unfolded: usize,
+}
+
+/// The nesting depth of a protobuf message ([`Nesting::levels`]); see
+/// [`protobuf_nesting`].
+pub fn protobuf_depth(input: &[u8]) -> Option<usize> {
+    protobuf_nesting(input).map(|n| n.levels)
+}
+
+/// Measures a protobuf message without recursion and without knowing its
+/// schema. Returns `None` when the bytes are not a well-formed message.
 ///
 /// Each byte is visited a bounded number of times, so the cost is linear in
-/// the input. Decoders use this to refuse over-deep input before a
-/// recursive decoder sees it.
-pub fn protobuf_depth(input: &[u8]) -> Option<usize> {
+/// the input. Decoders use this to refuse over-deep input, and to size the
+/// stack of what they accept, before a recursive decoder sees it.
+pub fn protobuf_nesting(input: &[u8]) -> Option<Nesting> {
     // An open message (with its end) or group (ending at an end-group key of
     // its field number, inside the enclosing message's bounds).
     struct Open {
         end: usize,
         depth: usize,
         group: Option<u64>,
+        /// Length-delimited children seen so far.
+        children: usize,
+        /// The largest `unfolded` of a child that completed.
+        deepest_child: usize,
+    }
+    impl Open {
+        fn new(end: usize, depth: usize, group: Option<u64>) -> Self {
+            Self { end, depth, group, children: 0, deepest_child: 0 }
+        }
     }
     enum Step {
         Scalar,
@@ -451,15 +481,26 @@ pub fn protobuf_depth(input: &[u8]) -> Option<usize> {
         StartGroup(u64),
         EndGroup(u64),
     }
-    let mut stack: Vec<Open> = vec![Open { end: input.len(), depth: 1, group: None }];
+    let mut stack: Vec<Open> = vec![Open::new(input.len(), 1, None)];
     let mut pos = 0;
     let mut max_depth = 1;
+    let mut unfolded = 0;
+    // A message or group that completed: its bound counts towards its parent.
+    let complete = |stack: &mut Vec<Open>, unfolded: &mut usize| {
+        if let Some(done) = stack.pop() {
+            let bound = done.deepest_child + done.children + 1;
+            match stack.last_mut() {
+                Some(parent) => parent.deepest_child = parent.deepest_child.max(bound),
+                None => *unfolded = bound,
+            }
+        }
+    };
     while let Some(top) = stack.last() {
         let (end, depth, group) = (top.end, top.depth, top.group);
         if pos == end && group.is_none() {
             // A message parsed to its end: its depth counts.
             max_depth = max_depth.max(depth);
-            stack.pop();
+            complete(&mut stack, &mut unfolded);
             continue;
         }
         let step = (|| -> Option<Step> {
@@ -498,17 +539,20 @@ pub fn protobuf_depth(input: &[u8]) -> Option<usize> {
         match step {
             // An empty field is an empty message or empty bytes: no depth.
             Some(Step::Message(inner_end)) if inner_end > pos => {
-                stack.push(Open { end: inner_end, depth: depth + 1, group: None });
+                if let Some(parent) = stack.last_mut() {
+                    parent.children += 1;
+                }
+                stack.push(Open::new(inner_end, depth + 1, None));
             }
             Some(Step::Scalar | Step::Message(_)) => {}
             Some(Step::StartGroup(field)) => {
                 // Counted when opened: a decoder recurses into a group before
                 // it can know whether the group is well formed.
                 max_depth = max_depth.max(depth + 1);
-                stack.push(Open { end, depth: depth + 1, group: Some(field) });
+                stack.push(Open::new(end, depth + 1, Some(field)));
             }
             Some(Step::EndGroup(field)) if group == Some(field) => {
-                stack.pop();
+                complete(&mut stack, &mut unfolded);
             }
             Some(Step::EndGroup(_)) | None => {
                 // Not a message at this level: drop the open groups and the
@@ -526,7 +570,7 @@ pub fn protobuf_depth(input: &[u8]) -> Option<usize> {
             }
         }
     }
-    Some(max_depth)
+    Some(Nesting { levels: max_depth, unfolded })
 }
 
 /// A protobuf message of `levels` field-1 submessages nested around a
@@ -697,6 +741,31 @@ mod tests {
             msg.extend(std::iter::repeat_n(0x0c, depth));
         }
         msg
+    }
+
+    #[test]
+    fn protobuf_nesting_bounds_folded_chains() {
+        // One message holding 1,000 small submessages: shallow, but a
+        // decoder folding them into a chain builds 1,000 levels.
+        let mut wide = Vec::new();
+        for _ in 0..1_000 {
+            wide.extend_from_slice(&[0x0a, 0x02, 0x08, 0x01]);
+        }
+        let n = protobuf_nesting(&wide).expect("valid");
+        assert_eq!(n.levels, 2);
+        assert!(n.unfolded > 1_000, "{n:?}");
+        // Nested chains add up.
+        let mut outer = Vec::new();
+        for _ in 0..10 {
+            outer.push(0x0a);
+            write_varint(&mut outer, wide.len() as u64);
+            outer.extend_from_slice(&wide);
+        }
+        assert!(protobuf_nesting(&outer).expect("valid").unfolded > 1_010);
+        // A plain nested message: one child per level.
+        let n = protobuf_nesting(&nested_message(100)).expect("valid");
+        assert_eq!(n.levels, 100);
+        assert!(n.unfolded >= 100 && n.unfolded <= 300, "{n:?}");
     }
 
     #[test]

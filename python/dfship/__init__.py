@@ -32,6 +32,7 @@ from dfship.expr import (
     lit,
     literal,
 )
+from dfship.plan import ExecutionPlan
 from dfship.user_defined import (
     Accumulator,
     AggregateUDF,
@@ -50,6 +51,7 @@ __all__ = [
     "CaseBuilder",
     "DEFAULT_MAX_EXPRESSION_DEPTH",
     "DataFrame",
+    "ExecutionPlan",
     "Expr",
     "NullTreatment",
     "ScalarUDF",

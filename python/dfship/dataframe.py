@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from dfship import _internal
 from dfship.expr import Expr, SortKey, _expr_list, _raw, _sort_list
+from dfship.plan import ExecutionPlan
 
 __all__ = ["DataFrame"]
 
@@ -171,6 +172,11 @@ class DataFrame:
 
     def __repr__(self) -> str:
         return str(self._raw.to_string(10))
+
+    def execution_plan(self) -> ExecutionPlan:
+        """The physical plan this DataFrame runs; it can be shipped with
+        :meth:`ExecutionPlan.to_bytes` and run elsewhere."""
+        return ExecutionPlan(self._raw.execution_plan())
 
     def logical_plan(self) -> str:
         """The logical plan, indented."""

@@ -78,3 +78,64 @@ def set_python_stamp(frame: bytes, major: int, minor: int) -> bytes:
         return bytes(out)
 
     return edit_body(frame, edit)
+
+
+def _fields(msg: bytes):  # type: ignore[no-untyped-def]
+    """(start, content start, content end, end) of each field of `msg`;
+    content bounds only for length-delimited fields."""
+    pos = 0
+    while pos < len(msg):
+        start = pos
+        key, pos = _varint(msg, pos)
+        wire = key & 7
+        if wire == 0:
+            _, pos = _varint(msg, pos)
+            yield start, None, None, pos
+        elif wire == 2:
+            length, pos = _varint(msg, pos)
+            yield start, pos, pos + length, pos + length
+            pos += length
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+            yield start, None, None, pos
+        else:
+            raise ValueError(f"wire type {wire} at {start}")
+
+
+def splice(msg: bytes, start: int, end: int, new: bytes) -> bytes:
+    """`msg` with the whole fields in `msg[start:end]` (at any depth)
+    replaced by `new`, the lengths of every enclosing message rewritten."""
+    out = bytearray()
+    for field_start, content_start, content_end, field_end in _fields(msg):
+        if field_start == start:
+            out += new
+        if start <= field_start < end:
+            continue
+        if content_start is not None and content_start <= start and end <= content_end:
+            offset = content_start
+            inner = splice(msg[content_start:content_end], start - offset, end - offset, new)
+            key_end = field_start
+            _, key_end = _varint(msg, key_end)
+            out += msg[field_start:key_end] + varint(len(inner)) + inner
+        else:
+            out += msg[field_start:field_end]
+    if start == len(msg):
+        out += new
+    return bytes(out)
+
+
+def repeated_run(msg: bytes, times: int) -> tuple[int, bytes]:
+    """Where `times` identical length-delimited fields follow one another
+    in `msg` (at any depth): (offset, one field's bytes)."""
+    for at in range(len(msg)):
+        try:
+            key, pos = _varint(msg, at)
+            if key & 7 != 2 or key >> 3 == 0:
+                continue
+            length, pos = _varint(msg, pos)
+        except IndexError:
+            continue
+        one = msg[at : pos + length]
+        if len(one) > 2 and msg[at : at + len(one) * times] == one * times:
+            return at, one
+    raise ValueError("no run found")

@@ -190,3 +190,38 @@ def global_has_function(name: str) -> bool:
     """Whether the global session of this process has scalar function `name`."""
     scalar, _, _ = dfship.SessionContext.global_ctx().raw.registered_function_names()
     return name in scalar
+
+
+# -- physical plans ---------------------------------------------------------------
+
+
+def plan_query(ctx: dfship.SessionContext | None = None) -> dfship.DataFrame:
+    """A query over two partitions with a closure UDF, a filter and an
+    aggregate UDF: its physical plan has several nodes and Python inside."""
+    ctx = ctx or dfship.SessionContext()
+    batches = [
+        [pa.record_batch({"k": pa.array([1, 2, 1]), "a": pa.array([1, 2, 3])})],
+        [pa.record_batch({"k": pa.array([2, 2, 1]), "a": pa.array([4, 5, 6])})],
+    ]
+    scaled = make_closure_udf(2, {"bias": 1})(col("a")).alias("s")
+    df = ctx.create_dataframe(batches).select(col("k"), scaled).filter(col("s") > 3)
+    return df.aggregate([col("k")], [make_udaf()(col("s")).alias("total")]).sort(col("k"))
+
+
+def rows(batches: list[pa.RecordBatch]) -> list[tuple[Any, ...]]:
+    """The rows of some batches, sorted."""
+    table = pa.Table.from_batches(batches) if batches else pa.table({})
+    columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+    return sorted(zip(*columns, strict=True))
+
+
+def run_plan(blob: bytes) -> list[tuple[Any, ...]]:
+    """Unpickles a plan (worker slot, else global session) and runs it."""
+    import pickle
+
+    return rows(pickle.loads(blob).collect())
+
+
+def run_plan_frame(blob: bytes) -> list[tuple[Any, ...]]:
+    """Decodes plan bytes (worker slot, else global session) and runs them."""
+    return rows(dfship.ExecutionPlan.from_bytes(blob).collect())

@@ -14,6 +14,8 @@ import _frames
 import pytest
 from _frames import nested_messages, varint
 
+from dfship import SessionContext, col
+
 
 def field(number: int, payload: bytes) -> bytes:
     """A length-delimited protobuf field."""
@@ -43,7 +45,46 @@ def expr_frame(body: bytes, inline: bool = False) -> bytes:
     return _frames.seal(b"DFSE\x01" + bytes([1 if inline else 0]), body)
 
 
+def plan_frame(body: bytes) -> bytes:
+    return _frames.seal(b"DFSP\x01\x00", body)
+
+
+def folded(blob: bytes, operands: int) -> bytes:
+    """`blob` (a frame whose body holds `a + a + a`, written as one node
+    with a flat list of three operands) with the list grown to `operands`."""
+    header, body = _frames.split(blob)
+    at, one = _frames.repeated_run(body, 3)
+    return _frames.seal(header, _frames.splice(body, at, at + 3 * len(one), one * operands))
+
+
+def chain_beside_a_failing_argument(operands: int) -> bytes:
+    """abs(<a + a + ... folded>, nope()): the decoder builds the deep chain,
+    then fails on the unknown function and drops the chain."""
+    column_a = field(1, field(1, b"a"))
+    chain = field(4, field(1, column_a) * operands + field(3, b"Plus"))
+    failing = field(20, field(1, b"nope"))
+    return expr_frame(field(20, field(1, b"abs") + field(2, chain) + field(2, failing)))
+
+
+def _three_a(kind: str) -> bytes:
+    a = col("a")
+    if kind == "expr":
+        return (a + a + a).to_bytes()
+    return SessionContext().from_pydict({"a": [1]}).select(a + a + a).execution_plan().to_bytes()
+
+
 CASES = {
+    # Shallow messages that fold into deep trees: a flat operand list.
+    "body: 300,000 folded operands": folded(_three_a("expr"), 300_000),
+    # (Building a projection over a chain takes time quadratic in its length,
+    # in DataFusion: 10,000 is enough to overflow an unsized stack.)
+    "plan: 10,000 folded operands": folded(_three_a("plan"), 10_000),
+    "body: a folded chain beside a failing argument": chain_beside_a_failing_argument(100_000),
+    # Longer flat lists than any stack is sized for: refused up front.
+    "plan: 300,000 folded operands": folded(_three_a("plan"), 300_000),
+    # A physical plan body, and groups inside one of its nodes.
+    "plan: 1,000,000 nested messages": plan_frame(nested_messages(1_000_000)),
+    "plan: groups inside a node": plan_frame(field(1, nested_groups(200_000))),
     # The frame body itself: messages and groups.
     "body: 1,000,000 nested messages": expr_frame(nested_messages(1_000_000)),
     "body: 200,000 nested groups": expr_frame(nested_groups(200_000)),
@@ -68,7 +109,7 @@ def decode_in_child(cases: dict[str, bytes], strict: bool) -> dict[str, str]:
     code = textwrap.dedent(
         """
         import json, sys
-        from dfship import Expr, SessionContext
+        from dfship import ExecutionPlan, Expr, SessionContext
         from dfship.exceptions import DfshipError
         cases = {k: bytes.fromhex(v) for k, v in json.load(sys.stdin).items()}
         ctx = SessionContext()
@@ -77,7 +118,8 @@ def decode_in_child(cases: dict[str, bytes], strict: bool) -> dict[str, str]:
         out = {}
         for name, blob in cases.items():
             try:
-                Expr.from_bytes(blob, ctx=ctx)
+                kind = ExecutionPlan if blob[:4] == b"DFSP" else Expr
+                kind.from_bytes(blob, ctx=ctx)
                 out[name] = "decoded"
             except DfshipError as e:
                 out[name] = f"{type(e).__name__}: {e}"
@@ -115,7 +157,10 @@ def test_the_same_shapes_shallow_get_past_the_depth_checks() -> None:
 def test_every_nested_decode_site_refuses_deep_input(strict: bool) -> None:
     out = decode_in_child(CASES, strict)
     for name, result in out.items():
-        if strict and name.startswith("inline UDF"):
+        if name.startswith("body: a folded chain beside"):
+            # The chain is built and dropped again inside the decoder.
+            assert result.startswith("UnknownFunctionError"), (name, result)
+        elif strict and name.startswith("inline UDF"):
             # A strict receiver refuses the inline payload before reading it.
             assert result.startswith("InliningDisabledError"), (name, result)
         else:

@@ -14,19 +14,34 @@
 //! Both measure nesting with [`protobuf_depth`] (iterative, linear in the
 //! input) and refuse anything over the limit with [`CodecError::NestedTooDeep`]
 //! before any recursive step; what passes is decoded on a stack grown to fit
-//! ([`with_stack`]). A source test (below) fails if a prost `decode` call
+//! ([`with_stack`]). Nesting alone does not bound the trees built from a
+//! message: datafusion-proto folds flat operand lists into left-deep chains.
+//! So converting a message runs on a stack sized for that too
+//! ([`with_stack_for`]), and the converted tree is measured exactly before it
+//! is accepted. A source test (below) fails if a prost `decode` call
 //! appears anywhere else in the crate.
 
 use prost::Message;
 
 use super::error::CodecError;
-use crate::wire::protobuf_depth;
+use crate::wire::{Nesting, protobuf_depth, protobuf_nesting, read_varint};
 
 /// Depth up to which the current stack is used as is.
 const SHALLOW: usize = 64;
 /// Stack reserved per level of depth beyond [`SHALLOW`], generous for
 /// unoptimised builds.
 const STACK_PER_LEVEL: usize = 32 * 1024;
+
+/// Stack reserved per level of a chain a decoder folds from a flat list:
+/// building a plan node over such a chain walks it recursively (for
+/// example to derive its ordering properties).
+const STACK_PER_FOLDED_LEVEL: usize = 16 * 1024;
+
+/// The deepest chain a message may fold into, as bounded by
+/// [`Nesting::unfolded`]: at 16 KiB of stack per level this reserves at
+/// most 4 GiB of address space (not memory) for the stack. Also bounds
+/// flat lists (an `IN` list of more entries is refused).
+pub const MAX_UNFOLDED: usize = 262_144;
 
 /// A stack size that serves `depth` levels of recursion.
 pub fn stack_bytes(depth: usize) -> usize {
@@ -36,6 +51,17 @@ pub fn stack_bytes(depth: usize) -> usize {
 /// Runs `f` on a stack large enough for `depth` levels of recursion.
 pub fn with_stack<R>(depth: usize, f: impl FnOnce() -> R) -> R {
     if depth <= SHALLOW { f() } else { stacker::grow(stack_bytes(depth), f) }
+}
+
+/// Runs `f`, which decodes a message of this nesting into a tree and may
+/// drop that tree again, on a stack large enough for both.
+pub fn with_stack_for<R>(nesting: Nesting, f: impl FnOnce() -> R) -> R {
+    if nesting.levels <= SHALLOW && nesting.unfolded <= SHALLOW {
+        return f();
+    }
+    let bytes =
+        stack_bytes(nesting.levels).saturating_add(nesting.unfolded.saturating_mul(STACK_PER_FOLDED_LEVEL));
+    stacker::grow(bytes, f)
 }
 
 /// Refuses `bytes` when they are a protobuf message nested deeper than
@@ -52,21 +78,102 @@ pub fn check_nested(bytes: &[u8], max_levels: usize, what: &'static str) -> Resu
 }
 
 /// Decodes a `M` from `bytes` if it nests no deeper than `max_levels`
-/// protobuf levels, on a stack grown to fit. Returns the message and the
-/// nesting it has, so that converting it can run on a large enough stack too.
+/// protobuf levels, on a stack grown to fit. Returns the message and how it
+/// nests, so that converting it ([`with_stack_for`]) can run on a large
+/// enough stack too.
 pub fn decode_message<M: Message + Default>(
     bytes: &[u8],
     max_levels: usize,
     what: &'static str,
-) -> Result<(M, usize), CodecError> {
-    let levels = protobuf_depth(bytes)
+) -> Result<(M, Nesting), CodecError> {
+    let nesting = protobuf_nesting(bytes)
         .ok_or_else(|| CodecError::Malformed(format!("the {what} is not a protobuf message")))?;
-    if levels > max_levels {
-        return Err(CodecError::NestedTooDeep { what, levels, limit: max_levels });
+    if nesting.levels > max_levels {
+        return Err(CodecError::NestedTooDeep { what, levels: nesting.levels, limit: max_levels });
     }
-    let message = with_stack(levels, || M::decode(bytes))
+    if nesting.unfolded > MAX_UNFOLDED {
+        return Err(CodecError::NestedTooDeep {
+            what: "flat lists (which fold into chains as deep as they are long)",
+            levels: nesting.unfolded,
+            limit: MAX_UNFOLDED,
+        });
+    }
+    refuse_overlong_ipc(bytes, what)?;
+    let message = with_stack(nesting.levels, || M::decode(bytes))
         .map_err(|e| CodecError::Malformed(format!("bad {what}: {e}")))?;
-    Ok((message, levels))
+    Ok((message, nesting))
+}
+
+/// Arrow IPC streams travel inside messages (the batches of an in-memory
+/// scan). Arrow's stream reader allocates a message body of the length the
+/// message declares before reading it, and a failed allocation aborts the
+/// process. So every length-delimited field of `bytes` (at any depth) that
+/// reads as an IPC stream is walked message by message, and a message whose
+/// declared body is longer than the bytes left is refused here.
+///
+/// A field only counts as IPC when its metadata verifies as an Arrow IPC
+/// `Message` flatbuffer, so other bytes are never refused for looking alike.
+fn refuse_overlong_ipc(bytes: &[u8], what: &'static str) -> Result<(), CodecError> {
+    let mut ranges = vec![(0, bytes.len())];
+    while let Some((start, end)) = ranges.pop() {
+        let mut pos = start;
+        while pos < end {
+            let Ok((key, used)) = read_varint(&bytes[pos..end]) else { break };
+            pos += used;
+            let next = match key & 7 {
+                0 => read_varint(&bytes[pos..end]).ok().map(|(_, used)| pos + used),
+                1 => Some(pos + 8),
+                5 => Some(pos + 4),
+                2 => {
+                    let Ok((len, used)) = read_varint(&bytes[pos..end]) else { break };
+                    let content = pos + used;
+                    let Some(content_end) =
+                        usize::try_from(len).ok().and_then(|l| content.checked_add(l)).filter(|e| *e <= end)
+                    else {
+                        break;
+                    };
+                    if let Some(declared) = overlong_ipc_body(&bytes[content..content_end]) {
+                        return Err(CodecError::Malformed(format!(
+                            "an Arrow IPC message inside the {what} declares a body of {declared} bytes, \
+                             more than the stream holds"
+                        )));
+                    }
+                    ranges.push((content, content_end));
+                    Some(content_end)
+                }
+                _ => None,
+            };
+            match next {
+                Some(next) if next <= end => pos = next,
+                _ => break,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The declared body length of the first message in `stream` that claims
+/// more bytes than follow it, if `stream` reads as an Arrow IPC stream.
+fn overlong_ipc_body(stream: &[u8]) -> Option<i64> {
+    const CONTINUATION: [u8; 4] = [0xff; 4];
+    let mut pos = 0;
+    loop {
+        let mut word: [u8; 4] = stream.get(pos..pos + 4)?.try_into().ok()?;
+        pos += 4;
+        if word == CONTINUATION {
+            word = stream.get(pos..pos + 4)?.try_into().ok()?;
+            pos += 4;
+        }
+        let meta_len = usize::try_from(i32::from_le_bytes(word)).ok().filter(|n| *n > 0)?;
+        let meta = stream.get(pos..pos.checked_add(meta_len)?)?;
+        let message = arrow::ipc::root_as_message(meta).ok()?;
+        pos += meta_len;
+        let body = message.bodyLength();
+        match usize::try_from(body) {
+            Ok(n) if n <= stream.len() - pos => pos += n,
+            _ => return Some(body),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,27 +8,19 @@
 //! to fit, so no input within the limit can overflow the stack and no input
 //! over it is decoded at all.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-
-use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::datasource::file_format::FileFormatFactory;
-use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::{AggregateUDF, Expr, HigherOrderUDF, ScalarUDF, WindowUDF};
-use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use datafusion::logical_expr::Expr;
 use datafusion_proto::logical_plan::from_proto::parse_expr;
 use datafusion_proto::logical_plan::to_proto::serialize_expr;
 use datafusion_proto::protobuf::{FromProtoError, LogicalExprNode};
-use prost::Message;
 
-use super::bounded::decode_message;
 pub use super::bounded::with_stack;
+use super::bounded::{decode_message, with_stack_for};
 use super::error::CodecError;
-use super::{PythonLogicalCodec, codec_error};
+use super::{PythonLogicalCodec, framing};
 use crate::error::DfshipError;
-use crate::wire::{FLAG_INLINE_PYTHON, FLAG_SIGNED, MAGIC_LOGICAL_EXPR, read_frame, write_frame_with};
+use crate::wire::MAGIC_LOGICAL_EXPR;
 
 /// Bounds on what a session encodes and decodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +49,11 @@ impl Default for WireLimits {
     }
 }
 
+/// Protobuf nesting accepted by default in bytes handed to a codec: what an
+/// expression of the default wire depth may take.
+pub const DEFAULT_MAX_NESTING: usize =
+    WireLimits::DEFAULT_MAX_DEPTH * PROTO_LEVELS_PER_EXPR + PROTO_LEVELS_SLACK;
+
 /// Protobuf nesting levels one expression level may take (a `CASE` branch
 /// takes three: the node, its when/then pair, the inner node).
 const PROTO_LEVELS_PER_EXPR: usize = 3;
@@ -77,156 +74,6 @@ pub fn expr_depth(expr: &Expr) -> usize {
     max
 }
 
-/// Wraps the codec for one encode or decode. It records whether any inline
-/// payload was written or read (so the frame can say so, and a decoder can
-/// hold the frame's flag to it), delegates every other codec method, and keeps the first UDF
-/// error whole: datafusion-proto discards encoding errors (the UDF would then
-/// silently go by name) and flattens decoding errors from nested nodes into
-/// text (losing their type).
-#[derive(Debug)]
-struct Tracked {
-    codec: PythonLogicalCodec,
-    /// On decode: whether the frame says its body holds inline Python code.
-    flagged_inline: bool,
-    inline: AtomicBool,
-    failure: Mutex<Option<DataFusionError>>,
-}
-
-impl Tracked {
-    fn new(codec: &PythonLogicalCodec, limits: &WireLimits, flagged_inline: bool) -> Self {
-        Self {
-            codec: codec.clone().with_max_nesting(limits.proto_levels()),
-            flagged_inline,
-            inline: AtomicBool::new(false),
-            failure: Mutex::new(None),
-        }
-    }
-
-    fn keep<T>(&self, outcome: DfResult<T>) -> DfResult<T> {
-        outcome.map_err(|e| {
-            let message = e.to_string();
-            if let Ok(mut slot) = self.failure.lock() {
-                slot.get_or_insert(e);
-            }
-            DataFusionError::Execution(message)
-        })
-    }
-
-    fn take_failure(&self) -> Option<DataFusionError> {
-        self.failure.lock().ok().and_then(|mut f| f.take())
-    }
-
-    /// Decodes one function node. An inline payload in a frame whose flag
-    /// says there is none is refused before the codec (and the unpickler)
-    /// sees it.
-    fn decode_with<T>(&self, name: &str, buf: &[u8], decode: impl FnOnce() -> DfResult<T>) -> DfResult<T> {
-        if buf.starts_with(b"DFS") {
-            self.inline.store(true, Ordering::Relaxed);
-            if !self.flagged_inline {
-                return self.keep(Err(codec_error(CodecError::Malformed(format!(
-                    "the frame's inline-Python flag is clear, but its body holds an inline Python UDF \
-                     ('{name}'): refused without loading it"
-                )))));
-            }
-        }
-        self.keep(decode())
-    }
-
-    fn record(&self, before: usize, buf: &[u8], outcome: DfResult<()>) -> DfResult<()> {
-        match outcome {
-            Ok(()) => {
-                if buf.len() > before && buf[before..].starts_with(b"DFS") {
-                    self.inline.store(true, Ordering::Relaxed);
-                }
-                Ok(())
-            }
-            Err(e) => self.keep(Err(e)),
-        }
-    }
-}
-
-impl LogicalExtensionCodec for Tracked {
-    fn try_decode(
-        &self,
-        buf: &[u8],
-        inputs: &[datafusion::logical_expr::LogicalPlan],
-        ctx: &TaskContext,
-    ) -> DfResult<datafusion::logical_expr::Extension> {
-        self.codec.try_decode(buf, inputs, ctx)
-    }
-
-    fn try_encode(&self, node: &datafusion::logical_expr::Extension, buf: &mut Vec<u8>) -> DfResult<()> {
-        self.codec.try_encode(node, buf)
-    }
-
-    fn try_decode_table_provider(
-        &self,
-        buf: &[u8],
-        table_ref: &datafusion::common::TableReference,
-        schema: SchemaRef,
-        ctx: &TaskContext,
-    ) -> DfResult<Arc<dyn datafusion::datasource::TableProvider>> {
-        self.codec.try_decode_table_provider(buf, table_ref, schema, ctx)
-    }
-
-    fn try_encode_table_provider(
-        &self,
-        table_ref: &datafusion::common::TableReference,
-        node: Arc<dyn datafusion::datasource::TableProvider>,
-        buf: &mut Vec<u8>,
-    ) -> DfResult<()> {
-        self.codec.try_encode_table_provider(table_ref, node, buf)
-    }
-
-    fn try_decode_file_format(&self, buf: &[u8], ctx: &TaskContext) -> DfResult<Arc<dyn FileFormatFactory>> {
-        self.codec.try_decode_file_format(buf, ctx)
-    }
-
-    fn try_encode_file_format(&self, buf: &mut Vec<u8>, node: Arc<dyn FileFormatFactory>) -> DfResult<()> {
-        self.codec.try_encode_file_format(buf, node)
-    }
-
-    fn try_decode_higher_order_function(&self, name: &str, buf: &[u8]) -> DfResult<Arc<HigherOrderUDF>> {
-        self.keep(self.codec.try_decode_higher_order_function(name, buf))
-    }
-
-    fn try_encode_higher_order_function(&self, node: &HigherOrderUDF, buf: &mut Vec<u8>) -> DfResult<()> {
-        let before = buf.len();
-        let outcome = self.codec.try_encode_higher_order_function(node, buf);
-        self.record(before, buf, outcome)
-    }
-
-    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<ScalarUDF>> {
-        self.decode_with(name, buf, || self.codec.try_decode_udf(name, buf))
-    }
-
-    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<AggregateUDF>> {
-        self.decode_with(name, buf, || self.codec.try_decode_udaf(name, buf))
-    }
-
-    fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<WindowUDF>> {
-        self.decode_with(name, buf, || self.codec.try_decode_udwf(name, buf))
-    }
-
-    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> DfResult<()> {
-        let before = buf.len();
-        let outcome = self.codec.try_encode_udf(node, buf);
-        self.record(before, buf, outcome)
-    }
-
-    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> DfResult<()> {
-        let before = buf.len();
-        let outcome = self.codec.try_encode_udaf(node, buf);
-        self.record(before, buf, outcome)
-    }
-
-    fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> DfResult<()> {
-        let before = buf.len();
-        let outcome = self.codec.try_encode_udwf(node, buf);
-        self.record(before, buf, outcome)
-    }
-}
-
 /// Serializes `expr` into a `DFSE` frame.
 pub fn encode_logical_expr(
     expr: &Expr,
@@ -237,26 +84,10 @@ pub fn encode_logical_expr(
     if depth > limits.max_depth {
         return Err(CodecError::TooDeep { depth, limit: limits.max_depth, stage: "encode" }.into());
     }
-    let encoding = Tracked::new(codec, limits, false);
-    let frame = with_stack(depth * PROTO_LEVELS_PER_EXPR, || {
-        let node = serialize_expr(expr, &encoding);
-        if let Some(failure) = encoding.take_failure() {
-            return Err(DfshipError::DataFusion(failure));
-        }
-        let node =
-            node.map_err(|e| CodecError::Malformed(format!("cannot serialize the expression: {e}")))?;
-        let flags = if encoding.inline.load(Ordering::Relaxed) { FLAG_INLINE_PYTHON } else { 0 };
-        // The body is encoded straight into the frame.
-        Ok(write_frame_with(MAGIC_LOGICAL_EXPR, flags, node.encoded_len(), |out| node.encode_raw(out), None))
-    })?;
-    if frame.len() > limits.max_payload_bytes {
-        return Err(CodecError::from(crate::wire::WireError::TooLarge {
-            size: frame.len() as u64,
-            limit: limits.max_payload_bytes,
-        })
-        .into());
-    }
-    Ok(frame)
+    let (encoding, tracking) = codec.for_frame(limits.proto_levels(), false);
+    with_stack(depth * PROTO_LEVELS_PER_EXPR, || {
+        framing::seal(MAGIC_LOGICAL_EXPR, &tracking, serialize_expr(expr, &encoding), "expression", limits)
+    })
 }
 
 /// Checks a `DFSE` frame and rebuilds its expression, resolving functions
@@ -267,41 +98,27 @@ pub fn decode_logical_expr(
     codec: &PythonLogicalCodec,
     limits: &WireLimits,
 ) -> Result<Expr, DfshipError> {
-    let frame =
-        read_frame(bytes, &[MAGIC_LOGICAL_EXPR], limits.max_payload_bytes).map_err(CodecError::from)?;
-    if frame.flags & FLAG_SIGNED != 0 {
-        return Err(CodecError::Unverifiable.into());
-    }
+    let frame = framing::open(bytes, MAGIC_LOGICAL_EXPR, limits)?;
     let proto_limit = limits.proto_levels();
-    let (node, proto_depth) =
+    let (node, nesting) =
         decode_message::<LogicalExprNode>(frame.body, proto_limit, "body").map_err(|e| match e {
             // Reported in expression levels, as the limit is set.
-            CodecError::NestedTooDeep { levels, .. } => {
+            CodecError::NestedTooDeep { what: "body", levels, .. } => {
                 CodecError::TooDeep { depth: levels.div_ceil(2), limit: limits.max_depth, stage: "decode" }
             }
             other => other,
         })?;
-    with_stack(proto_depth, || {
-        let flagged = frame.flags & FLAG_INLINE_PYTHON != 0;
-        let decoding = Tracked::new(codec, limits, flagged);
-        let parsed = parse_expr(&node, registry, &decoding);
-        if let Some(failure) = decoding.take_failure() {
-            return Err(DfshipError::DataFusion(failure));
-        }
-        let expr = parsed.map_err(|e| match e {
+    let flagged = framing::flagged_inline(&frame);
+    let (decoding, tracking) = codec.for_frame(proto_limit, flagged);
+    with_stack_for(nesting, move || {
+        let parsed = parse_expr(&node, registry, &decoding).map_err(|e| match e {
             FromProtoError::DataFusionError(e) => DfshipError::DataFusion(e),
             other => CodecError::Malformed(other.to_string()).into(),
-        })?;
+        });
         drop(node);
-        // The flag is written exactly when the body holds inline Python code
-        // (the other way round was refused while decoding).
-        if flagged && !decoding.inline.load(Ordering::Relaxed) {
-            return Err(CodecError::Malformed(
-                "the frame's inline-Python flag is set, but its body holds no inline Python UDF".into(),
-            )
-            .into());
-        }
-        // The protobuf bound above keeps decoding safe; this one is exact.
+        let expr = framing::finish(&tracking, flagged, parsed)?;
+        // The nesting bound keeps decoding safe, but operand lists fold into
+        // chains deeper than the message nests: this check is exact.
         let depth = expr_depth(&expr);
         if depth > limits.max_depth {
             return Err(CodecError::TooDeep { depth, limit: limits.max_depth, stage: "decode" }.into());

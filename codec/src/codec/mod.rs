@@ -31,7 +31,10 @@ pub mod bounded;
 mod cache;
 pub mod error;
 pub mod expr;
+mod framing;
 pub mod payload;
+pub mod physical;
+mod tracking;
 
 use std::any::Any;
 use std::fmt;
@@ -54,7 +57,9 @@ use datafusion_proto::physical_plan::{
 };
 
 pub use error::CodecError;
-pub use expr::{WireLimits, decode_logical_expr, encode_logical_expr};
+pub use expr::{DEFAULT_MAX_NESTING, WireLimits, decode_logical_expr, encode_logical_expr};
+pub use physical::{decode_physical_expr, decode_physical_plan, encode_physical_expr, encode_physical_plan};
+use tracking::Tracking;
 
 use crate::udf::aggregate::PythonAggregateUDF;
 use crate::udf::scalar::PythonScalarUDF;
@@ -104,9 +109,8 @@ impl fmt::Display for UdfFamily {
     }
 }
 
-/// Protobuf nesting accepted by default in bytes handed to a codec: what an
-/// expression of the default wire depth may take.
-pub const DEFAULT_MAX_NESTING: usize = 2_000 * 3 + 16;
+/// What every dfship inline Python UDF payload starts with.
+const INLINE_MAGIC_PREFIX: &[u8] = b"DFS";
 
 /// Magic prefix of the `datafusion` Python package's own inline payloads.
 const FOREIGN_PYTHON_MAGIC: &[u8] = b"DFPY";
@@ -163,7 +167,7 @@ impl PythonUdfs {
         if buf.starts_with(FOREIGN_PYTHON_MAGIC) {
             return Some(Err(codec_error(CodecError::ForeignPayload { udf: name.to_owned(), family })));
         }
-        if !buf.starts_with(b"DFS") {
+        if !buf.starts_with(INLINE_MAGIC_PREFIX) {
             return None;
         }
         if !self.inlining {
@@ -235,27 +239,88 @@ fn resolve_by_name<T>(
 macro_rules! python_udf_methods {
     () => {
         fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-            self.udfs.decode_scalar(name, buf, || self.inner.try_decode_udf(name, buf))
+            Tracking::decode_node(self.tracking.as_deref(), name, buf, || {
+                self.udfs.decode_scalar(name, buf, || self.inner.try_decode_udf(name, buf))
+            })
         }
 
         fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-            self.udfs.encode_scalar(node, buf).unwrap_or_else(|| self.inner.try_encode_udf(node, buf))
+            Tracking::encode_node(self.tracking.as_deref(), buf, |buf| {
+                self.udfs.encode_scalar(node, buf).unwrap_or_else(|| self.inner.try_encode_udf(node, buf))
+            })
         }
 
         fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
-            self.udfs.decode_aggregate(name, buf, || self.inner.try_decode_udaf(name, buf))
+            Tracking::decode_node(self.tracking.as_deref(), name, buf, || {
+                self.udfs.decode_aggregate(name, buf, || self.inner.try_decode_udaf(name, buf))
+            })
         }
 
         fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
-            self.udfs.encode_aggregate(node, buf).unwrap_or_else(|| self.inner.try_encode_udaf(node, buf))
+            Tracking::encode_node(self.tracking.as_deref(), buf, |buf| {
+                self.udfs.encode_aggregate(node, buf).unwrap_or_else(|| self.inner.try_encode_udaf(node, buf))
+            })
         }
 
         fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
-            self.udfs.decode_window(name, buf, || self.inner.try_decode_udwf(name, buf))
+            Tracking::decode_node(self.tracking.as_deref(), name, buf, || {
+                self.udfs.decode_window(name, buf, || self.inner.try_decode_udwf(name, buf))
+            })
         }
 
         fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> Result<()> {
-            self.udfs.encode_window(node, buf).unwrap_or_else(|| self.inner.try_encode_udwf(node, buf))
+            Tracking::encode_node(self.tracking.as_deref(), buf, |buf| {
+                self.udfs.encode_window(node, buf).unwrap_or_else(|| self.inner.try_encode_udwf(node, buf))
+            })
+        }
+
+        fn try_decode_higher_order_function(&self, name: &str, buf: &[u8]) -> Result<Arc<HigherOrderUDF>> {
+            self.udfs.guard(buf, "function node")?;
+            Tracking::keep(self.tracking.as_deref(), self.inner.try_decode_higher_order_function(name, buf))
+        }
+
+        fn try_encode_higher_order_function(&self, node: &HigherOrderUDF, buf: &mut Vec<u8>) -> Result<()> {
+            Tracking::encode_node(self.tracking.as_deref(), buf, |buf| {
+                self.inner.try_encode_higher_order_function(node, buf)
+            })
+        }
+    };
+}
+
+/// The builder methods alike on both codecs.
+macro_rules! codec_settings {
+    () => {
+        /// Turns inline Python UDFs on or off. Off, Python UDFs travel by
+        /// name and inline payloads are refused on decode without being
+        /// unpickled. See the guide's security chapter for what this does and
+        /// does not protect against.
+        pub fn with_python_udf_inlining(mut self, enabled: bool) -> Self {
+            self.udfs.inlining = enabled;
+            self
+        }
+
+        pub fn python_udf_inlining(&self) -> bool {
+            self.udfs.inlining
+        }
+
+        /// Bounds the protobuf nesting of every byte string datafusion-proto
+        /// hands to this codec (extension nodes, table providers, file
+        /// formats, functions): deeper ones are refused before anything
+        /// decodes them. Default [`DEFAULT_MAX_NESTING`].
+        pub fn with_max_nesting(mut self, levels: usize) -> Self {
+            self.udfs.max_nesting = levels;
+            self
+        }
+
+        /// A copy of this codec for one frame: it bounds nesting at
+        /// `max_nesting`, records whether inline Python UDFs were written or
+        /// read (a decode refuses one that `flagged_inline` says is not
+        /// there), and keeps the first UDF error whole.
+        pub(crate) fn for_frame(&self, max_nesting: usize, flagged_inline: bool) -> (Self, Arc<Tracking>) {
+            let tracking = Arc::new(Tracking::new(flagged_inline));
+            let mut codec = self.clone().with_max_nesting(max_nesting);
+            codec.tracking = Some(Arc::clone(&tracking));
+            (codec, tracking)
         }
     };
 }
@@ -267,6 +332,7 @@ macro_rules! python_udf_methods {
 pub struct PythonLogicalCodec {
     udfs: PythonUdfs,
     inner: Arc<dyn LogicalExtensionCodec>,
+    tracking: Option<Arc<Tracking>>,
 }
 
 impl Default for PythonLogicalCodec {
@@ -278,7 +344,7 @@ impl Default for PythonLogicalCodec {
 impl PythonLogicalCodec {
     /// Inlining on, datafusion-proto's default codec inside.
     pub fn new() -> Self {
-        Self { udfs: PythonUdfs::DEFAULT, inner: Arc::new(DefaultLogicalExtensionCodec {}) }
+        Self { udfs: PythonUdfs::DEFAULT, inner: Arc::new(DefaultLogicalExtensionCodec {}), tracking: None }
     }
 
     /// Delegates everything but Python UDFs to `inner`.
@@ -287,27 +353,7 @@ impl PythonLogicalCodec {
         self
     }
 
-    /// Turns inline Python UDFs on or off. Off, Python UDFs travel by name
-    /// and inline payloads are refused on decode without being unpickled.
-    /// See the guide's security chapter for what this does and does not
-    /// protect against.
-    pub fn with_python_udf_inlining(mut self, enabled: bool) -> Self {
-        self.udfs.inlining = enabled;
-        self
-    }
-
-    pub fn python_udf_inlining(&self) -> bool {
-        self.udfs.inlining
-    }
-
-    /// Bounds the protobuf nesting of every byte string datafusion-proto
-    /// hands to this codec (extension nodes, table providers, file formats,
-    /// functions): deeper ones are refused before anything decodes them.
-    /// Default [`DEFAULT_MAX_NESTING`].
-    pub fn with_max_nesting(mut self, levels: usize) -> Self {
-        self.udfs.max_nesting = levels;
-        self
-    }
+    codec_settings!();
 }
 
 impl LogicalExtensionCodec for PythonLogicalCodec {
@@ -349,15 +395,6 @@ impl LogicalExtensionCodec for PythonLogicalCodec {
         self.inner.try_encode_file_format(buf, node)
     }
 
-    fn try_decode_higher_order_function(&self, name: &str, buf: &[u8]) -> Result<Arc<HigherOrderUDF>> {
-        self.udfs.guard(buf, "function node")?;
-        self.inner.try_decode_higher_order_function(name, buf)
-    }
-
-    fn try_encode_higher_order_function(&self, node: &HigherOrderUDF, buf: &mut Vec<u8>) -> Result<()> {
-        self.inner.try_encode_higher_order_function(node, buf)
-    }
-
     python_udf_methods!();
 }
 
@@ -368,6 +405,7 @@ impl LogicalExtensionCodec for PythonLogicalCodec {
 pub struct PythonPhysicalCodec {
     udfs: PythonUdfs,
     inner: Arc<dyn PhysicalExtensionCodec>,
+    tracking: Option<Arc<Tracking>>,
 }
 
 impl Default for PythonPhysicalCodec {
@@ -378,7 +416,13 @@ impl Default for PythonPhysicalCodec {
 
 impl PythonPhysicalCodec {
     pub fn new() -> Self {
-        Self { udfs: PythonUdfs::DEFAULT, inner: Arc::new(DefaultPhysicalExtensionCodec {}) }
+        Self { udfs: PythonUdfs::DEFAULT, inner: Arc::new(DefaultPhysicalExtensionCodec {}), tracking: None }
+    }
+
+    /// A physical codec with the settings (inlining, nesting bound) of a
+    /// logical one, datafusion-proto's default codec inside.
+    pub fn like(logical: &PythonLogicalCodec) -> Self {
+        Self { udfs: logical.udfs, ..Self::new() }
     }
 
     pub fn with_inner(mut self, inner: Arc<dyn PhysicalExtensionCodec>) -> Self {
@@ -386,21 +430,7 @@ impl PythonPhysicalCodec {
         self
     }
 
-    /// See [`PythonLogicalCodec::with_python_udf_inlining`].
-    pub fn with_python_udf_inlining(mut self, enabled: bool) -> Self {
-        self.udfs.inlining = enabled;
-        self
-    }
-
-    pub fn python_udf_inlining(&self) -> bool {
-        self.udfs.inlining
-    }
-
-    /// See [`PythonLogicalCodec::with_max_nesting`].
-    pub fn with_max_nesting(mut self, levels: usize) -> Self {
-        self.udfs.max_nesting = levels;
-        self
-    }
+    codec_settings!();
 }
 
 impl PhysicalExtensionCodec for PythonPhysicalCodec {
@@ -422,15 +452,6 @@ impl PhysicalExtensionCodec for PythonPhysicalCodec {
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
         self.inner.try_encode(node, buf, proto_converter)
-    }
-
-    fn try_decode_higher_order_function(&self, name: &str, buf: &[u8]) -> Result<Arc<HigherOrderUDF>> {
-        self.udfs.guard(buf, "function node")?;
-        self.inner.try_decode_higher_order_function(name, buf)
-    }
-
-    fn try_encode_higher_order_function(&self, node: &HigherOrderUDF, buf: &mut Vec<u8>) -> Result<()> {
-        self.inner.try_encode_higher_order_function(node, buf)
     }
 
     fn try_decode_expr(

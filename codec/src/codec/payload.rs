@@ -13,7 +13,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::PyBytes;
 
 use super::UdfFamily;
-use super::bounded::{decode_message, with_stack};
+use super::bounded::{decode_message, with_stack_for};
 use super::cache;
 use super::error::CodecError;
 use crate::udf::UdfSignature;
@@ -73,10 +73,9 @@ fn write_type(out: &mut Vec<u8>, t: &DataType) -> Result<(), CodecError> {
 
 fn read_type(input: &[u8]) -> Result<(DataType, &[u8]), CodecError> {
     let (bytes, rest) = read_bytes(input)?;
-    let (proto, levels) = decode_message::<ArrowType>(bytes, MAX_TYPE_NESTING, "type")?;
-    let t = with_stack(levels, || DataType::try_from(&proto))
+    let (proto, nesting) = decode_message::<ArrowType>(bytes, MAX_TYPE_NESTING, "type")?;
+    let t = with_stack_for(nesting, move || DataType::try_from(&proto))
         .map_err(|e| CodecError::Malformed(format!("bad type: {e}")))?;
-    with_stack(levels, || drop(proto));
     Ok((t, rest))
 }
 

@@ -17,6 +17,7 @@ use pyo3::types::PyList;
 
 use super::errors::guard;
 use super::expr::{PyExpr, PySortExpr, deepest, deepest_sort, exprs, sorts};
+use super::plan::PyExecutionPlan;
 use super::runtime::wait_for_depth;
 use crate::codec::bounded::with_stack;
 use crate::codec::expr::expr_depth;
@@ -267,6 +268,13 @@ impl PyDataFrame {
             return render(&[empty], 0, false);
         }
         render(&batches, rows, more)
+    }
+
+    /// The physical plan this frame runs.
+    fn execution_plan(&self, py: Python<'_>) -> PyResult<PyExecutionPlan> {
+        let df = self.dataframe();
+        let plan = wait_for_depth(py, self.depth, async move { df.create_physical_plan().await })?;
+        Ok(PyExecutionPlan::new(plan))
     }
 
     fn logical_plan(&self) -> String {

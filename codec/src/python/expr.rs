@@ -22,7 +22,7 @@ use super::session::PySessionContext;
 use super::slots;
 use crate::codec::bounded::with_stack;
 use crate::codec::expr::expr_depth;
-use crate::codec::{PythonLogicalCodec, WireLimits, decode_logical_expr, encode_logical_expr};
+use crate::codec::{decode_logical_expr, encode_logical_expr};
 use crate::error::DfshipError;
 
 /// Deepest expression dfship builds or decodes into a Python object, unless
@@ -394,15 +394,8 @@ impl PyExpr {
         ctx: Option<PyRef<'_, PySessionContext>>,
     ) -> PyResult<Bound<'py, PyBytes>> {
         guard(|| {
-            let bytes = match ctx {
-                Some(ctx) => encode_logical_expr(&self.expr, &ctx.codec, &ctx.limits),
-                None => match slots::sender() {
-                    Some(ctx) => encode_logical_expr(&self.expr, &ctx.codec, &ctx.limits),
-                    None => {
-                        encode_logical_expr(&self.expr, &PythonLogicalCodec::new(), &WireLimits::default())
-                    }
-                },
-            }?;
+            let (codec, limits) = slots::encode_settings(ctx);
+            let bytes = encode_logical_expr(&self.expr, &codec, &limits)?;
             Ok(PyBytes::new(py, &bytes))
         })
     }
@@ -414,16 +407,8 @@ impl PyExpr {
     #[pyo3(signature = (buf, ctx=None))]
     fn from_bytes(buf: &[u8], ctx: Option<PyRef<'_, PySessionContext>>) -> PyResult<Self> {
         guard(|| {
-            let decode =
-                |ctx: &PySessionContext| decode_logical_expr(buf, &ctx.task_ctx(), &ctx.codec, &ctx.limits);
-            let expr = match ctx {
-                Some(ctx) => decode(&ctx),
-                None => match slots::worker() {
-                    Some(ctx) => decode(&ctx),
-                    None => decode(PySessionContext::global()),
-                },
-            }?;
-            Self::new(expr)
+            let ctx = slots::for_decode(ctx);
+            Self::new(decode_logical_expr(buf, &ctx.task_ctx(), &ctx.codec, &ctx.limits)?)
         })
     }
 

@@ -5,6 +5,7 @@ pub mod dataframe;
 pub mod errors;
 pub mod expr;
 pub mod functions;
+pub mod plan;
 pub mod runtime;
 pub mod session;
 pub mod slots;
@@ -20,6 +21,7 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<session::PySessionConfig>()?;
     m.add_class::<dataframe::PyDataFrame>()?;
     m.add_class::<expr::PyExpr>()?;
+    m.add_class::<plan::PyExecutionPlan>()?;
     m.add_class::<expr::PySortExpr>()?;
     m.add_class::<udf::PyScalarUDF>()?;
     m.add_class::<udf::PyAggregateUDF>()?;

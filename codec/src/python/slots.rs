@@ -13,6 +13,7 @@ use std::cell::RefCell;
 use pyo3::prelude::*;
 
 use super::session::PySessionContext;
+use crate::codec::{PythonLogicalCodec, WireLimits};
 
 struct Slot {
     wrapper: Py<PyAny>,
@@ -63,6 +64,22 @@ pub fn sender() -> Option<PySessionContext> {
 /// The session in this thread's worker slot.
 pub fn worker() -> Option<PySessionContext> {
     WORKER.with(|cell| cell.borrow().as_ref().map(|s| s.ctx.clone()))
+}
+
+/// What an encode follows: the codec settings and wire limits of `ctx` when
+/// given, else of this thread's sender slot, else the defaults.
+pub fn encode_settings(ctx: Option<PyRef<'_, PySessionContext>>) -> (PythonLogicalCodec, WireLimits) {
+    match ctx.map(|c| c.clone()).or_else(sender) {
+        Some(ctx) => (ctx.codec, ctx.limits),
+        None => (PythonLogicalCodec::new(), WireLimits::default()),
+    }
+}
+
+/// The session a decode resolves functions through and whose settings it
+/// follows: `ctx` when given, else this thread's worker slot, else the
+/// global session.
+pub fn for_decode(ctx: Option<PyRef<'_, PySessionContext>>) -> PySessionContext {
+    ctx.map(|c| c.clone()).or_else(worker).unwrap_or_else(|| PySessionContext::global().clone())
 }
 
 /// Installs `ctx` (a `dfship.SessionContext`, whose handle is `raw`) in this

@@ -1,0 +1,73 @@
+//! The steps every framed object (logical expressions, physical expressions,
+//! physical plans) shares on its way into and out of a frame.
+
+use prost::Message;
+
+use super::error::CodecError;
+use super::expr::WireLimits;
+use super::tracking::Tracking;
+use crate::error::DfshipError;
+use crate::wire::{FLAG_INLINE_PYTHON, FLAG_SIGNED, Frame, WireError, read_frame, write_frame_with};
+
+/// Seals a message encoded with `tracking` into a frame of `magic`: the
+/// first UDF failure wins over datafusion-proto's outcome, the flag says
+/// whether inline Python code is inside, and the frame must fit the limit.
+pub fn seal<M: Message, E: std::fmt::Display>(
+    magic: [u8; 4],
+    tracking: &Tracking,
+    node: Result<M, E>,
+    what: &str,
+    limits: &WireLimits,
+) -> Result<Vec<u8>, DfshipError> {
+    if let Some(failure) = tracking.take_failure() {
+        return Err(DfshipError::DataFusion(failure));
+    }
+    let node = node.map_err(|e| CodecError::Malformed(format!("cannot serialize the {what}: {e}")))?;
+    let flags = if tracking.saw_inline() { FLAG_INLINE_PYTHON } else { 0 };
+    // The body is encoded straight into the frame.
+    let frame = write_frame_with(magic, flags, node.encoded_len(), |out| node.encode_raw(out), None);
+    if frame.len() > limits.max_payload_bytes {
+        return Err(CodecError::from(WireError::TooLarge {
+            size: frame.len() as u64,
+            limit: limits.max_payload_bytes,
+        })
+        .into());
+    }
+    Ok(frame)
+}
+
+/// Checks a frame of `magic` and refuses a signed one: no key is there to
+/// verify its tag.
+pub fn open<'a>(bytes: &'a [u8], magic: [u8; 4], limits: &WireLimits) -> Result<Frame<'a>, CodecError> {
+    let frame = read_frame(bytes, &[magic], limits.max_payload_bytes)?;
+    if frame.flags & FLAG_SIGNED != 0 {
+        return Err(CodecError::Unverifiable);
+    }
+    Ok(frame)
+}
+
+/// Whether a frame says its body holds inline Python code.
+pub fn flagged_inline(frame: &Frame<'_>) -> bool {
+    frame.flags & FLAG_INLINE_PYTHON != 0
+}
+
+/// Ends a decode: the first UDF failure wins over datafusion-proto's
+/// outcome, and a frame flagged as holding inline Python code must hold
+/// some (the other way round is refused while decoding).
+pub fn finish<T>(
+    tracking: &Tracking,
+    flagged: bool,
+    parsed: Result<T, DfshipError>,
+) -> Result<T, DfshipError> {
+    if let Some(failure) = tracking.take_failure() {
+        return Err(DfshipError::DataFusion(failure));
+    }
+    let value = parsed?;
+    if flagged && !tracking.saw_inline() {
+        return Err(CodecError::Malformed(
+            "the frame's inline-Python flag is set, but its body holds no inline Python UDF".into(),
+        )
+        .into());
+    }
+    Ok(value)
+}

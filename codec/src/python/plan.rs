@@ -1,0 +1,116 @@
+//! `ExecutionPlan`: the physical plan a DataFrame runs, which can be shipped
+//! as a `DFSP` frame and run elsewhere.
+
+use std::mem::ManuallyDrop;
+use std::sync::Arc;
+
+use arrow_pyarrow::ToPyArrow;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, collect, displayable};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+use super::errors::guard;
+use super::runtime::wait_for_depth;
+use super::session::PySessionContext;
+use super::slots;
+use crate::codec::bounded::with_stack;
+use crate::codec::physical::{decode_physical_plan_measured, plan_depth};
+use crate::codec::{PythonPhysicalCodec, encode_physical_plan};
+
+#[pyclass(name = "RawExecutionPlan", module = "dfship._internal", frozen)]
+pub struct PyExecutionPlan {
+    /// Dropped in [`Drop`], on a stack sized by `depth`.
+    plan: ManuallyDrop<Arc<dyn ExecutionPlan>>,
+    /// A bound on the recursion any walk of the plan (its nodes and their
+    /// expressions) takes.
+    depth: usize,
+}
+
+impl PyExecutionPlan {
+    pub fn new(plan: Arc<dyn ExecutionPlan>) -> Self {
+        let depth = plan_depth(&plan).recursion();
+        Self { plan: ManuallyDrop::new(plan), depth }
+    }
+
+    fn with_depth(plan: Arc<dyn ExecutionPlan>, depth: usize) -> Self {
+        Self { plan: ManuallyDrop::new(plan), depth }
+    }
+}
+
+impl Drop for PyExecutionPlan {
+    fn drop(&mut self) {
+        // SAFETY: `plan` is taken once, here, and never touched again.
+        let plan = unsafe { ManuallyDrop::take(&mut self.plan) };
+        with_stack(self.depth, move || drop(plan));
+    }
+}
+
+#[pymethods]
+impl PyExecutionPlan {
+    /// Serializes into a `DFSP` frame with the settings of `ctx`, else of
+    /// this thread's sender slot, else the defaults.
+    #[pyo3(signature = (ctx=None))]
+    fn to_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        ctx: Option<PyRef<'_, PySessionContext>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        guard(|| {
+            let (codec, limits) = slots::encode_settings(ctx);
+            let bytes = encode_physical_plan(&self.plan, &PythonPhysicalCodec::like(&codec), &limits)?;
+            Ok(PyBytes::new(py, &bytes))
+        })
+    }
+
+    /// Rebuilds a plan from `to_bytes` output, resolving functions and
+    /// following the settings of `ctx`, else this thread's worker slot, else
+    /// the global session.
+    #[staticmethod]
+    #[pyo3(signature = (buf, ctx=None))]
+    fn from_bytes(buf: &[u8], ctx: Option<PyRef<'_, PySessionContext>>) -> PyResult<Self> {
+        guard(|| {
+            let ctx = slots::for_decode(ctx);
+            let (plan, depth) = decode_physical_plan_measured(
+                buf,
+                &ctx.task_ctx(),
+                &PythonPhysicalCodec::like(&ctx.codec),
+                &ctx.limits,
+            )?;
+            Ok(Self::with_depth(plan, depth.recursion()))
+        })
+    }
+
+    /// Runs every partition on `ctx` (else the worker slot's session, else
+    /// the global one) and returns the batches.
+    #[pyo3(signature = (ctx=None))]
+    fn collect(&self, py: Python<'_>, ctx: Option<PyRef<'_, PySessionContext>>) -> PyResult<Py<PyList>> {
+        let task = slots::for_decode(ctx).task_ctx();
+        let plan = Arc::clone(&self.plan);
+        let batches = wait_for_depth(py, self.depth, async move { collect(plan, task).await })?;
+        let items = batches.iter().map(|b| b.to_pyarrow(py)).collect::<PyResult<Vec<_>>>()?;
+        Ok(PyList::new(py, items)?.unbind())
+    }
+
+    fn children(&self) -> Vec<Self> {
+        self.plan.children().into_iter().map(|c| Self::with_depth(Arc::clone(c), self.depth)).collect()
+    }
+
+    #[getter]
+    fn partition_count(&self) -> usize {
+        self.plan.output_partitioning().partition_count()
+    }
+
+    /// The top node on one line.
+    fn display(&self) -> String {
+        with_stack(self.depth, || displayable(self.plan.as_ref()).one_line().to_string())
+    }
+
+    /// The whole plan, one node per line.
+    fn display_indent(&self) -> String {
+        with_stack(self.depth, || displayable(self.plan.as_ref()).indent(false).to_string())
+    }
+
+    fn __repr__(&self) -> String {
+        self.display_indent()
+    }
+}

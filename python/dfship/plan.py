@@ -1,0 +1,86 @@
+"""Physical plans: what a DataFrame runs, shippable to another process."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from dfship import _internal
+
+if TYPE_CHECKING:
+    from dfship.context import SessionContext
+
+__all__ = ["ExecutionPlan"]
+
+
+class ExecutionPlan:
+    """A physical plan (see :meth:`dfship.DataFrame.execution_plan`).
+
+    It travels like an expression: :meth:`to_bytes` writes a checked frame
+    (magic ``DFSP``) with Python UDFs inline, under the session's wire limits
+    and inlining setting, and :meth:`from_bytes` rebuilds it, on this or any
+    other process that imports dfship. It also pickles.
+
+    >>> import dfship
+    >>> ctx = dfship.SessionContext()
+    >>> df = ctx.from_pydict({"a": [1, 2, 3]}).filter(dfship.col("a") > 1)
+    >>> plan = dfship.ExecutionPlan.from_bytes(df.execution_plan().to_bytes())
+    >>> sum(batch.num_rows for batch in plan.collect())
+    2
+    """
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: _internal.RawExecutionPlan) -> None:
+        self._raw = raw
+
+    @property
+    def raw(self) -> _internal.RawExecutionPlan:
+        """The underlying ``dfship._internal.RawExecutionPlan``."""
+        return self._raw
+
+    def to_bytes(self, ctx: SessionContext | None = None) -> bytes:
+        """Serializes the plan with the settings of ``ctx``, else of this
+        thread's sender session (:func:`dfship.ipc.set_sender_ctx`), else the
+        defaults."""
+        blob: bytes = self._raw.to_bytes(None if ctx is None else ctx.raw)
+        return blob
+
+    @staticmethod
+    def from_bytes(
+        buf: bytes | bytearray | memoryview, ctx: SessionContext | None = None
+    ) -> ExecutionPlan:
+        """Rebuilds a plan from :meth:`to_bytes` output, with the functions
+        and settings of ``ctx``, else this thread's worker session
+        (:func:`dfship.ipc.set_worker_ctx`), else the global session."""
+        raw = _internal.RawExecutionPlan.from_bytes(bytes(buf), None if ctx is None else ctx.raw)
+        return ExecutionPlan(raw)
+
+    def collect(self, ctx: SessionContext | None = None) -> list[pa.RecordBatch]:
+        """Runs every partition on ``ctx`` (else the worker or the global
+        session) and returns the batches."""
+        return list(self._raw.collect(None if ctx is None else ctx.raw))
+
+    def children(self) -> list[ExecutionPlan]:
+        """The plan's inputs."""
+        return [ExecutionPlan(c) for c in self._raw.children()]
+
+    @property
+    def partition_count(self) -> int:
+        """How many partitions the plan's output has."""
+        return int(self._raw.partition_count)
+
+    def display(self) -> str:
+        """The top node on one line."""
+        return str(self._raw.display())
+
+    def display_indent(self) -> str:
+        """The whole plan, one node per line."""
+        return str(self._raw.display_indent())
+
+    def __repr__(self) -> str:
+        return self.display_indent()
+
+    def __reduce__(self) -> tuple[object, tuple[bytes]]:
+        return (ExecutionPlan.from_bytes, (self.to_bytes(),))

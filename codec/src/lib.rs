@@ -9,6 +9,7 @@
 //! * [`udf`] — DataFusion UDF implementations backed by Python callables
 //!   (scalar, aggregate, window);
 //! * [`runtime`] — the process-owned async runtime, re-created after `fork`;
+//! * [`convert`] — Python values as DataFusion scalars, for UDFs and literals;
 //! * [`error`] — the crate's one error type;
 //! * [`python`] — the thin `#[pymodule]` (`dfship._internal`) that the Python
 //!   package `dfship` wraps.
@@ -56,6 +57,7 @@
 //!   stacks that display, run and drop them.
 
 pub mod codec;
+pub mod convert;
 pub mod error;
 pub mod python;
 pub mod runtime;

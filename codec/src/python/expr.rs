@@ -4,8 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use arrow_pyarrow::{FromPyArrow, PyArrowType};
-use datafusion::arrow::array::{ArrayData, make_array};
+use arrow_pyarrow::PyArrowType;
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::expr::{Alias, Case, Cast, Like, NullTreatment, Sort, TryCast, WindowFunction};
@@ -15,7 +14,7 @@ use datafusion::logical_expr::{
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyString};
+use pyo3::types::PyBytes;
 
 use super::errors::guard;
 use super::session::PySessionContext;
@@ -23,6 +22,7 @@ use super::slots;
 use crate::codec::bounded::with_stack;
 use crate::codec::expr::expr_depth;
 use crate::codec::{decode_logical_expr, encode_logical_expr};
+use crate::convert::scalar_from_python;
 use crate::error::DfshipError;
 
 /// Deepest expression dfship builds or decodes into a Python object, unless
@@ -162,42 +162,6 @@ fn operator(op: &str) -> PyResult<Operator> {
     })
 }
 
-/// A Python value as a DataFusion literal. Plain `bool`, `int`, `float`,
-/// `str`, `bytes` and `None` are converted directly; anything else goes
-/// through `pyarrow.scalar`, which knows dates, decimals, lists and more.
-pub fn scalar_from_python(value: &Bound<'_, PyAny>) -> PyResult<ScalarValue> {
-    if value.is_none() {
-        return Ok(ScalarValue::Null);
-    }
-    if let Ok(b) = value.cast::<PyBool>() {
-        return Ok(ScalarValue::Boolean(Some(b.is_true())));
-    }
-    if value.is_instance_of::<PyInt>()
-        && let Ok(i) = value.extract::<i64>()
-    {
-        return Ok(ScalarValue::Int64(Some(i)));
-    }
-    if let Ok(f) = value.cast::<PyFloat>() {
-        return Ok(ScalarValue::Float64(Some(f.value())));
-    }
-    if let Ok(s) = value.cast::<PyString>() {
-        return Ok(ScalarValue::Utf8(Some(s.to_str()?.to_owned())));
-    }
-    if let Ok(b) = value.cast::<PyBytes>() {
-        return Ok(ScalarValue::Binary(Some(b.as_bytes().to_vec())));
-    }
-    let py = value.py();
-    let pa = py.import("pyarrow")?;
-    let scalar = if value.is_instance(&pa.getattr("Scalar")?)? {
-        value.clone()
-    } else {
-        pa.call_method1("scalar", (value,))?
-    };
-    let array = pa.call_method1("array", (vec![scalar.call_method0("as_py")?], scalar.getattr("type")?))?;
-    let array = make_array(ArrayData::from_pyarrow_bound(&array)?);
-    ScalarValue::try_from_array(&array, 0).map_err(|e| PyValueError::new_err(e.to_string()))
-}
-
 fn frame_bound(value: Option<u64>, start: bool) -> WindowFrameBound {
     match (value, start) {
         (None, true) => WindowFrameBound::Preceding(ScalarValue::UInt64(None)),
@@ -244,7 +208,7 @@ impl PyExpr {
 
     #[staticmethod]
     fn literal(value: &Bound<'_, PyAny>) -> PyResult<Self> {
-        Self::new(Expr::Literal(scalar_from_python(value)?, None))
+        Self::new(Expr::Literal(scalar_from_python(value, None)?, None))
     }
 
     fn binary(&self, op: &str, other: &PyExpr) -> PyResult<Self> {

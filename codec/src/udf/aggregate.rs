@@ -9,7 +9,8 @@ use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Sign
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use super::{PyObjectRef, UdfSignature, arrays_to_py, arrays_to_py_tuple, scalar_from_py};
+use super::{PyObjectRef, UdfSignature, arrays_to_py, arrays_to_py_tuple};
+use crate::convert::scalar_from_python;
 use crate::error::udf_error;
 
 /// An aggregate UDF: `factory()` makes one Python accumulator per group, which
@@ -129,14 +130,18 @@ impl Accumulator for PythonAccumulator {
                         self.state_types.len()
                     )));
                 }
-                items.iter().zip(&self.state_types).map(|(item, t)| scalar_from_py(item, t)).collect()
+                items
+                    .iter()
+                    .zip(&self.state_types)
+                    .map(|(item, t)| scalar_from_python(item, Some(t)))
+                    .collect()
             })
         })?;
         Ok(values)
     }
 
     fn evaluate(&mut self) -> DfResult<ScalarValue> {
-        self.call(|_py, acc| scalar_from_py(&acc.call_method0("evaluate")?, &self.return_type))
+        self.call(|_py, acc| scalar_from_python(&acc.call_method0("evaluate")?, Some(&self.return_type)))
     }
 
     fn size(&self) -> usize {

@@ -19,11 +19,11 @@ use std::hash::{Hash, Hasher};
 use arrow_pyarrow::{FromPyArrow, ToPyArrow};
 use datafusion::arrow::array::{Array, ArrayData, ArrayRef, make_array};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{Signature, Volatility};
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
+
+use crate::convert::pyarrow;
 use pyo3::types::{PyList, PyTuple};
 
 /// A Python object compared and hashed by identity, so that UDFs holding one
@@ -92,11 +92,6 @@ pub fn volatility_name(volatility: Volatility) -> &'static str {
     }
 }
 
-fn pyarrow(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
-    static PYARROW: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    PYARROW.get_or_try_init(py, || py.import("pyarrow").map(|m| m.into_any().unbind())).map(|m| m.bind(py))
-}
-
 /// Arrow arrays to a Python list of `pyarrow.Array`.
 pub(crate) fn arrays_to_py<'py>(py: Python<'py>, arrays: &[ArrayRef]) -> PyResult<Bound<'py, PyList>> {
     let items = arrays.iter().map(|a| a.to_data().to_pyarrow(py)).collect::<PyResult<Vec<_>>>()?;
@@ -126,18 +121,6 @@ pub(crate) fn array_from_py(value: &Bound<'_, PyAny>, expected: &DataType) -> Py
         ArrayData::from_pyarrow_bound(&array)?
     };
     Ok(make_array(data))
-}
-
-/// A value returned by Python (a `pyarrow.Scalar` or a plain Python value) as
-/// a [`ScalarValue`] of type `expected`.
-pub(crate) fn scalar_from_py(value: &Bound<'_, PyAny>, expected: &DataType) -> PyResult<ScalarValue> {
-    let py = value.py();
-    let pa = pyarrow(py)?;
-    let plain =
-        if value.is_instance(&pa.getattr("Scalar")?)? { value.call_method0("as_py")? } else { value.clone() };
-    let array = pa.call_method1("array", (vec![plain], expected.to_pyarrow(py)?))?;
-    let array = make_array(ArrayData::from_pyarrow_bound(&array)?);
-    ScalarValue::try_from_array(&array, 0).map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
 }
 
 /// Checks a UDF result against its declared type and the expected length.

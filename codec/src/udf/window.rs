@@ -12,7 +12,8 @@ use datafusion::logical_expr::{PartitionEvaluator, Signature, WindowUDF, WindowU
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
-use super::{PyObjectRef, UdfSignature, array_from_py, arrays_to_py, check_result, scalar_from_py};
+use super::{PyObjectRef, UdfSignature, array_from_py, arrays_to_py, check_result};
+use crate::convert::scalar_from_python;
 use crate::error::udf_error;
 
 /// A window UDF: `factory()` makes one Python evaluator per partition.
@@ -123,7 +124,7 @@ impl PartitionEvaluator for PythonPartitionEvaluator {
     fn evaluate(&mut self, values: &[ArrayRef], range: &Range<usize>) -> DfResult<ScalarValue> {
         self.call(|py, ev| {
             let out = ev.call_method1("evaluate", (arrays_to_py(py, values)?, (range.start, range.end)))?;
-            scalar_from_py(&out, &self.return_type)
+            scalar_from_python(&out, Some(&self.return_type))
         })
     }
 

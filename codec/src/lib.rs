@@ -10,6 +10,8 @@
 //!   (scalar, aggregate, window);
 //! * [`runtime`] — the process-owned async runtime, re-created after `fork`;
 //! * [`convert`] — Python values as DataFusion scalars, for UDFs and literals;
+//! * [`query`] — query building beyond DataFusion's DataFrame (joins that
+//!   coalesce their keys);
 //! * [`error`] — the crate's one error type;
 //! * [`python`] — the thin `#[pymodule]` (`dfship._internal`) that the Python
 //!   package `dfship` wraps.
@@ -60,6 +62,7 @@ pub mod codec;
 pub mod convert;
 pub mod error;
 pub mod python;
+pub mod query;
 pub mod runtime;
 pub mod udf;
 pub mod wire;

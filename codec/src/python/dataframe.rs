@@ -1,16 +1,14 @@
 //! `DataFrame` handle: lazy plans over a session, executed on collect.
 
-use std::collections::HashSet;
 use std::mem::ManuallyDrop;
 
 use arrow_pyarrow::ToPyArrow;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::common::JoinType;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{Column, JoinType};
 use datafusion::dataframe::DataFrame;
-use datafusion::logical_expr::{Expr, LogicalPlan};
-use datafusion::prelude::coalesce;
+use datafusion::logical_expr::LogicalPlan;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -22,6 +20,7 @@ use super::runtime::wait_for_depth;
 use crate::codec::bounded::with_stack;
 use crate::codec::expr::expr_depth;
 use crate::error::DfshipError;
+use crate::query;
 
 #[pyclass(name = "DataFrame", module = "dfship._internal", frozen)]
 pub struct PyDataFrame {
@@ -172,54 +171,9 @@ impl PyDataFrame {
         let how = join_type(how)?;
         let (right_depth, right) = (right.depth, right.dataframe());
         self.then(right_depth, |left| {
-            // Columns named alike on both sides under the same qualifier (or
-            // none) would be ambiguous: give the sides distinct qualifiers.
-            let left_fields: HashSet<_> =
-                left.schema().iter().map(|(q, f)| (q.cloned(), f.name().clone())).collect();
-            let clash =
-                right.schema().iter().any(|(q, f)| left_fields.contains(&(q.cloned(), f.name().clone())));
-            let (left, right) =
-                if clash { (left.alias("left")?, right.alias("right")?) } else { (left, right) };
             let (l, r): (Vec<&str>, Vec<&str>) =
                 (left_on.iter().map(String::as_str).collect(), right_on.iter().map(String::as_str).collect());
-            let left_schema = left.schema().clone();
-            let right_schema = right.schema().clone();
-            let joined = left.join(right, how, &l, &r, None)?;
-            let keeps_both = !matches!(
-                how,
-                JoinType::LeftSemi | JoinType::LeftAnti | JoinType::RightSemi | JoinType::RightAnti
-            );
-            if !coalesce_keys || !keeps_both {
-                return Ok(joined);
-            }
-            let shared: Vec<&str> = l.iter().zip(&r).filter(|(a, b)| a == b).map(|(a, _)| *a).collect();
-            if shared.is_empty() {
-                return Ok(joined);
-            }
-            let qualifier_of = |schema: &datafusion::common::DFSchema, name: &str| {
-                schema.qualified_field_with_unqualified_name(name).map(|(q, _)| q.cloned())
-            };
-            let mut keys = Vec::with_capacity(shared.len());
-            for name in &shared {
-                keys.push((*name, qualifier_of(&left_schema, name)?, qualifier_of(&right_schema, name)?));
-            }
-            let mut projection = Vec::new();
-            for (qualifier, field) in joined.schema().iter() {
-                let column = Expr::Column(Column::new(qualifier.cloned(), field.name()));
-                let key = keys.iter().find(|(name, _, _)| *name == field.name().as_str());
-                match key {
-                    Some((_, _, rq)) if rq.as_ref() == qualifier => {}
-                    Some((name, lq, rq)) if lq.as_ref() == qualifier => {
-                        let value = match how {
-                            JoinType::Inner | JoinType::Left => column,
-                            _ => coalesce(vec![column, Expr::Column(Column::new(rq.clone(), *name))]),
-                        };
-                        projection.push(value.alias(*name));
-                    }
-                    _ => projection.push(column),
-                }
-            }
-            joined.select(projection)
+            query::join(left, right, how, &l, &r, coalesce_keys)
         })
     }
 

@@ -9,9 +9,9 @@ use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Sign
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
+use super::failure::udf_error;
 use super::{PyObjectRef, UdfSignature, arrays_to_py, arrays_to_py_tuple};
 use crate::convert::scalar_from_python;
-use crate::error::udf_error;
 
 /// An aggregate UDF: `factory()` makes one Python accumulator per group, which
 /// receives `update(*arrays)`, `merge(list_of_state_arrays)`, `state()` and

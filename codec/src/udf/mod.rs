@@ -11,6 +11,7 @@
 //! an identical UDF on another process.
 
 pub mod aggregate;
+pub mod failure;
 pub mod scalar;
 pub mod window;
 
@@ -145,4 +146,21 @@ pub(crate) fn check_result(
         )));
     }
     Ok(array)
+}
+
+#[cfg(test)]
+mod layer_tests {
+    /// The UDF layer sits below the codec: it must not reach the codec, the
+    /// crate-wide error (which holds codec errors) or the bindings.
+    #[test]
+    fn udf_layer_depends_on_nothing_above_it() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/udf");
+        for entry in std::fs::read_dir(dir).expect("udf sources") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("source");
+            for above in ["codec", "error", "python", "runtime"].map(|layer| format!("crate::{layer}")) {
+                assert!(!text.contains(&above), "{} uses {above}", path.display());
+            }
+        }
+    }
 }

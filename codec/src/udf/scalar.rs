@@ -7,8 +7,8 @@ use datafusion::logical_expr::{
 };
 use pyo3::prelude::*;
 
+use super::failure::udf_error;
 use super::{PyObjectRef, UdfSignature, array_from_py, arrays_to_py_tuple, check_result};
-use crate::error::udf_error;
 
 /// A scalar UDF that calls `func(*arrays) -> array` once per batch.
 #[derive(Debug, PartialEq, Eq, Hash)]

@@ -12,9 +12,9 @@ use datafusion::logical_expr::{PartitionEvaluator, Signature, WindowUDF, WindowU
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
+use super::failure::udf_error;
 use super::{PyObjectRef, UdfSignature, array_from_py, arrays_to_py, check_result};
 use crate::convert::scalar_from_python;
-use crate::error::udf_error;
 
 /// A window UDF: `factory()` makes one Python evaluator per partition.
 #[derive(Debug, PartialEq, Eq, Hash)]

@@ -12,7 +12,8 @@
 //! * [`convert`] — Python values as DataFusion scalars, for UDFs and literals;
 //! * [`query`] — query building beyond DataFusion's DataFrame (joins that
 //!   coalesce their keys);
-//! * [`error`] — the crate's one error type;
+//! * [`error`] — the crate's one error type (the codec layer returns its own,
+//!   [`codec::CodecError`], which DataFusion's errors travel inside whole);
 //! * [`python`] — the thin `#[pymodule]` (`dfship._internal`) that the Python
 //!   package `dfship` wraps.
 

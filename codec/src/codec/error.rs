@@ -1,5 +1,6 @@
 //! Why the codec refused or failed.
 
+use datafusion::error::DataFusionError;
 use pyo3::PyErr;
 
 use super::UdfFamily;
@@ -58,6 +59,11 @@ pub enum CodecError {
     /// Pickling the callable failed (for example, it captured an open file).
     #[error("cannot serialize Python {family} UDF '{udf}': {error}")]
     Pickle { udf: String, family: UdfFamily, error: PyErr },
+    /// The payload decoded, but DataFusion could not build what it
+    /// describes (or could not serialize what it was given): its error,
+    /// whole.
+    #[error(transparent)]
+    Query(DataFusionError),
     /// Unpickling the callable failed (for example, a module it imports is
     /// missing on this machine).
     #[error("cannot load Python {family} UDF '{udf}': {error}")]
@@ -85,6 +91,8 @@ pub enum CodecErrorKind {
     UnknownFunction,
     /// A Python callable could not be pickled or unpickled.
     Serialization,
+    /// DataFusion refused what the payload describes.
+    Query,
 }
 
 impl CodecError {
@@ -104,6 +112,7 @@ impl CodecError {
             Self::UnknownFunction { .. } => CodecErrorKind::UnknownFunction,
             Self::TooDeep { .. } | Self::NestedTooDeep { .. } => CodecErrorKind::TooDeep,
             Self::Pickle { .. } | Self::Unpickle { .. } => CodecErrorKind::Serialization,
+            Self::Query(_) => CodecErrorKind::Query,
         }
     }
 

@@ -19,7 +19,6 @@ pub use super::bounded::with_stack;
 use super::bounded::{decode_message, with_stack_for};
 use super::error::CodecError;
 use super::{PythonLogicalCodec, framing};
-use crate::error::DfshipError;
 use crate::wire::MAGIC_LOGICAL_EXPR;
 
 /// Bounds on what a session encodes and decodes.
@@ -79,10 +78,10 @@ pub fn encode_logical_expr(
     expr: &Expr,
     codec: &PythonLogicalCodec,
     limits: &WireLimits,
-) -> Result<Vec<u8>, DfshipError> {
+) -> Result<Vec<u8>, CodecError> {
     let depth = expr_depth(expr);
     if depth > limits.max_depth {
-        return Err(CodecError::TooDeep { depth, limit: limits.max_depth, stage: "encode" }.into());
+        return Err(CodecError::TooDeep { depth, limit: limits.max_depth, stage: "encode" });
     }
     let (encoding, tracking) = codec.for_frame(limits.proto_levels(), false);
     with_stack(depth * PROTO_LEVELS_PER_EXPR, || {
@@ -97,7 +96,7 @@ pub fn decode_logical_expr(
     registry: &TaskContext,
     codec: &PythonLogicalCodec,
     limits: &WireLimits,
-) -> Result<Expr, DfshipError> {
+) -> Result<Expr, CodecError> {
     let frame = framing::open(bytes, MAGIC_LOGICAL_EXPR, limits)?;
     let proto_limit = limits.proto_levels();
     let (node, nesting) =
@@ -112,8 +111,8 @@ pub fn decode_logical_expr(
     let (decoding, tracking) = codec.for_frame(proto_limit, flagged);
     with_stack_for(nesting, move || {
         let parsed = parse_expr(&node, registry, &decoding).map_err(|e| match e {
-            FromProtoError::DataFusionError(e) => DfshipError::DataFusion(e),
-            other => CodecError::Malformed(other.to_string()).into(),
+            FromProtoError::DataFusionError(e) => CodecError::Query(e),
+            other => CodecError::Malformed(other.to_string()),
         });
         drop(node);
         let expr = framing::finish(&tracking, flagged, parsed)?;
@@ -121,7 +120,7 @@ pub fn decode_logical_expr(
         // chains deeper than the message nests: this check is exact.
         let depth = expr_depth(&expr);
         if depth > limits.max_depth {
-            return Err(CodecError::TooDeep { depth, limit: limits.max_depth, stage: "decode" }.into());
+            return Err(CodecError::TooDeep { depth, limit: limits.max_depth, stage: "decode" });
         }
         Ok(expr)
     })

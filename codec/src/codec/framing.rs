@@ -6,7 +6,6 @@ use prost::Message;
 use super::error::CodecError;
 use super::expr::WireLimits;
 use super::tracking::Tracking;
-use crate::error::DfshipError;
 use crate::wire::{FLAG_INLINE_PYTHON, FLAG_SIGNED, Frame, WireError, read_frame, write_frame_with};
 
 /// Seals a message encoded with `tracking` into a frame of `magic`: the
@@ -18,9 +17,9 @@ pub fn seal<M: Message, E: std::fmt::Display>(
     node: Result<M, E>,
     what: &str,
     limits: &WireLimits,
-) -> Result<Vec<u8>, DfshipError> {
+) -> Result<Vec<u8>, CodecError> {
     if let Some(failure) = tracking.take_failure() {
-        return Err(DfshipError::DataFusion(failure));
+        return Err(CodecError::Query(failure));
     }
     let node = node.map_err(|e| CodecError::Malformed(format!("cannot serialize the {what}: {e}")))?;
     let flags = if tracking.saw_inline() { FLAG_INLINE_PYTHON } else { 0 };
@@ -30,8 +29,7 @@ pub fn seal<M: Message, E: std::fmt::Display>(
         return Err(CodecError::from(WireError::TooLarge {
             size: frame.len() as u64,
             limit: limits.max_payload_bytes,
-        })
-        .into());
+        }));
     }
     Ok(frame)
 }
@@ -54,20 +52,15 @@ pub fn flagged_inline(frame: &Frame<'_>) -> bool {
 /// Ends a decode: the first UDF failure wins over datafusion-proto's
 /// outcome, and a frame flagged as holding inline Python code must hold
 /// some (the other way round is refused while decoding).
-pub fn finish<T>(
-    tracking: &Tracking,
-    flagged: bool,
-    parsed: Result<T, DfshipError>,
-) -> Result<T, DfshipError> {
+pub fn finish<T>(tracking: &Tracking, flagged: bool, parsed: Result<T, CodecError>) -> Result<T, CodecError> {
     if let Some(failure) = tracking.take_failure() {
-        return Err(DfshipError::DataFusion(failure));
+        return Err(CodecError::Query(failure));
     }
     let value = parsed?;
     if flagged && !tracking.saw_inline() {
         return Err(CodecError::Malformed(
             "the frame's inline-Python flag is set, but its body holds no inline Python UDF".into(),
-        )
-        .into());
+        ));
     }
     Ok(value)
 }

@@ -25,7 +25,6 @@ use super::bounded::{check_nested, decode_message, with_stack, with_stack_for};
 use super::error::CodecError;
 use super::expr::WireLimits;
 use super::{PythonPhysicalCodec, framing};
-use crate::error::DfshipError;
 use crate::wire::{MAGIC_PHYSICAL_EXPR, MAGIC_PHYSICAL_PLAN};
 
 /// How deep a physical expression nests, found without recursion.
@@ -85,7 +84,7 @@ pub fn encode_physical_plan(
     plan: &Arc<dyn ExecutionPlan>,
     codec: &PythonPhysicalCodec,
     limits: &WireLimits,
-) -> Result<Vec<u8>, DfshipError> {
+) -> Result<Vec<u8>, CodecError> {
     let depth = plan_depth(plan);
     depth.check(limits, "encode")?;
     let (encoding, tracking) = codec.for_frame(limits.proto_levels(), false);
@@ -104,7 +103,7 @@ pub fn decode_physical_plan(
     ctx: &TaskContext,
     codec: &PythonPhysicalCodec,
     limits: &WireLimits,
-) -> Result<Arc<dyn ExecutionPlan>, DfshipError> {
+) -> Result<Arc<dyn ExecutionPlan>, CodecError> {
     decode_physical_plan_measured(bytes, ctx, codec, limits).map(|(plan, _)| plan)
 }
 
@@ -115,14 +114,14 @@ pub fn decode_physical_plan_measured(
     ctx: &TaskContext,
     codec: &PythonPhysicalCodec,
     limits: &WireLimits,
-) -> Result<(Arc<dyn ExecutionPlan>, PlanDepth), DfshipError> {
+) -> Result<(Arc<dyn ExecutionPlan>, PlanDepth), CodecError> {
     let frame = framing::open(bytes, MAGIC_PHYSICAL_PLAN, limits)?;
     let levels = limits.proto_levels();
     let (node, nesting) = decode_message::<PhysicalPlanNode>(frame.body, levels, "plan")?;
     let flagged = framing::flagged_inline(&frame);
     let (decoding, tracking) = codec.for_frame(levels, flagged);
     with_stack_for(nesting, move || {
-        let parsed = node.try_into_physical_plan(ctx, &decoding).map_err(DfshipError::DataFusion);
+        let parsed = node.try_into_physical_plan(ctx, &decoding).map_err(CodecError::Query);
         drop(node);
         let plan = framing::finish(&tracking, flagged, parsed)?;
         // Operand lists fold into chains deeper than the message nests:
@@ -138,10 +137,10 @@ pub fn encode_physical_expr(
     expr: &Arc<dyn PhysicalExpr>,
     codec: &PythonPhysicalCodec,
     limits: &WireLimits,
-) -> Result<Vec<u8>, DfshipError> {
+) -> Result<Vec<u8>, CodecError> {
     let depth = physical_expr_depth(expr);
     if depth > limits.max_depth {
-        return Err(CodecError::TooDeep { depth, limit: limits.max_depth, stage: "encode" }.into());
+        return Err(CodecError::TooDeep { depth, limit: limits.max_depth, stage: "encode" });
     }
     let (encoding, tracking) = codec.for_frame(limits.proto_levels(), false);
     let frame = with_stack(depth, || {
@@ -159,20 +158,19 @@ pub fn decode_physical_expr(
     input_schema: &Schema,
     codec: &PythonPhysicalCodec,
     limits: &WireLimits,
-) -> Result<Arc<dyn PhysicalExpr>, DfshipError> {
+) -> Result<Arc<dyn PhysicalExpr>, CodecError> {
     let frame = framing::open(bytes, MAGIC_PHYSICAL_EXPR, limits)?;
     let levels = limits.proto_levels();
     let (node, nesting) = decode_message::<PhysicalExprNode>(frame.body, levels, "physical expression")?;
     let flagged = framing::flagged_inline(&frame);
     let (decoding, tracking) = codec.for_frame(levels, flagged);
     with_stack_for(nesting, move || {
-        let parsed =
-            parse_physical_expr(&node, ctx, input_schema, &decoding).map_err(DfshipError::DataFusion);
+        let parsed = parse_physical_expr(&node, ctx, input_schema, &decoding).map_err(CodecError::Query);
         drop(node);
         let expr = framing::finish(&tracking, flagged, parsed)?;
         let depth = physical_expr_depth(&expr);
         if depth > limits.max_depth {
-            return Err(CodecError::TooDeep { depth, limit: limits.max_depth, stage: "decode" }.into());
+            return Err(CodecError::TooDeep { depth, limit: limits.max_depth, stage: "decode" });
         }
         Ok(expr)
     })
@@ -180,7 +178,7 @@ pub fn decode_physical_expr(
 
 /// Refuses a frame just written whose body nests deeper than a receiver
 /// with the same limits would accept.
-fn refuse_too_deep(frame: &[u8], magic: [u8; 4], limits: &WireLimits) -> Result<(), DfshipError> {
+fn refuse_too_deep(frame: &[u8], magic: [u8; 4], limits: &WireLimits) -> Result<(), CodecError> {
     let body = framing::open(frame, magic, limits)?.body;
     check_nested(body, limits.proto_levels(), "encoded body").map_err(|e| match e {
         CodecError::NestedTooDeep { levels, limit, .. } => {

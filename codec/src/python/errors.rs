@@ -34,6 +34,12 @@ pub fn new_error(py: Python<'_>, name: &str, message: impl Into<String>) -> PyEr
     }
 }
 
+impl From<CodecError> for PyErr {
+    fn from(err: CodecError) -> Self {
+        DfshipError::from(err).into()
+    }
+}
+
 impl From<DfshipError> for PyErr {
     fn from(err: DfshipError) -> Self {
         Python::attach(|py| to_pyerr(py, err))
@@ -80,6 +86,9 @@ fn udf_exception(py: Python<'_>, message: &str, udf: &str, type_name: &str, caus
 /// The exception for a codec error: its class, message and attributes, with
 /// the original Python exception as the cause where there is one.
 fn codec_exception(py: Python<'_>, err: &CodecError) -> PyErr {
+    if let CodecError::Query(e) = err {
+        return datafusion_exception(py, e);
+    }
     let message = err.to_string();
     let class = match err.kind() {
         CodecErrorKind::Corrupt => "CorruptPayloadError",
@@ -90,6 +99,8 @@ fn codec_exception(py: Python<'_>, err: &CodecError) -> PyErr {
         CodecErrorKind::InliningDisabled => "InliningDisabledError",
         CodecErrorKind::UnknownFunction => "UnknownFunctionError",
         CodecErrorKind::Serialization => "SerializationError",
+        // Handled above, by what DataFusion said.
+        CodecErrorKind::Query => "ExecutionError",
     };
     let cause = match err {
         CodecError::Pickle { error, .. } | CodecError::Unpickle { error, .. } => Some(error.clone_ref(py)),

@@ -61,8 +61,39 @@ release: $(STAMP) ## Build the extension optimised into the virtualenv
 	rm -f $(BUILT)
 
 .PHONY: demo
-demo: release ## Set up, build optimised, and run the demo
-	$(VPY) examples/demo.py
+DEMO_DATA := target/tpch/sf0.1
+demo: release ## Set up, build optimised, generate TPC-H SF 0.1, ship eight queries to a worker pool
+	cargo run --release --quiet -p dfship-tpch -- gen --sf 0.1 --parts 8 --out $(DEMO_DATA)
+	$(VPY) -m dfship.tpch pool --data $(DEMO_DATA) --workers 2 --start spawn
+
+# TPC-H (tpch/): data from the embedded generator, the 22 queries checked
+# against DuckDB, and the pool mode. DATA=DIR picks a directory made by
+# `dfship-tpch gen`; without it, TPCH_SF in TPCH_PARTS files per table is
+# generated under target/tpch.
+TPCH_SF ?= 0.01
+TPCH_PARTS ?= 4
+DATA ?= target/tpch/sf$(TPCH_SF)
+WORKERS ?= 2
+START ?= spawn
+
+.PHONY: tpch-data
+tpch-data: $(STAMP) ## TPC-H data: TPCH_SF (0.01) in TPCH_PARTS (4) files per table, into DATA
+	cargo run --quiet -p dfship-tpch -- gen --sf $(TPCH_SF) --parts $(TPCH_PARTS) --out $(DATA)
+
+.PHONY: tpch-check
+tpch-check: $(BUILT) ## The 22 TPC-H queries through dfship and DuckDB, compared (DATA=DIR)
+	test -f $(DATA)/tpch-dataset.txt || $(MAKE) tpch-data
+	$(VPY) -m dfship.tpch check --data $(DATA)
+
+.PHONY: tpch-pool
+tpch-pool: $(BUILT) ## Eight TPC-H queries shipped to WORKERS (2) processes started by START (spawn), checked
+	test -f $(DATA)/tpch-dataset.txt || $(MAKE) tpch-data
+	$(VPY) -m dfship.tpch pool --data $(DATA) --workers $(WORKERS) --start $(START)
+
+.PHONY: tpch-long
+tpch-long: ## The longer TPC-H run: SF 0.1 against DuckDB, and the pool under fork, spawn and forkserver
+	$(MAKE) tpch-check TPCH_SF=0.1 TPCH_PARTS=8
+	for start in fork spawn forkserver; do $(MAKE) tpch-pool TPCH_SF=0.1 TPCH_PARTS=8 START=$$start; done
 
 .PHONY: bench-setup
 BENCH_VENV := .venv-bench
@@ -92,8 +123,9 @@ harness: $(BUILT) $(FFI_BUILT) other-python ## Property harness: codecs, fuzzing
 	@echo "== harness report =="; cat target/harness-report.txt
 
 .PHONY: pytest
-pytest: $(BUILT) $(FFI_BUILT) ## Python tests and doctests
-	$(VPY) -m pytest
+pytest: $(BUILT) $(FFI_BUILT) ## Python tests and doctests (TPC-H at SF 0.01 included)
+	$(MAKE) tpch-data TPCH_SF=0.01 TPCH_PARTS=4 DATA=target/tpch/sf0.01
+	DFSHIP_TPCH_DATA=$(abspath target/tpch/sf0.01) $(VPY) -m pytest
 
 .PHONY: fmt
 fmt: $(STAMP) ## Format Rust and Python

@@ -1,10 +1,10 @@
-"""The dfship demo: expressions with Python UDFs of every family (a closure
+"""Expressions with Python UDFs of every family (a closure
 capturing a rate table, an Accumulator, a WindowEvaluator) are built once on
 the driver, run locally on a multi-partition session, then shipped by pickle
 to worker processes of every start method — nothing registered there — which
 compute the same report on their own copy of the data.
 
-Run it with `make demo`.
+Run it with `python examples/udf_families.py`.
 """
 
 from __future__ import annotations

@@ -10,10 +10,10 @@ import sys
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
 
 
-def test_demo_runs_and_agrees_across_start_methods() -> None:
+def test_udf_families_run_and_agree_across_start_methods() -> None:
     env = {**os.environ, "DFSHIP_DEMO_ROWS": "20000"}
     done = subprocess.run(
-        [sys.executable, str(EXAMPLES / "demo.py")],
+        [sys.executable, str(EXAMPLES / "udf_families.py")],
         env=env,
         capture_output=True,
         text=True,

@@ -97,19 +97,29 @@ tpch-long: ## The longer TPC-H run: SF 0.1 against DuckDB, and the pool under fo
 
 .PHONY: bench-setup
 BENCH_VENV := .venv-bench
-bench-setup: $(STAMP) ## Optimised wheel + a separate venv with the datafusion 55.0.0 reference and polars
+bench-setup: $(STAMP) ## Optimised wheel + a separate venv with the peers (datafusion 55.0.0, polars) and matplotlib
 	maturin build --release --quiet -m codec/Cargo.toml --out target/wheels
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/python -m pip install --quiet "datafusion==55.0.0" pyarrow cloudpickle polars
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r benches/requirements.txt pyarrow cloudpickle
 	$(BENCH_VENV)/bin/python -m pip install --quiet --force-reinstall --no-deps target/wheels/dfship-*.whl
 
-.PHONY: bench-compare
-bench-compare: bench-setup ## dfship vs datafusion 55.0.0 side by side: sizes and pickle timings, with ratios
-	$(BENCH_VENV)/bin/python benches/compare_reference.py --check --out benches/results/compare_reference.md
+# The report and charts land where the guide's Performance chapter includes them.
+BENCH_OUT := docs-book/src/performance
+CRITERION_DIR = $${CARGO_TARGET_DIR:-target}/criterion
+
+.PHONY: bench
+bench: bench-setup ## cargo bench (criterion) + the Python path beside datafusion 55.0.0 and polars -> report and SVG charts
+	rm -rf $(CRITERION_DIR)
+	cargo bench -p dfship-benches --bench codec
+	mkdir -p target/bench
+	$(BENCH_VENV)/bin/python benches/python_path.py --out target/bench/python-path.json
+	$(BENCH_VENV)/bin/python benches/report.py --criterion $(CRITERION_DIR) \
+		--python target/bench/python-path.json --out $(BENCH_OUT) --notes benches/notes.md
 
 .PHONY: cargo-test
-cargo-test: $(STAMP) ## Rust unit and integration tests (the harness has its own target)
+cargo-test: $(BUILT) ## Rust unit and integration tests, and each criterion bench once (the harness has its own target)
 	cargo test --workspace --exclude dfship-harness --quiet
+	cargo test -p dfship-benches --benches --quiet
 
 .PHONY: other-python
 other-python: $(STAMP) ## Find (or install from Debian's packages) a CPython of another minor version for the cross-interpreter suite

@@ -127,12 +127,28 @@ fn encode(
 /// Pickles at least this large are tried compressed.
 const COMPRESS_FROM: usize = 256;
 
+/// Pickles larger than this are judged on their first this-many bytes
+/// before the whole is compressed: a closure capturing megabytes of
+/// incompressible data (already-compressed blobs, random state) would
+/// otherwise pay a full compression pass for nothing.
+const COMPRESS_SAMPLE: usize = 64 * 1024;
+
+/// Whether compressing `bytes` saves at least an eighth.
+fn worth_compressing(raw: usize, packed: usize) -> bool {
+    packed + 10 < raw - raw / 8
+}
+
 /// Appends the encoding byte and the callable, compressed when that saves
-/// at least an eighth.
+/// at least an eighth (judged on a sample first when the callable is large).
 fn write_callable(buf: &mut Vec<u8>, pickled: &[u8]) {
+    let sample_pays = pickled.len() <= COMPRESS_SAMPLE || {
+        let sample = &pickled[..COMPRESS_SAMPLE];
+        worth_compressing(sample.len(), lz4_flex::block::compress(sample).len())
+    };
     if pickled.len() >= COMPRESS_FROM
+        && sample_pays
         && let packed = lz4_flex::block::compress(pickled)
-        && packed.len() + 10 < pickled.len() - pickled.len() / 8
+        && worth_compressing(pickled.len(), packed.len())
     {
         buf.push(CALLABLE_LZ4_PICKLE);
         write_varint(buf, pickled.len() as u64);
@@ -287,6 +303,29 @@ mod tests {
         assert_eq!(packed[0], CALLABLE_LZ4_PICKLE);
         assert!(packed.len() < large.len() / 4);
         for original in [small, large] {
+            assert_eq!(read_callable(&stored(&original)).expect("reads").as_ref(), original.as_slice());
+        }
+    }
+
+    #[test]
+    fn large_callables_are_judged_on_a_sample() {
+        // Incompressible first 64 KiB (an xorshift stream), then a long
+        // compressible run: the whole would compress, the sample says no.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut noisy: Vec<u8> = (0..COMPRESS_SAMPLE)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()[0]
+            })
+            .collect();
+        noisy.extend(std::iter::repeat_n(b'x', 8 * COMPRESS_SAMPLE));
+        assert_eq!(stored(&noisy)[0], CALLABLE_PICKLE);
+        // A compressible sample still compresses the whole.
+        let regular: Vec<u8> = (0..4 * COMPRESS_SAMPLE).map(|i| (i % 11) as u8).collect();
+        assert_eq!(stored(&regular)[0], CALLABLE_LZ4_PICKLE);
+        for original in [noisy, regular] {
             assert_eq!(read_callable(&stored(&original)).expect("reads").as_ref(), original.as_slice());
         }
     }

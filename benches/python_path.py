@@ -36,6 +36,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import cloudpickle
 import datafusion
 import datafusion.ipc
 import polars as pl
@@ -46,6 +47,10 @@ import dfship
 import dfship.ipc
 
 # -- the corpus, built the same way in either package ----------------------------
+
+# The Python body of each UDF as last built, per package: the report gives
+# cloudpickle's own time on it, the floor both packages stand on.
+BODIES: dict[tuple[str, str], Any] = {}
 
 
 def simple(lib: ModuleType) -> Any:
@@ -69,6 +74,7 @@ def scalar_udf(lib: ModuleType) -> Any:
     def scale(a: pa.Array) -> pa.Array:
         return pc.add(pc.multiply(a, factor), offsets["bias"])
 
+    BODIES[lib.__name__, "scale"] = scale
     return lib.udf(scale, [pa.int64()], pa.int64(), "immutable", name="scale")(lib.col("a"))
 
 
@@ -89,6 +95,7 @@ def aggregate_udf(lib: ModuleType) -> Any:
         def evaluate(self) -> pa.Scalar:
             return pa.scalar(self.total)
 
+    BODIES[lib.__name__, "summer"] = Summer
     return lib.udaf(Summer, pa.int64(), pa.int64(), [pa.int64()], "immutable", name="summer")(
         lib.col("a")
     )
@@ -99,6 +106,7 @@ def window_udf(lib: ModuleType) -> Any:
         def evaluate_all(self, values: list[pa.Array], num_rows: int) -> pa.Array:
             return pc.cumulative_sum(values[0])
 
+    BODIES[lib.__name__, "running"] = Running
     return lib.udwf(Running, [pa.int64()], pa.int64(), "immutable", name="running")(lib.col("a"))
 
 
@@ -121,6 +129,7 @@ def closure_udf(lib: Any, size: int) -> Any:
     def checksum(a: pa.Array) -> pa.Array:
         return pc.add(a, len(blob))
 
+    BODIES[lib.__name__, "checksum"] = checksum
     return lib.udf(checksum, [pa.int64()], pa.int64(), "immutable", name="checksum")(lib.col("a"))
 
 
@@ -232,6 +241,16 @@ def set_slots() -> None:
     datafusion.ipc.set_worker_ctx(datafusion.SessionContext())
 
 
+def cloudpickle_floor(body: Any, rounds: int) -> dict[str, Any]:
+    """cloudpickle alone on a UDF's body: what any package pays to ship it."""
+    blob = cloudpickle.dumps(body)
+    calls = calls_for(one_call_us(lambda: cloudpickle.dumps(body)))
+    s = interleaved(
+        {"d": lambda: cloudpickle.dumps(body), "l": lambda: cloudpickle.loads(blob)}, rounds, calls
+    )
+    return {"size": len(blob), "dumps": figure(s["d"]), "loads": figure(s["l"])}
+
+
 def pair(ours: Any, ref: Any, rounds: int, with_udf: bool) -> dict[str, Any]:
     """Size, dumps and loads (no slot, slot; with a UDF also a cache miss)."""
     ours_blob, ref_blob = pickle.dumps(ours), pickle.dumps(ref)
@@ -312,6 +331,9 @@ def measure(rounds: int) -> dict[str, Any]:
             "udf": has_udf,
             **pair(build(dfship), build(datafusion), rounds, has_udf),
         }
+        if has_udf:
+            body = next(b for (lib, _), b in reversed(BODIES.items()) if lib == "datafusion")
+            row["cloudpickle"] = cloudpickle_floor(body, rounds)
         if polars_build is not None:
             row["polars"] = polars_row(polars_build(), rounds)
         out["reference"].append(row)

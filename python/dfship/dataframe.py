@@ -80,6 +80,51 @@ class DataFrame:
         """Removes duplicate rows."""
         return DataFrame(self._raw.distinct())
 
+    def union(self, other: DataFrame, distinct: bool = False) -> DataFrame:
+        """The rows of both frames, which must have the same columns
+        (``UNION ALL``; ``UNION`` when ``distinct``).
+
+        >>> import dfship
+        >>> ctx = dfship.SessionContext()
+        >>> a = ctx.from_pydict({"x": [1, 2]})
+        >>> sorted(a.union(a).to_pydict()["x"]), a.union(a, distinct=True).count()
+        ([1, 1, 2, 2], 2)
+        """
+        return DataFrame(self._raw.union(other._raw, distinct))
+
+    def union_distinct(self, other: DataFrame) -> DataFrame:
+        """The distinct rows of both frames (``UNION``)."""
+        return self.union(other, distinct=True)
+
+    def intersect(self, other: DataFrame) -> DataFrame:
+        """Rows present in both frames (``INTERSECT ALL``).
+
+        >>> import dfship
+        >>> ctx = dfship.SessionContext()
+        >>> a, b = ctx.from_pydict({"x": [1, 2, 2, 3]}), ctx.from_pydict({"x": [2, 2, 3, 4]})
+        >>> sorted(a.intersect(b).to_pydict()["x"]), sorted(a.except_all(b).to_pydict()["x"])
+        ([2, 2, 3], [1])
+        """
+        return DataFrame(self._raw.intersect(other._raw))
+
+    def except_all(self, other: DataFrame) -> DataFrame:
+        """Rows of this frame not in ``other`` (``EXCEPT ALL``)."""
+        return DataFrame(self._raw.except_all(other._raw))
+
+    def with_column_renamed(self, old_name: str, new_name: str) -> DataFrame:
+        """Renames one column; a name that is not a column is left alone.
+
+        >>> import dfship
+        >>> df = dfship.SessionContext().from_pydict({"a": [1], "b": [2]})
+        >>> df.with_column_renamed("a", "c").drop("b").to_pydict()
+        {'c': [1]}
+        """
+        return DataFrame(self._raw.with_column_renamed(old_name, new_name))
+
+    def drop(self, *columns: str) -> DataFrame:
+        """Removes the named columns."""
+        return DataFrame(self._raw.drop(list(columns)))
+
     def join(
         self,
         right: DataFrame,

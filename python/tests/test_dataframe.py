@@ -197,3 +197,37 @@ def test_multi_partition_aggregate_and_sort(ctx: SessionContext) -> None:
 
 def test_version_is_exposed() -> None:
     assert dfship.__version__.count(".") == 2
+
+
+def test_set_operations_keep_sql_multiplicities(ctx: dfship.SessionContext) -> None:
+    a = ctx.from_pydict({"x": [1, 2, 2, 3]})
+    b = ctx.from_pydict({"x": [2, 2, 2, 4]})
+
+    def rows(df: dfship.DataFrame) -> list[int]:
+        return sorted(df.to_pydict()["x"])
+
+    assert rows(a.union(b)) == [1, 2, 2, 2, 2, 2, 3, 4]
+    assert rows(a.union(b, distinct=True)) == rows(a.union_distinct(b)) == [1, 2, 3, 4]
+    # DataFusion's ALL variants keep or drop each left row by membership in
+    # the right side (a semi or anti join), not by counting copies.
+    assert rows(a.intersect(b)) == [2, 2]
+    assert rows(a.except_all(b)) == [1, 3]
+    assert rows(b.except_all(a)) == [4]
+    # The same through SQL, as the reference for the multiplicities.
+    ctx.register_record_batches("ta", [a.collect()])
+    ctx.register_record_batches("tb", [b.collect()])
+    assert rows(ctx.sql("select x from ta intersect all select x from tb")) == rows(a.intersect(b))
+    assert rows(ctx.sql("select x from ta except all select x from tb")) == rows(a.except_all(b))
+    assert rows(ctx.sql("select x from tb except all select x from ta")) == rows(b.except_all(a))
+    with pytest.raises(dfship.exceptions.PlanError):
+        a.union(ctx.from_pydict({"x": [1], "y": [2]}))
+
+
+def test_rename_and_drop_columns(ctx: dfship.SessionContext) -> None:
+    df = ctx.from_pydict({"a": [1], "b": [2], "c": [3]})
+    renamed = df.with_column_renamed("a", "z")
+    assert renamed.schema().names == ["z", "b", "c"]
+    assert renamed.drop("b", "c").to_pydict() == {"z": [1]}
+    # Names that are not columns are ignored, as in the datafusion package.
+    assert df.with_column_renamed("nope", "q").schema().names == ["a", "b", "c"]
+    assert df.drop("nope").schema().names == ["a", "b", "c"]

@@ -152,6 +152,33 @@ impl PyDataFrame {
         self.then(0, DataFrame::distinct)
     }
 
+    /// Rows of both frames (`UNION ALL`; `UNION` with `distinct`).
+    fn union(&self, other: &PyDataFrame, distinct: bool) -> PyResult<Self> {
+        let right = other.dataframe();
+        self.then(other.depth, |df| if distinct { df.union_distinct(right) } else { df.union(right) })
+    }
+
+    /// Rows found in both frames, duplicates kept as often as in both (`INTERSECT ALL`).
+    fn intersect(&self, other: &PyDataFrame) -> PyResult<Self> {
+        let right = other.dataframe();
+        self.then(other.depth, |df| df.intersect(right))
+    }
+
+    /// Rows of this frame not found in `other` (`EXCEPT ALL`).
+    fn except_all(&self, other: &PyDataFrame) -> PyResult<Self> {
+        let right = other.dataframe();
+        self.then(other.depth, |df| df.except(right))
+    }
+
+    fn with_column_renamed(&self, old: &str, new: &str) -> PyResult<Self> {
+        self.then(0, |df| df.with_column_renamed(old, new))
+    }
+
+    fn drop(&self, columns: Vec<String>) -> PyResult<Self> {
+        let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+        self.then(0, |df| df.drop_columns(&names))
+    }
+
     /// Joins on equal keys. With `coalesce_keys`, a key that has the same name
     /// on both sides appears once in the result (for outer joins, the value
     /// from whichever side has one).

@@ -80,6 +80,42 @@ class DataFrame:
         """Removes duplicate rows."""
         return DataFrame(self._raw.distinct())
 
+    def head(self, n: int = 5) -> DataFrame:
+        """The first ``n`` rows."""
+        return self.limit(n)
+
+    def tail(self, n: int = 5) -> DataFrame:
+        """The last ``n`` rows (counts the rows first).
+
+        >>> import dfship
+        >>> df = dfship.SessionContext().from_pydict({"a": [1, 2, 3, 4]})
+        >>> df.head(2).to_pydict(), df.tail(2).to_pydict(), df.tail(9).count()
+        ({'a': [1, 2]}, {'a': [3, 4]}, 4)
+        """
+        if n < 0:
+            raise ValueError("n must not be negative")
+        return self.limit(n, max(self.count() - n, 0))
+
+    def with_columns(self, *exprs: Expr | Sequence[Expr], **named_exprs: Expr) -> DataFrame:
+        """Adds or replaces several columns: positional expressions under
+        their own names (alias them), keyword ones under the keyword.
+
+        >>> import dfship
+        >>> from dfship import col
+        >>> df = dfship.SessionContext().from_pydict({"a": [1, 2]})
+        >>> df.with_columns((col("a") * 10).alias("b"), c=col("a") + 1).to_pydict()
+        {'a': [1, 2], 'b': [10, 20], 'c': [2, 3]}
+        """
+        flat: list[Expr] = []
+        for e in exprs:
+            flat.extend([e] if isinstance(e, Expr) else e)
+        out = self
+        for e in flat:
+            out = out.with_column(e.schema_name(), e)
+        for name, e in named_exprs.items():
+            out = out.with_column(name, e)
+        return out
+
     def union(self, other: DataFrame, distinct: bool = False) -> DataFrame:
         """The rows of both frames, which must have the same columns
         (``UNION ALL``; ``UNION`` when ``distinct``).
@@ -181,6 +217,17 @@ class DataFrame:
     def to_pandas(self) -> Any:
         """Runs the query; the result as a pandas data frame (needs pandas)."""
         return self.to_arrow_table().to_pandas()
+
+    def to_polars(self) -> Any:
+        """Runs the query; the result as a Polars data frame (needs polars).
+
+        >>> import dfship
+        >>> dfship.SessionContext().from_pydict({"a": [1, 2]}).to_polars().shape
+        (2, 1)
+        """
+        import polars as pl
+
+        return pl.from_arrow(self.to_arrow_table())
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         """Arrow PyCapsule stream export: lets pyarrow, polars and others read

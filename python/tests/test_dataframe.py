@@ -231,3 +231,19 @@ def test_rename_and_drop_columns(ctx: dfship.SessionContext) -> None:
     # Names that are not columns are ignored, as in the datafusion package.
     assert df.with_column_renamed("nope", "q").schema().names == ["a", "b", "c"]
     assert df.drop("nope").schema().names == ["a", "b", "c"]
+
+
+def test_head_tail_with_columns_and_polars(ctx: dfship.SessionContext) -> None:
+    df = ctx.from_pydict({"a": list(range(8))}).sort(col("a"))
+    assert df.head().to_pydict() == {"a": [0, 1, 2, 3, 4]}
+    assert df.tail().to_pydict() == {"a": [3, 4, 5, 6, 7]}
+    assert df.tail(0).count() == 0
+    assert df.tail(100).count() == 8
+    with pytest.raises(ValueError, match="must not be negative"):
+        df.tail(-1)
+    out = df.head(2).with_columns([(col("a") + 1).alias("a")], b=col("a") * lit(2))
+    # Replaced in place, then added; the keyword expression sees the new a.
+    assert out.to_pydict() == {"a": [1, 2], "b": [2, 4]}
+    frame = out.to_polars()
+    assert isinstance(frame, pl.DataFrame)
+    assert frame.to_dict(as_series=False) == {"a": [1, 2], "b": [2, 4]}

@@ -186,6 +186,22 @@ class SessionContext:
             "(it has neither __arrow_c_stream__ nor __arrow_c_array__)"
         )
 
+    def from_arrow_table(self, data: pa.Table, name: str | None = None) -> DataFrame:
+        """A data frame from a pyarrow table (the older name of :meth:`from_arrow`)."""
+        return self.from_arrow(data, name)
+
+    def from_polars(self, data: Any, name: str | None = None) -> DataFrame:
+        """A data frame from a Polars data frame.
+
+        >>> import dfship, polars as pl
+        >>> ctx = dfship.SessionContext()
+        >>> ctx.from_polars(pl.DataFrame({"a": [1, 2]}), name="t").to_pydict()
+        {'a': [1, 2]}
+        >>> ctx.table("t").count()
+        2
+        """
+        return self.from_arrow(data.to_arrow(), name)
+
     def from_pandas(self, data: Any, name: str | None = None) -> DataFrame:
         """A data frame from a pandas data frame (needs pandas)."""
         return self.from_arrow(pa.Table.from_pandas(data), name)

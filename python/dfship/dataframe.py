@@ -116,6 +116,45 @@ class DataFrame:
             out = out.with_column(name, e)
         return out
 
+    def fill_null(self, value: Any, subset: Sequence[str] | None = None) -> DataFrame:
+        """Replaces nulls with ``value`` in the columns of ``subset`` (all by
+        default), cast to each column's type; a column whose type ``value``
+        cannot be cast to is left as it is. A number casts to text, so it
+        fills string columns too; text that is not a number fills only text.
+
+        >>> import dfship
+        >>> df = dfship.SessionContext().from_pydict({"a": [1, None], "s": ["x", None]})
+        >>> df.fill_null(0).to_pydict()
+        {'a': [1, 0], 's': ['x', '0']}
+        >>> df.fill_null("?").to_pydict()
+        {'a': [1, None], 's': ['x', '?']}
+        >>> df.fill_null(7, subset=["a"]).to_pydict()
+        {'a': [1, 7], 's': ['x', None]}
+        """
+        from dfship.expr import col, lit
+        from dfship.functions import coalesce
+
+        schema = self.schema()
+        chosen = list(schema.names) if subset is None else list(subset)
+        missing = [n for n in chosen if n not in schema.names]
+        if missing:
+            raise ValueError(f"fill_null: no column named {', '.join(map(repr, missing))}")
+
+        def castable(t: pa.DataType) -> bool:
+            try:
+                pa.scalar(value).cast(t)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):
+                return False
+            return True
+
+        columns = [
+            coalesce(col(f.name), lit(value).cast(f.type)).alias(f.name)
+            if f.name in chosen and castable(f.type)
+            else col(f.name)
+            for f in schema
+        ]
+        return self.select(*columns)
+
     def union(self, other: DataFrame, distinct: bool = False) -> DataFrame:
         """The rows of both frames, which must have the same columns
         (``UNION ALL``; ``UNION`` when ``distinct``).

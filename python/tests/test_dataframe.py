@@ -247,3 +247,39 @@ def test_head_tail_with_columns_and_polars(ctx: dfship.SessionContext) -> None:
     frame = out.to_polars()
     assert isinstance(frame, pl.DataFrame)
     assert frame.to_dict(as_series=False) == {"a": [1, 2], "b": [2, 4]}
+
+
+def test_fill_null_casts_per_column_and_skips_what_cannot_take_the_value(
+    ctx: dfship.SessionContext,
+) -> None:
+    import datetime as dt
+
+    df = ctx.from_pydict(
+        {"i": [1, None], "f": [None, 2.5], "s": [None, "b"], "d": [dt.date(2024, 1, 1), None]}
+    )
+    assert df.fill_null(0, subset=["i", "f"]).to_pydict() == {
+        "i": [1, 0],
+        "f": [0.0, 2.5],
+        "s": [None, "b"],
+        "d": [dt.date(2024, 1, 1), None],
+    }
+    # A date fills only the date column: nothing else takes it.
+    assert df.fill_null(dt.date(2000, 1, 1)).to_pydict()["d"] == [
+        dt.date(2024, 1, 1),
+        dt.date(2000, 1, 1),
+    ]
+    assert df.fill_null(dt.date(2000, 1, 1)).to_pydict()["i"] == [1, None]
+    # Same names and types (a filled column is no longer nullable).
+    assert [(f.name, f.type) for f in df.fill_null(0).schema()] == [
+        (f.name, f.type) for f in df.schema()
+    ]
+    with pytest.raises(ValueError, match="no column named 'nope'"):
+        df.fill_null(0, subset=["i", "nope"])
+
+
+def test_from_polars_and_from_arrow_table(ctx: dfship.SessionContext) -> None:
+    frame = pl.DataFrame({"a": [1, 2], "s": ["x", None]})
+    assert ctx.from_polars(frame, name="p").to_pydict() == {"a": [1, 2], "s": ["x", None]}
+    assert ctx.table("p").count() == 2
+    table = pa.table({"a": [3]})
+    assert ctx.from_arrow_table(table).to_pydict() == {"a": [3]}

@@ -214,58 +214,75 @@ def chart_reference(py: dict[str, Any], out: Path) -> None:
     plt.close(fig)
 
 
-def chart_scaling(py: dict[str, Any], out: Path) -> None:
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
-    trees = py["trees"]
-    n = [t["nodes"] for t in trees]
-    axes[0].plot(n, [t["size"]["ours"] for t in trees], "o-", label="dfship")
-    axes[0].plot(n, [t["size"]["ref"] for t in trees], "s--", label="datafusion")
-    axes[0].plot(n, [t["polars"]["size"] for t in trees], "^:", label="polars")
-    axes[0].set(xscale="log", yscale="log", xlabel="nodes", ylabel="pickled bytes", title="Size")
-    axes[1].plot(n, [t["loads_slot"]["ours"]["median"] for t in trees], "o-", label="dfship")
-    axes[1].plot(n, [t["loads_slot"]["ref"]["median"] for t in trees], "s--", label="datafusion")
-    axes[1].plot(n, [t["polars"]["loads"]["median"] for t in trees], "^:", label="polars")
-    axes[1].set(
-        xscale="log", yscale="log", xlabel="nodes", ylabel="µs", title="loads (worker slot)"
-    )
-    closures = py["closures"]
-    b = [c["bytes"] for c in closures]
-    axes[2].plot(b, [c["dumps"]["ours"]["median"] for c in closures], "o-", label="dfship dumps")
-    axes[2].plot(
-        b, [c["dumps"]["ref"]["median"] for c in closures], "s--", label="datafusion dumps"
-    )
-    axes[2].plot(
-        b,
-        [c["loads_slot_miss"]["ours"]["median"] for c in closures],
-        "o-",
-        label="dfship loads (miss)",
-    )
-    axes[2].plot(
-        b,
-        [c["loads_slot_miss"]["ref"]["median"] for c in closures],
-        "s--",
-        label="datafusion loads",
-    )
-    axes[2].set(
-        xscale="log", yscale="log", xlabel="captured bytes", ylabel="µs", title="Closure size"
-    )
-    for ax in axes:
+Series = list[tuple[str, list[float], str]]  # (label, y values, line style)
+
+
+def loglog_panels(
+    path: Path, size: tuple[float, float], panels: list[tuple[list[float], Series, str, str, str]]
+) -> None:
+    """One figure of log-log panels, each (x values, series, x label, y label, title)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=size)
+    for ax, (xs, series, xlabel, ylabel, title) in zip(axes, panels, strict=True):
+        for label, ys, style in series:
+            ax.plot(xs, ys, style, label=label)
+        ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel, title=title)
         ax.legend(fontsize=7)
         ax.grid(True, which="major", linewidth=0.3)
     fig.tight_layout()
-    fig.savefig(out / "scaling.svg")
+    fig.savefig(path)
     plt.close(fig)
+
+
+def chart_scaling(py: dict[str, Any], out: Path) -> None:
+    trees, closures = py["trees"], py["closures"]
+
+    def med(rows: list[dict[str, Any]], *keys: str) -> list[float]:
+        values = []
+        for row in rows:
+            for key in keys:
+                row = row[key]
+            values.append(row["median"])
+        return values
+
+    n = [t["nodes"] for t in trees]
+    b = [c["bytes"] for c in closures]
+    sizes: Series = [
+        ("dfship", [t["size"]["ours"] for t in trees], "o-"),
+        ("datafusion", [t["size"]["ref"] for t in trees], "s--"),
+        ("polars", [t["polars"]["size"] for t in trees], "^:"),
+    ]
+    loads: Series = [
+        ("dfship", med(trees, "loads_slot", "ours"), "o-"),
+        ("datafusion", med(trees, "loads_slot", "ref"), "s--"),
+        ("polars", med(trees, "polars", "loads"), "^:"),
+    ]
+    closure: Series = [
+        ("dfship dumps", med(closures, "dumps", "ours"), "o-"),
+        ("datafusion dumps", med(closures, "dumps", "ref"), "s--"),
+        ("dfship loads (miss)", med(closures, "loads_slot_miss", "ours"), "o-"),
+        ("datafusion loads", med(closures, "loads_slot_miss", "ref"), "s--"),
+    ]
+    loglog_panels(
+        out / "scaling.svg",
+        (11, 3.6),
+        [
+            (n, sizes, "nodes", "pickled bytes", "Size"),
+            (n, loads, "nodes", "µs", "loads (worker slot)"),
+            (b, closure, "captured bytes", "µs", "Closure size"),
+        ],
+    )
 
 
 def chart_floor(
     crit: dict[tuple[str, str, str], dict[str, Any]], sizes: dict[str, Any], out: Path
 ) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     trees = sizes["trees"]
     n = [t["nodes"] for t in trees]
-    axes[0].plot(n, [t["dfship"] for t in trees], "o-", label="dfship (framed)")
-    axes[0].plot(n, [t["floor"] for t in trees], "s--", label="floor (datafusion-proto)")
-    axes[0].set(xscale="log", yscale="log", xlabel="nodes", ylabel="bytes", title="Size")
+    size: Series = [
+        ("dfship (framed)", [t["dfship"] for t in trees], "o-"),
+        ("floor (datafusion-proto)", [t["floor"] for t in trees], "s--"),
+    ]
+    timing: Series = []
     values = [str(t["target_nodes"]) for t in trees]
     for fn, style in (
         ("encode/dfship", "o-"),
@@ -275,16 +292,15 @@ def chart_floor(
     ):
         found = [crit.get(("trees", fn, v)) for v in values]
         if all(f is not None for f in found):
-            axes[1].plot(n, [f["ns"] / 1000 for f in found if f is not None], style, label=fn)
-    axes[1].set(
-        xscale="log", yscale="log", xlabel="nodes", ylabel="µs", title="Rust encode and decode"
+            timing.append((fn, [f["ns"] / 1000 for f in found if f is not None], style))
+    loglog_panels(
+        out / "floor.svg",
+        (9, 3.6),
+        [
+            (n, size, "nodes", "bytes", "Size"),
+            (n, timing, "nodes", "µs", "Rust encode and decode"),
+        ],
     )
-    for ax in axes:
-        ax.legend(fontsize=7)
-        ax.grid(True, which="major", linewidth=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "floor.svg")
-    plt.close(fig)
 
 
 # -- the report ---------------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 import decimal
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -34,6 +35,7 @@ __all__ = [
     "queries_dir",
     "register",
     "run_query",
+    "run_statements",
     "statements",
 ]
 
@@ -127,15 +129,28 @@ def context(data: str | os.PathLike[str]) -> SessionContext:
     return ctx
 
 
-def run_query(ctx: SessionContext, n: int) -> pa.Table:
-    """Runs query ``n`` through dfship and returns its result."""
+def run_statements(
+    n: int, execute: Callable[[str], None], fetch: Callable[[str], pa.Table]
+) -> pa.Table:
+    """Runs query ``n`` statement by statement on some engine: ``execute``
+    runs a view's DDL, ``fetch`` the one statement that returns rows."""
     result = None
     for statement in statements(query_text(n)):
-        table = ctx.sql(statement).to_arrow_table()
-        if not _is_ddl(statement):
-            result = table
+        if _is_ddl(statement):
+            execute(statement)
+        else:
+            result = fetch(statement)
     assert result is not None, f"q{n:02d} has no row-returning statement"
     return result
+
+
+def run_query(ctx: SessionContext, n: int) -> pa.Table:
+    """Runs query ``n`` through dfship and returns its result."""
+
+    def fetch(statement: str) -> pa.Table:
+        return ctx.sql(statement).to_arrow_table()
+
+    return run_statements(n, fetch, fetch)
 
 
 def _scale(t: pa.DataType) -> int | None:

@@ -19,14 +19,13 @@ import pyarrow as pa
 
 from dfship.tpch import (
     TABLES,
-    _is_ddl,
     compare,
     context,
     dataset,
     is_ordered,
     query_text,
     run_query,
-    statements,
+    run_statements,
 )
 
 
@@ -53,14 +52,12 @@ def duckdb_connection(data: str | os.PathLike[str]) -> Any:
 
 
 def duckdb_query(con: Any, n: int) -> pa.Table:
-    result = None
-    for statement in statements(query_text(n)):
+    def fetch(statement: str) -> pa.Table:
         relation = con.sql(statement)
-        if not _is_ddl(statement):
-            fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
-            result = fetch()
-    assert result is not None
-    return result
+        arrow = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
+        return arrow()
+
+    return run_statements(n, con.execute, fetch)
 
 
 def check(

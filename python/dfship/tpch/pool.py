@@ -40,7 +40,7 @@ from dfship import ipc
 from dfship.context import SessionContext
 from dfship.dataframe import DataFrame
 from dfship.expr import Expr, col, lit
-from dfship.tpch import compare, context, query_text, run_query, table_files
+from dfship.tpch import compare, context, run_query, table_files
 from dfship.user_defined import Accumulator, AggregateUDF, ScalarUDF, udaf, udf
 
 __all__ = [
@@ -622,27 +622,30 @@ def _merge(ctx: SessionContext, plan_: Plan, partials: list[pa.Table]) -> pa.Tab
 
 def _tasks(ctx: SessionContext, data: str, plan_: Plan) -> list[Task]:
     lineitem = table_files(data, "lineitem")
-    broadcast: dict[int, bytes] = {}
-    for i, side in enumerate(plan_.sides):
+    # Per side, the join of each lineitem part: one broadcast shared by all,
+    # or the co-partitioned file of the same part.
+    joins_per_side: list[list[Join]] = []
+    for side in plan_.sides:
         if side.sql is not None:
-            broadcast[i] = _ipc(ctx.sql(side.sql).to_arrow_table())
-    tasks = []
-    for k, file in enumerate(lineitem):
-        joins = []
-        for i, side in enumerate(plan_.sides):
-            if side.sql is not None:
-                joins.append(Join(side.left_on, side.right_on, side.how, data=broadcast[i]))
-            else:
-                assert side.table is not None
-                companion = table_files(data, side.table)
-                if len(companion) != len(lineitem):
-                    raise ValueError(
-                        f"{side.table} has {len(companion)} files and lineitem {len(lineitem)}: "
-                        "generate both with the same --parts"
-                    )
-                joins.append(Join(side.left_on, side.right_on, side.how, files=(companion[k],)))
-        tasks.append(Task((file,), tuple(joins), plan_.stage))
-    return tasks
+            shared = Join(
+                side.left_on, side.right_on, side.how, data=_ipc(ctx.sql(side.sql).to_arrow_table())
+            )
+            joins_per_side.append([shared] * len(lineitem))
+            continue
+        assert side.table is not None
+        companion = table_files(data, side.table)
+        if len(companion) != len(lineitem):
+            raise ValueError(
+                f"{side.table} has {len(companion)} files and lineitem {len(lineitem)}: "
+                "generate both with the same --parts"
+            )
+        joins_per_side.append(
+            [Join(side.left_on, side.right_on, side.how, files=(f,)) for f in companion]
+        )
+    return [
+        Task((file,), tuple(joins[k] for joins in joins_per_side), plan_.stage)
+        for k, file in enumerate(lineitem)
+    ]
 
 
 def run_pool(
@@ -699,8 +702,3 @@ def run_pool(
                 report(outcome)
             outcomes.append(outcome)
     return outcomes
-
-
-def describe(query: int) -> str:
-    """The first line of a query's text (its title)."""
-    return query_text(query).splitlines()[0].lstrip("- ").strip()

@@ -398,7 +398,7 @@ pub fn row_count(batches: &[RecordBatch]) -> usize {
     batches.iter().map(RecordBatch::num_rows).sum()
 }
 
-/// A context sized for the machine, with the tables of `dir` registered.
+/// A default session with the tables of `dir` registered.
 pub async fn context(dir: &Path) -> Result<Arc<SessionContext>, TpchError> {
     let ctx = Arc::new(SessionContext::new());
     register(&ctx, dir).await?;

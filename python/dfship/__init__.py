@@ -18,8 +18,9 @@ from collections.abc import Sequence
 
 from dfship import _internal, exceptions, functions, ipc, user_defined
 from dfship._internal import __version__
-from dfship.context import SessionConfig, SessionContext
-from dfship.dataframe import DataFrame
+from dfship.catalog import Catalog, Table
+from dfship.context import RuntimeEnvBuilder, SessionConfig, SessionContext, SQLOptions
+from dfship.dataframe import DataFrame, DataFrameWriteOptions, InsertOp
 from dfship.expr import (
     CaseBuilder,
     Expr,
@@ -32,7 +33,8 @@ from dfship.expr import (
     lit,
     literal,
 )
-from dfship.plan import ExecutionPlan
+from dfship.plan import ExecutionPlan, LogicalPlan
+from dfship.record_batch import RecordBatch, RecordBatchStream
 from dfship.user_defined import (
     Accumulator,
     AggregateUDF,
@@ -49,14 +51,23 @@ __all__ = [
     "Accumulator",
     "AggregateUDF",
     "CaseBuilder",
+    "Catalog",
     "DEFAULT_MAX_EXPRESSION_DEPTH",
     "DataFrame",
+    "DataFrameWriteOptions",
     "ExecutionPlan",
     "Expr",
+    "InsertOp",
+    "LogicalPlan",
     "NullTreatment",
+    "RecordBatch",
+    "RecordBatchStream",
+    "RuntimeEnvBuilder",
+    "SQLOptions",
     "ScalarUDF",
     "SessionConfig",
     "SessionContext",
+    "Table",
     "SortExpr",
     "Volatility",
     "Window",

@@ -11,16 +11,21 @@
 from __future__ import annotations
 
 import os
+import re
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
 
 from dfship import _internal
+from dfship.catalog import Catalog, Table
 from dfship.dataframe import DataFrame
+from dfship.exceptions import PlanError, TableNotFoundError
+from dfship.expr import SortKey, _sort_list
 from dfship.user_defined import AggregateUDF, ScalarUDF, WindowUDF
 
-__all__ = ["SessionConfig", "SessionContext"]
+__all__ = ["RuntimeEnvBuilder", "SQLOptions", "SessionConfig", "SessionContext"]
 
 PathLike = str | os.PathLike[str]
 
@@ -65,6 +70,52 @@ class SessionConfig:
         """Sets any DataFusion option, such as ``datafusion.execution.batch_size``."""
         return self._wrap(self._raw.set(key, str(value)))
 
+    def _flag(self, key: str, enabled: bool) -> SessionConfig:
+        return self.set(key, "true" if enabled else "false")
+
+    def with_create_default_catalog_and_schema(self, enabled: bool = True) -> SessionConfig:
+        """Whether the session starts with its default catalog and schema."""
+        return self._flag("datafusion.catalog.create_default_catalog_and_schema", enabled)
+
+    def with_default_catalog_and_schema(self, catalog: str, schema: str) -> SessionConfig:
+        """The catalog and schema that unqualified table names refer to.
+
+        >>> ctx = SessionContext(SessionConfig().with_default_catalog_and_schema("shop", "sales"))
+        >>> ctx.catalog_names() >= {"shop"}, ctx.catalog("shop").schema_names()
+        (True, {'sales'})
+        """
+        return self.set("datafusion.catalog.default_catalog", catalog).set(
+            "datafusion.catalog.default_schema", schema
+        )
+
+    def with_repartition_aggregations(self, enabled: bool = True) -> SessionConfig:
+        """Whether aggregations are spread over ``target_partitions``."""
+        return self._flag("datafusion.optimizer.repartition_aggregations", enabled)
+
+    def with_repartition_joins(self, enabled: bool = True) -> SessionConfig:
+        """Whether joins are spread over ``target_partitions``."""
+        return self._flag("datafusion.optimizer.repartition_joins", enabled)
+
+    def with_repartition_windows(self, enabled: bool = True) -> SessionConfig:
+        """Whether window functions are spread over ``target_partitions``."""
+        return self._flag("datafusion.optimizer.repartition_windows", enabled)
+
+    def with_repartition_sorts(self, enabled: bool = True) -> SessionConfig:
+        """Whether sorts run per partition before a final merge."""
+        return self._flag("datafusion.optimizer.repartition_sorts", enabled)
+
+    def with_repartition_file_scans(self, enabled: bool = True) -> SessionConfig:
+        """Whether file scans are split across partitions."""
+        return self._flag("datafusion.optimizer.repartition_file_scans", enabled)
+
+    def with_repartition_file_min_size(self, size: int) -> SessionConfig:
+        """The smallest total file size (bytes) worth splitting a scan for."""
+        return self.set("datafusion.optimizer.repartition_file_min_size", str(int(size)))
+
+    def with_parquet_pruning(self, enabled: bool = True) -> SessionConfig:
+        """Whether Parquet scans skip row groups by their statistics."""
+        return self._flag("datafusion.execution.parquet.pruning", enabled)
+
     @property
     def target_partitions(self) -> int:
         return int(self._raw.target_partitions)
@@ -78,6 +129,131 @@ class SessionConfig:
         return dict(self._raw.options())
 
 
+class RuntimeEnvBuilder:
+    """Where a session may spill to disk and how much memory its queries may
+    hold. Each ``with_*`` returns a new builder; pass it to
+    :class:`SessionContext`.
+
+    >>> runtime = RuntimeEnvBuilder().with_fair_spill_pool(64 << 20).with_temp_file_path("/tmp")
+    >>> SessionContext(runtime=runtime).sql("SELECT 1 AS x").to_pydict()
+    {'x': [1]}
+    """
+
+    __slots__ = ("_raw",)
+
+    def __init__(self) -> None:
+        self._raw = _internal.RuntimeEnvBuilder()
+
+    def _then(self, raw: _internal.RuntimeEnvBuilder) -> RuntimeEnvBuilder:
+        new = RuntimeEnvBuilder.__new__(RuntimeEnvBuilder)
+        new._raw = raw
+        return new
+
+    def with_disk_manager_disabled(self) -> RuntimeEnvBuilder:
+        """No spilling: a query that needs to spill fails instead."""
+        return self._then(self._raw.with_disk_manager_disabled())
+
+    def with_disk_manager_os(self) -> RuntimeEnvBuilder:
+        """Spill files go to the operating system's temporary directory (the default)."""
+        return self._then(self._raw.with_disk_manager_os())
+
+    def with_disk_manager_specified(self, *paths: str | os.PathLike[str]) -> RuntimeEnvBuilder:
+        """Spill files go to these directories."""
+        return self._then(self._raw.with_disk_manager_specified([os.fspath(p) for p in paths]))
+
+    def with_temp_file_path(self, path: str | os.PathLike[str]) -> RuntimeEnvBuilder:
+        """Spill files go to ``path``."""
+        return self._then(self._raw.with_temp_file_path(os.fspath(path)))
+
+    def with_unbounded_memory_pool(self) -> RuntimeEnvBuilder:
+        """No memory limit (the default)."""
+        return self._then(self._raw.with_unbounded_memory_pool())
+
+    def with_fair_spill_pool(self, size: int) -> RuntimeEnvBuilder:
+        """At most ``size`` bytes, shared fairly among the operators that can
+        spill; they spill when over their share."""
+        return self._then(self._raw.with_fair_spill_pool(size))
+
+    def with_greedy_memory_pool(self, size: int) -> RuntimeEnvBuilder:
+        """At most ``size`` bytes, first come first served."""
+        return self._then(self._raw.with_greedy_memory_pool(size))
+
+    def __repr__(self) -> str:
+        return repr(self._raw)
+
+
+class SQLOptions:
+    """What :meth:`SessionContext.sql_with_options` lets a statement do; all
+    allowed by default.
+
+    >>> ctx = SessionContext()
+    >>> ctx.sql_with_options("CREATE VIEW v AS SELECT 1", SQLOptions().with_allow_ddl(False))
+    ... # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    dfship.exceptions.PlanError: DDL not supported: CreateView
+    """
+
+    __slots__ = ("allow_ddl", "allow_dml", "allow_statements")
+
+    def __init__(self) -> None:
+        self.allow_ddl = True
+        self.allow_dml = True
+        self.allow_statements = True
+
+    def _with(self, field: str, allow: bool) -> SQLOptions:
+        new = SQLOptions()
+        new.allow_ddl, new.allow_dml, new.allow_statements = (
+            self.allow_ddl,
+            self.allow_dml,
+            self.allow_statements,
+        )
+        setattr(new, field, bool(allow))
+        return new
+
+    def with_allow_ddl(self, allow: bool = True) -> SQLOptions:
+        """``CREATE``/``DROP`` of tables, views, schemas and catalogs."""
+        return self._with("allow_ddl", allow)
+
+    def with_allow_dml(self, allow: bool = True) -> SQLOptions:
+        """``INSERT``, ``UPDATE``, ``DELETE``, ``COPY``."""
+        return self._with("allow_dml", allow)
+
+    def with_allow_statements(self, allow: bool = True) -> SQLOptions:
+        """``SET``, ``BEGIN``, prepared statements and other statements."""
+        return self._with("allow_statements", allow)
+
+    def _flags(self) -> tuple[bool, bool, bool]:
+        return (self.allow_ddl, self.allow_dml, self.allow_statements)
+
+    def __repr__(self) -> str:
+        return (
+            f"SQLOptions(allow_ddl={self.allow_ddl}, allow_dml={self.allow_dml}, "
+            f"allow_statements={self.allow_statements})"
+        )
+
+
+def _local_only(object_store: Any | None) -> None:
+    if object_store is not None:
+        raise NotImplementedError(
+            "dfship reads local paths; object stores cannot be registered yet "
+            "(copy the files locally, or read them with pyarrow and pass the data)"
+        )
+
+
+_PARTITION_TYPE_ALIASES = {"string": pa.string(), "int": pa.int32()}
+
+
+def _partition_cols(
+    cols: Sequence[tuple[str, str | pa.DataType]] | None,
+) -> list[tuple[str, pa.DataType]]:
+    out = []
+    for name, typ in cols or []:
+        if isinstance(typ, str):
+            typ = _PARTITION_TYPE_ALIASES.get(typ) or pa.type_for_alias(typ)
+        out.append((name, typ))
+    return out
+
+
 class SessionContext:
     """A session: registered tables and functions, configuration, and the
     entry point for SQL and data frames."""
@@ -86,8 +262,12 @@ class SessionContext:
 
     _global: SessionContext | None = None
 
-    def __init__(self, config: SessionConfig | None = None) -> None:
-        self._raw = _internal.SessionContext(None if config is None else config._raw)
+    def __init__(
+        self, config: SessionConfig | None = None, runtime: RuntimeEnvBuilder | None = None
+    ) -> None:
+        self._raw = _internal.SessionContext(
+            None if config is None else config._raw, None if runtime is None else runtime._raw
+        )
 
     @classmethod
     def _wrap(cls, raw: _internal.SessionContext) -> SessionContext:
@@ -224,14 +404,28 @@ class SessionContext:
         self,
         name: str,
         path: PathLike,
-        file_extension: str = ".parquet",
+        table_partition_cols: list[tuple[str, str | pa.DataType]] | None = None,
         parquet_pruning: bool = True,
+        file_extension: str = ".parquet",
         skip_metadata: bool = True,
         schema: pa.Schema | None = None,
+        file_sort_order: Sequence[Sequence[SortKey]] | None = None,
+        object_store: Any | None = None,
     ) -> None:
-        """Registers a Parquet file or directory as table ``name``."""
+        """Registers a Parquet file or directory as table ``name``
+        (``table_partition_cols`` and ``file_sort_order`` as in
+        :meth:`register_listing_table`). Paths are local: ``object_store``
+        is not supported."""
+        _local_only(object_store)
         self._raw.register_parquet(
-            name, os.fspath(path), file_extension, parquet_pruning, skip_metadata, schema
+            name,
+            os.fspath(path),
+            file_extension,
+            parquet_pruning,
+            skip_metadata,
+            schema,
+            _partition_cols(table_partition_cols),
+            [_sort_list(keys) for keys in file_sort_order or []],
         )
 
     def read_parquet(
@@ -258,8 +452,20 @@ class SessionContext:
         delimiter: str = ",",
         schema_infer_max_records: int = 1000,
         file_extension: str = ".csv",
+        file_compression_type: str | None = None,
+        options: Any | None = None,
+        object_store: Any | None = None,
     ) -> None:
-        """Registers CSV files as table ``name``."""
+        """Registers CSV files as table ``name``. ``file_compression_type`` is
+        ``gzip``, ``bz2``, ``xz`` or ``zstd`` for compressed files. Paths are
+        local (``object_store`` is not supported) and the reading options are
+        the keyword arguments (``options`` is not supported)."""
+        _local_only(object_store)
+        if options is not None:
+            raise TypeError(
+                "dfship takes CSV options as keyword arguments (schema, has_header, "
+                "delimiter, ...), not an options object"
+            )
         self._raw.register_csv(
             name,
             _paths(path),
@@ -268,6 +474,7 @@ class SessionContext:
             delimiter,
             schema_infer_max_records,
             file_extension,
+            file_compression_type,
         )
 
     def read_csv(
@@ -304,20 +511,168 @@ class SessionContext:
         )
 
     # -- queries -----------------------------------------------------------
-    def sql(self, query: str) -> DataFrame:
+    def sql(
+        self,
+        query: str,
+        options: SQLOptions | None = None,
+        param_values: dict[str, Any] | None = None,
+        **named_params: Any,
+    ) -> DataFrame:
         """Plans a SQL statement. DDL (``CREATE TABLE ... AS``, ``CREATE VIEW``)
-        runs at once; queries run when the data frame is collected."""
-        return DataFrame(self._raw.sql(query))
+        runs at once; queries run when the data frame is collected.
+
+        ``param_values`` binds ``$name`` placeholders to values after parsing
+        (no quoting issues). ``named_params`` replaces ``$name`` in the text
+        before parsing: a :class:`DataFrame` by the name of a temporary view
+        of it, anything else by ``str(value)``. ``options`` limits what the
+        statement may do (see :class:`SQLOptions`).
+
+        >>> ctx = SessionContext()
+        >>> df = ctx.from_pydict({"a": [1, 2, 3]})
+        >>> ctx.sql("SELECT a FROM $t WHERE a > $low", param_values={"low": 1}, t=df).to_pydict()
+        {'a': [2, 3]}
+        """
+        for name, value in named_params.items():
+            if isinstance(value, DataFrame):
+                view = f"view_{uuid.uuid4().hex}"
+                self._raw.register_table(view, value._raw.into_view(True))
+                text = view
+            else:
+                text = str(value)
+            query = re.sub(rf"\${re.escape(name)}\b", text.replace("\\", "\\\\"), query)
+        params = None if param_values is None else dict(param_values)
+        return DataFrame(
+            self._raw.sql(query, None if options is None else options._flags(), params)
+        )
+
+    def sql_with_options(
+        self,
+        query: str,
+        options: SQLOptions,
+        param_values: dict[str, Any] | None = None,
+        **named_params: Any,
+    ) -> DataFrame:
+        """:meth:`sql`, refusing what ``options`` does not allow before
+        anything runs."""
+        return self.sql(query, options, param_values, **named_params)
 
     def table(self, name: str) -> DataFrame:
-        """A data frame over registered table ``name``."""
-        return DataFrame(self._raw.table(name))
+        """A data frame over registered table ``name``; a
+        :class:`~dfship.exceptions.TableNotFoundError` (also a ``KeyError``)
+        if there is none.
+
+        >>> SessionContext().table("missing")
+        Traceback (most recent call last):
+        ...
+        dfship.exceptions.TableNotFoundError: no table named 'missing'
+        """
+        try:
+            return DataFrame(self._raw.table(name))
+        except PlanError as e:
+            if not self.table_exist(name):
+                raise TableNotFoundError(f"no table named {name!r}") from e
+            raise
 
     def table_exist(self, name: str) -> bool:
         return bool(self._raw.table_exist(name))
 
     def deregister_table(self, name: str) -> None:
         self._raw.deregister_table(name)
+
+    def register_table(self, name: str, table: Table | DataFrame | Any) -> None:
+        """Registers ``table`` under ``name``: a :class:`~dfship.catalog.Table`,
+        a :class:`DataFrame` (as a view), or any Arrow data (``pyarrow.Table``,
+        anything with ``__arrow_c_stream__``), loaded into memory.
+
+        >>> ctx = SessionContext()
+        >>> ctx.register_table("t", pa.table({"a": [1, 2]}))
+        >>> ctx.sql("SELECT count(*) AS n FROM t").to_pydict()
+        {'n': [2]}
+        """
+        if isinstance(table, Table):
+            self._raw.register_table(name, table._raw)
+        elif isinstance(table, DataFrame):
+            self.register_view(name, table)
+        elif hasattr(table, "__arrow_c_stream__") or isinstance(table, pa.RecordBatch):
+            self.from_arrow(table, name)
+        else:
+            raise TypeError(
+                "register_table takes a Table, a DataFrame or Arrow data, "
+                f"not {type(table).__name__}"
+            )
+
+    def register_view(self, name: str, df: DataFrame) -> None:
+        """Registers ``df`` as a view: queries on ``name`` run its plan."""
+        self._raw.register_view(name, df._raw)
+
+    def tables(self) -> set[str]:
+        """Names of the tables in the default catalog and schema."""
+        return set(self._raw.tables())
+
+    def catalog_names(self) -> set[str]:
+        return set(self._raw.catalog_names())
+
+    def catalog(self, name: str = "datafusion") -> Catalog:
+        """The catalog ``name`` (``KeyError`` if there is none)."""
+        return Catalog(self._raw.catalog(name))
+
+    def empty_table(self) -> DataFrame:
+        """A data frame with one row and no columns (what ``SELECT``
+        without ``FROM`` reads).
+
+        >>> from dfship import lit
+        >>> SessionContext().empty_table().select(lit(1).alias("one")).to_pydict()
+        {'one': [1]}
+        """
+        return DataFrame(self._raw.empty_table())
+
+    def register_json(
+        self,
+        name: str,
+        path: PathLike,
+        schema: pa.Schema | None = None,
+        schema_infer_max_records: int = 1000,
+        file_extension: str = ".json",
+        table_partition_cols: list[tuple[str, str | pa.DataType]] | None = None,
+        file_compression_type: str | None = None,
+        object_store: Any | None = None,
+    ) -> None:
+        """Registers newline-delimited JSON files (a file or a directory) as
+        table ``name``. ``file_compression_type`` is ``gzip``, ``bz2``, ``xz``
+        or ``zstd`` for compressed files. Paths are local: ``object_store`` is
+        not supported."""
+        _local_only(object_store)
+        self._raw.register_json(
+            name,
+            os.fspath(path),
+            schema,
+            schema_infer_max_records,
+            file_extension,
+            _partition_cols(table_partition_cols),
+            file_compression_type,
+        )
+
+    def register_listing_table(
+        self,
+        name: str,
+        path: PathLike,
+        table_partition_cols: list[tuple[str, str | pa.DataType]] | None = None,
+        file_extension: str = ".parquet",
+        schema: pa.Schema | None = None,
+        file_sort_order: Sequence[Sequence[SortKey]] | None = None,
+    ) -> None:
+        """Registers a directory of Parquet files as table ``name``.
+        Hive-style folders (``year=2024/``) become the columns named in
+        ``table_partition_cols``; ``file_sort_order`` declares how each file
+        is already sorted, so sorts on those keys can be skipped."""
+        self._raw.register_listing_table(
+            name,
+            os.fspath(path),
+            _partition_cols(table_partition_cols),
+            file_extension,
+            schema,
+            [_sort_list(keys) for keys in file_sort_order or []],
+        )
 
     # -- functions ---------------------------------------------------------
     def register_udf(self, udf: ScalarUDF) -> None:

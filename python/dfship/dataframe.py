@@ -10,19 +10,89 @@
 
 from __future__ import annotations
 
+import html
+import os
 from collections.abc import Sequence
+from enum import Enum
 from functools import reduce
 from typing import Any, Literal
 
 import pyarrow as pa
 
 from dfship import _internal
+from dfship.catalog import Table
 from dfship.expr import Expr, SortKey, _expr_list, _raw, _sort_list
-from dfship.plan import ExecutionPlan
+from dfship.plan import ExecutionPlan, LogicalPlan
+from dfship.record_batch import RecordBatchStream
 
-__all__ = ["DataFrame"]
+__all__ = ["Compression", "DataFrame", "DataFrameWriteOptions", "InsertOp"]
 
 JoinHow = Literal["inner", "left", "right", "full", "semi", "anti"]
+
+
+class Compression(Enum):
+    """Parquet compression codecs (see :meth:`DataFrame.write_parquet`)."""
+
+    UNCOMPRESSED = "uncompressed"
+    SNAPPY = "snappy"
+    GZIP = "gzip"
+    BROTLI = "brotli"
+    LZ4 = "lz4"
+    ZSTD = "zstd"
+    LZ4_RAW = "lz4_raw"
+
+    @classmethod
+    def from_str(cls, value: str) -> Compression:
+        return cls(value.lower())
+
+    def takes_level(self) -> bool:
+        return self in (Compression.GZIP, Compression.BROTLI, Compression.ZSTD)
+
+    def get_default_level(self) -> int | None:
+        """The level used when none is given (``None`` for codecs without levels)."""
+        return {Compression.GZIP: 6, Compression.BROTLI: 1, Compression.ZSTD: 4}.get(self)
+
+
+class InsertOp(Enum):
+    """How a write treats existing data; only ``APPEND`` applies to files."""
+
+    APPEND = "append"
+    OVERWRITE = "overwrite"
+    REPLACE = "replace"
+
+
+class DataFrameWriteOptions:
+    """Options of :meth:`DataFrame.write_parquet`, ``write_csv`` and
+    ``write_json``: one output file or a directory, hive-style partition
+    columns, and an ordering of the rows written."""
+
+    __slots__ = ("insert_operation", "partition_by", "single_file_output", "sort_by")
+
+    def __init__(
+        self,
+        insert_operation: InsertOp | None = None,
+        single_file_output: bool = False,
+        partition_by: str | Sequence[str] | None = None,
+        sort_by: SortKey | Sequence[SortKey] | None = None,
+    ) -> None:
+        if insert_operation not in (None, InsertOp.APPEND):
+            raise ValueError("writing files supports only InsertOp.APPEND")
+        self.insert_operation = insert_operation
+        self.single_file_output = single_file_output
+        self.partition_by = partition_by
+        self.sort_by = sort_by
+
+    @staticmethod
+    def _args(
+        options: DataFrameWriteOptions | None,
+    ) -> tuple[bool | None, list[str], list[_internal.RawSortExpr]]:
+        # Without options, a path ending in the format's extension is one
+        # file and any other path a directory; with them, single_file_output
+        # decides.
+        if options is None:
+            return (None, [], [])
+        partition_by = [] if options.partition_by is None else _keys(options.partition_by)
+        return (options.single_file_output, partition_by, _sort_list(options.sort_by))
 
 
 def _keys(keys: str | Sequence[str]) -> list[str]:
@@ -66,9 +136,9 @@ class DataFrame:
         """Groups by ``group_by`` (nothing: one group) and computes ``aggs``."""
         return DataFrame(self._raw.aggregate(_expr_list(group_by), _expr_list(aggs)))
 
-    def sort(self, *keys: SortKey) -> DataFrame:
+    def sort(self, *exprs: SortKey) -> DataFrame:
         """Orders rows; plain expressions and names sort ascending, nulls last."""
-        return DataFrame(self._raw.sort(_sort_list(list(keys))))
+        return DataFrame(self._raw.sort(_sort_list(list(exprs))))
 
     def limit(self, count: int, offset: int = 0) -> DataFrame:
         """At most ``count`` rows, after skipping ``offset``."""
@@ -171,8 +241,9 @@ class DataFrame:
         """The distinct rows of both frames (``UNION``)."""
         return self.union(other, distinct=True)
 
-    def intersect(self, other: DataFrame) -> DataFrame:
-        """Rows present in both frames (``INTERSECT ALL``).
+    def intersect(self, other: DataFrame, distinct: bool = False) -> DataFrame:
+        """Rows present in both frames (``INTERSECT ALL``; ``INTERSECT`` when
+        ``distinct``).
 
         >>> import dfship
         >>> ctx = dfship.SessionContext()
@@ -180,11 +251,73 @@ class DataFrame:
         >>> sorted(a.intersect(b).to_pydict()["x"]), sorted(a.except_all(b).to_pydict()["x"])
         ([2, 2, 3], [1])
         """
-        return DataFrame(self._raw.intersect(other._raw))
+        return DataFrame(self._raw.intersect(other._raw, distinct))
 
-    def except_all(self, other: DataFrame) -> DataFrame:
-        """Rows of this frame not in ``other`` (``EXCEPT ALL``)."""
-        return DataFrame(self._raw.except_all(other._raw))
+    def except_all(self, other: DataFrame, distinct: bool = False) -> DataFrame:
+        """Rows of this frame not in ``other`` (``EXCEPT ALL``; ``EXCEPT``
+        when ``distinct``)."""
+        return DataFrame(self._raw.except_all(other._raw, distinct))
+
+    def unnest_columns(
+        self,
+        *columns: str,
+        preserve_nulls: bool = True,
+        recursions: list[tuple[str, str, int]] | None = None,
+    ) -> DataFrame:
+        """One row per element of the named list columns (other columns
+        repeat). With ``preserve_nulls`` a null list gives a null row, else
+        no row. ``recursions`` lists ``(input, output, depth)`` for columns
+        unnested more than one level.
+
+        >>> import dfship
+        >>> df = dfship.SessionContext().from_pydict({"k": [1, 2], "l": [[1, 2], None]})
+        >>> df.unnest_columns("l").to_pydict()
+        {'k': [1, 1, 2], 'l': [1, 2, None]}
+        >>> df.unnest_columns("l", preserve_nulls=False).to_pydict()
+        {'k': [1, 1], 'l': [1, 2]}
+        """
+        return DataFrame(self._raw.unnest_columns(list(columns), preserve_nulls, recursions))
+
+    def describe(self) -> DataFrame:
+        """Summary statistics of every column: count, null_count, mean, std,
+        min, max and median, one row each (runs the query).
+
+        >>> import dfship
+        >>> d = dfship.SessionContext().from_pydict({"a": [1, 3]}).describe().to_pydict()
+        >>> d["describe"], d["a"][:3]
+        (['count', 'null_count', 'mean', 'std', 'min', 'max', 'median'], [2.0, 0.0, 2.0])
+        """
+        return DataFrame(self._raw.describe())
+
+    def cache(self) -> DataFrame:
+        """Runs the query now and keeps the result in memory: later queries
+        on the returned frame read it instead of recomputing."""
+        return DataFrame(self._raw.cache())
+
+    def repartition(self, num: int) -> DataFrame:
+        """Spreads the rows round-robin over ``num`` partitions."""
+        return DataFrame(self._raw.repartition(num))
+
+    def repartition_by_hash(self, *exprs: Expr | str, num: int) -> DataFrame:
+        """Spreads the rows over ``num`` partitions by a hash of ``exprs``:
+        equal keys land in the same partition."""
+        return DataFrame(self._raw.repartition_by_hash(_expr_list(list(exprs)), num))
+
+    def join_on(self, right: DataFrame, *on_exprs: Expr, how: JoinHow = "inner") -> DataFrame:
+        """Joins on predicates (column names must differ between the sides
+        or be qualified); equalities become join keys.
+
+        >>> import dfship
+        >>> from dfship import col
+        >>> ctx = dfship.SessionContext()
+        >>> left = ctx.from_pydict({"a": [1, 2, 3]})
+        >>> right = ctx.from_pydict({"b": [2, 3, 4]})
+        >>> left.join_on(right, col("a") == col("b"), col("b") > 2).to_pydict()
+        {'a': [3], 'b': [3]}
+        """
+        if not on_exprs:
+            raise TypeError("join_on() needs at least one predicate")
+        return DataFrame(self._raw.join_on(right._raw, [_raw(e) for e in on_exprs], how))
 
     def with_column_renamed(self, old_name: str, new_name: str) -> DataFrame:
         """Renames one column; a name that is not a column is left alone.
@@ -203,11 +336,12 @@ class DataFrame:
     def join(
         self,
         right: DataFrame,
-        on: str | Sequence[str] | None = None,
+        on: str | Sequence[str] | tuple[list[str], list[str]] | None = None,
         how: JoinHow = "inner",
         *,
         left_on: str | Sequence[str] | None = None,
         right_on: str | Sequence[str] | None = None,
+        join_keys: tuple[list[str], list[str]] | None = None,
         coalesce_duplicate_keys: bool = True,
     ) -> DataFrame:
         """Joins on equal keys: ``on`` names columns present on both sides,
@@ -221,10 +355,19 @@ class DataFrame:
         >>> left.join(right, on="id").to_pydict()
         {'id': [2], 'x': ['b'], 'y': ['B']}
         """
-        if on is not None:
+        if join_keys is not None or (
+            isinstance(on, tuple) and len(on) == 2 and all(isinstance(k, list) for k in on)
+        ):
+            # The older spelling: (left keys, right keys).
+            if left_on is not None or right_on is not None:
+                raise ValueError("pass either join_keys or left_on=/right_on=, not both")
+            pair = join_keys if join_keys is not None else on
+            assert isinstance(pair, tuple)
+            lk, rk = list(pair[0]), list(pair[1])
+        elif on is not None:
             if left_on is not None or right_on is not None:
                 raise ValueError("pass either on= or left_on=/right_on=, not both")
-            lk = rk = _keys(on)
+            lk = rk = _keys(on)  # type: ignore[arg-type]
         elif left_on is not None and right_on is not None:
             lk, rk = _keys(left_on), _keys(right_on)
         else:
@@ -270,8 +413,35 @@ class DataFrame:
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         """Arrow PyCapsule stream export: lets pyarrow, polars and others read
-        the result directly (``pyarrow.table(df)``)."""
-        return self.to_arrow_table().__arrow_c_stream__(requested_schema)
+        the result directly (``pyarrow.table(df)``). The query starts now and
+        its batches are computed as the reader pulls them, so a reader that
+        goes batch by batch never holds the whole result.
+
+        >>> import dfship, pyarrow as pa
+        >>> pa.table(dfship.SessionContext().from_pydict({"a": [1, 2]})).num_rows
+        2
+        """
+        return self._raw.arrow_reader().__arrow_c_stream__(requested_schema)
+
+    def execute_stream(self) -> RecordBatchStream:
+        """Starts the query; its batches, one at a time, as they are computed."""
+        return RecordBatchStream(self._raw.execute_stream())
+
+    def execute_stream_partitioned(self) -> list[RecordBatchStream]:
+        """Starts the query; one stream per output partition, which can be
+        read on separate threads."""
+        return [RecordBatchStream(s) for s in self._raw.execute_stream_partitioned()]
+
+    def collect_partitioned(self) -> list[list[pa.RecordBatch]]:
+        """Runs the query; the batches of each output partition.
+
+        >>> import dfship, pyarrow as pa
+        >>> one, two = pa.record_batch({"a": [1]}), pa.record_batch({"a": [2, 3]})
+        >>> df = dfship.SessionContext().create_dataframe([[one], [two]])
+        >>> [sum(b.num_rows for b in part) for part in df.collect_partitioned()]
+        [1, 2]
+        """
+        return [list(part) for part in self._raw.collect_partitioned()]
 
     def count(self) -> int:
         """Runs the query; the number of rows."""
@@ -304,11 +474,84 @@ class DataFrame:
     def __repr__(self) -> str:
         return str(self._raw.to_string(10))
 
+    def _repr_html_(self) -> str:
+        """An HTML table of the first rows, for notebooks."""
+        limit = 10
+        table = self.limit(limit + 1).to_arrow_table()
+        more = table.num_rows > limit
+        rows = table.slice(0, limit).to_pylist()
+        head = "".join(f"<th>{html.escape(name)}</th>" for name in table.column_names)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row.values()) + "</tr>"
+            for row in rows
+        )
+        note = f"<p>(showing the first {limit} rows)</p>" if more else ""
+        return (
+            '<table class="dfship-dataframe" border="1">'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
+        )
+
+    # -- writing -------------------------------------------------------------
+    def write_parquet(
+        self,
+        path: str | os.PathLike[str],
+        compression: str | Compression = Compression.ZSTD,
+        compression_level: int | None = None,
+        write_options: DataFrameWriteOptions | None = None,
+    ) -> None:
+        """Runs the query and writes the result as Parquet at ``path`` (a file
+        if it ends in ``.parquet``, else a directory of files).
+        ``compression_level`` applies to gzip, brotli and zstd (defaults 6, 1
+        and 4).
+
+        >>> import dfship, tempfile, os
+        >>> ctx = dfship.SessionContext()
+        >>> out = os.path.join(tempfile.mkdtemp(), "a.parquet")
+        >>> ctx.from_pydict({"a": [1, 2]}).write_parquet(out, "zstd", 9)
+        >>> ctx.read_parquet(out).to_pydict()
+        {'a': [1, 2]}
+        """
+        codec = Compression(compression.lower() if isinstance(compression, str) else compression)
+        level = codec.get_default_level() if compression_level is None else compression_level
+        if level is not None and not codec.takes_level():
+            raise ValueError(f"{codec.value} compression takes no level")
+        spec = codec.value if level is None else f"{codec.value}({level})"
+        self._raw.write_parquet(os.fspath(path), spec, *DataFrameWriteOptions._args(write_options))
+
+    def write_csv(
+        self,
+        path: str | os.PathLike[str],
+        with_header: bool = False,
+        write_options: DataFrameWriteOptions | None = None,
+    ) -> None:
+        """Runs the query and writes the result as CSV at ``path``."""
+        self._raw.write_csv(
+            os.fspath(path), with_header, *DataFrameWriteOptions._args(write_options)
+        )
+
+    def write_json(
+        self,
+        path: str | os.PathLike[str],
+        write_options: DataFrameWriteOptions | None = None,
+    ) -> None:
+        """Runs the query and writes the result as newline-delimited JSON at
+        ``path``."""
+        self._raw.write_json(os.fspath(path), *DataFrameWriteOptions._args(write_options))
+
     def execution_plan(self) -> ExecutionPlan:
         """The physical plan this DataFrame runs; it can be shipped with
         :meth:`ExecutionPlan.to_bytes` and run elsewhere."""
         return ExecutionPlan(self._raw.execution_plan())
 
-    def logical_plan(self) -> str:
-        """The logical plan, indented."""
-        return str(self._raw.logical_plan())
+    def logical_plan(self) -> LogicalPlan:
+        """The logical plan as built, before optimization."""
+        return LogicalPlan(self._raw.logical_plan())
+
+    def optimized_logical_plan(self) -> LogicalPlan:
+        """The logical plan after DataFusion's optimizer."""
+        return LogicalPlan(self._raw.optimized_logical_plan())
+
+    def into_view(self, temporary: bool = False) -> Table:
+        """The frame as a table (a view over its plan), for
+        :meth:`SessionContext.register_table`; the frame stays usable."""
+        return Table(self._raw.into_view(temporary))

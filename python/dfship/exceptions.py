@@ -2,8 +2,25 @@
 
 Every error dfship raises derives from :class:`DfshipError`, itself an
 ordinary :class:`Exception`, so ``except Exception`` always catches it: a
-failure inside dfship never escapes as a ``BaseException``. Errors about bytes
-that cannot become an expression are also :class:`ValueError`.
+failure inside dfship never escapes as a ``BaseException``.
+
+Where the ``datafusion`` package raises a built-in type for the same failure,
+dfship's error is also an instance of it, so ``except`` clauses written for
+that package keep working:
+
+=================================  ====================================
+dfship error                       also an instance of
+=================================  ====================================
+:class:`PlanError` (SQL, planning)  ``ValueError``
+:class:`TableNotFoundError`         ``KeyError`` (and ``ValueError``)
+:class:`PayloadError` and its       ``RuntimeError`` and ``ValueError``
+subclasses (bytes that cannot
+become an expression or plan; a
+strict receiver's refusal)
+:class:`UnknownFunctionError`       ``RuntimeError`` (and ``ValueError``)
+:class:`ExpressionTooDeepError`     ``RuntimeError`` and ``ValueError``
+:class:`ExecutionError`             ``Exception`` only, as there
+=================================  ====================================
 
 >>> import dfship
 >>> try:
@@ -32,6 +49,7 @@ __all__ = [
     "PlanError",
     "PythonVersionMismatchError",
     "SerializationError",
+    "TableNotFoundError",
     "UdfError",
     "UnknownFunctionError",
     "UnsupportedFormatError",
@@ -42,12 +60,20 @@ class DfshipError(Exception):
     """Base class of every error raised by dfship."""
 
 
-class PlanError(DfshipError):
+class PlanError(DfshipError, ValueError):
     """A query or expression could not be planned: unknown table or column,
     type mismatch, SQL syntax, unsupported feature."""
 
 
-class UnknownFunctionError(PlanError):
+class TableNotFoundError(PlanError, KeyError):
+    """:meth:`dfship.SessionContext.table` named a table the session does not have."""
+
+    def __str__(self) -> str:
+        # KeyError would print the repr of the message.
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownFunctionError(PlanError, RuntimeError):
     """A decoded expression names a function the decoding session does not
     have. ``name`` and ``family`` say which; register it on the worker's
     session (and install that with :func:`dfship.ipc.set_worker_ctx`)."""
@@ -79,7 +105,7 @@ class InternalError(DfshipError):
     Python as a ``BaseException``. Please report it."""
 
 
-class PayloadError(DfshipError, ValueError):
+class PayloadError(DfshipError, ValueError, RuntimeError):
     """Bytes that cannot become an expression."""
 
 
@@ -108,7 +134,7 @@ class InliningDisabledError(PayloadError):
     UDF; its pickled code was not loaded. ``udf`` and ``family`` say which."""
 
 
-class ExpressionTooDeepError(DfshipError, ValueError):
+class ExpressionTooDeepError(DfshipError, ValueError, RuntimeError):
     """An expression nests deeper than the session's ``max_depth``."""
 
 

@@ -32,13 +32,21 @@ if TYPE_CHECKING:
     from dfship.context import SessionContext
 
 __all__ = [
+    "Alias",
+    "BinaryExpr",
     "CaseBuilder",
+    "Column",
     "Expr",
+    "ExprFuncBuilder",
+    "ExprVariant",
+    "Literal",
     "NullTreatment",
+    "RexType",
     "SortExpr",
     "SortKey",
     "Window",
     "WindowFrame",
+    "WindowFrameBound",
     "col",
     "column",
     "lit",
@@ -231,13 +239,14 @@ class Expr:
         return int(self._raw.depth())
 
     # -- transformations ---------------------------------------------------
-    def alias(self, name: str) -> Expr:
-        """The same expression, output under ``name``.
+    def alias(self, name: str, metadata: dict[str, str] | None = None) -> Expr:
+        """The same expression, output under ``name``; ``metadata`` is put on
+        the output field.
 
         >>> col("a").alias("b")
         Expr(a AS b)
         """
-        return Expr(self._raw.alias(name))
+        return Expr(self._raw.alias(name, None if metadata is None else dict(metadata)))
 
     def cast(self, to: pa.DataType | type) -> Expr:
         """Converts to another type; fails at run time on values that do not fit.
@@ -309,14 +318,328 @@ class Expr:
         """
         return window._apply(self)
 
+    # -- options of aggregate and window calls ------------------------------
+    def order_by(self, *exprs: SortKey) -> ExprFuncBuilder:
+        """Orders the rows an aggregate (or window function) sees; finish with
+        :meth:`ExprFuncBuilder.build`.
+
+        >>> from dfship import functions as f
+        >>> f.array_agg(col("v")).order_by(col("t").desc()).build()
+        Expr(array_agg(v) ORDER BY [t DESC NULLS FIRST])
+        """
+        return ExprFuncBuilder(self).order_by(*exprs)
+
+    def filter(self, filter: Expr) -> ExprFuncBuilder:
+        """Feeds an aggregate only the rows where ``filter`` holds.
+
+        >>> from dfship import functions as f
+        >>> f.sum(col("v")).filter(col("v") > 0).build()
+        Expr(sum(v) FILTER (WHERE v > Int64(0)))
+        """
+        return ExprFuncBuilder(self).filter(filter)
+
+    def distinct(self) -> ExprFuncBuilder:
+        """Feeds an aggregate each distinct value once.
+
+        >>> from dfship import functions as f
+        >>> f.count(col("v")).distinct().build()
+        Expr(count(DISTINCT v))
+        """
+        return ExprFuncBuilder(self).distinct()
+
+    def null_treatment(self, null_treatment: NullTreatment) -> ExprFuncBuilder:
+        """Whether an aggregate or window function skips nulls."""
+        return ExprFuncBuilder(self).null_treatment(null_treatment)
+
+    def partition_by(self, *partition_by: Expr | str) -> ExprFuncBuilder:
+        """Partitions a window function's rows (see also :meth:`over`)."""
+        return ExprFuncBuilder(self).partition_by(*partition_by)
+
+    def window_frame(self, window_frame: WindowFrame) -> ExprFuncBuilder:
+        """Sets a window function's frame (see also :meth:`over`)."""
+        return ExprFuncBuilder(self).window_frame(window_frame)
+
+    # -- struct fields and list elements -----------------------------------
+    def __getitem__(self, key: str | int | slice) -> Expr:
+        """A struct field (``key`` a string), a list element (an int, counted
+        from 0 as in Python, negative from the end) or a list slice.
+
+        >>> col("s")["x"], col("l")[0]
+        (Expr(get_field(s, Utf8("x"))), Expr(array_element(l, Int64(1))))
+        >>> col("l")[1:3]
+        Expr(array_slice(l, Int64(2), Int64(3)))
+        """
+        from dfship import functions as f
+
+        if isinstance(key, str):
+            return f.get_field(self, key)
+        if isinstance(key, bool) or not isinstance(key, (int, slice)):
+            raise TypeError(
+                f"an Expr is indexed by a str, an int or a slice, not {type(key).__name__}"
+            )
+        if isinstance(key, int):
+            return f.array_element(self, key + 1 if key >= 0 else key)
+        for part in (key.start, key.stop, key.step):
+            if part is not None and (isinstance(part, bool) or not isinstance(part, int)):
+                raise TypeError("a list slice takes int bounds and step")
+        start = 1 if key.start is None else key.start + 1 if key.start >= 0 else key.start
+        stop = -1 if key.stop is None else key.stop if key.stop >= 0 else key.stop - 1
+        if key.step is None:
+            return f.array_slice(self, start, stop)
+        return f.call("array_slice", self, start, stop, key.step)
+
     # -- introspection -----------------------------------------------------
     def schema_name(self) -> str:
         """The name of the output column this expression produces."""
         return str(self._raw.schema_name())
 
+    def canonical_name(self) -> str:
+        """The expression as DataFusion prints it.
+
+        >>> (col("a") + lit(1)).canonical_name()
+        'a + Int64(1)'
+        """
+        return str(self._raw.canonical_name())
+
     def variant_name(self) -> str:
         """The kind of expression (``Column``, ``BinaryExpr``, ...)."""
         return str(self._raw.variant_name())
+
+    def rex_type(self) -> RexType:
+        """The broad kind of expression, as relational algebra names it.
+
+        >>> col("a").rex_type(), (col("a") + 1).rex_type()
+        (<RexType.Reference: 'Reference'>, <RexType.Call: 'Call'>)
+        """
+        return _REX_TYPES.get(self.variant_name(), RexType.Call)
+
+    def python_value(self) -> Any:
+        """The value of a literal as a Python object.
+
+        >>> lit(3).python_value(), lit("x").python_value(), lit(None).python_value()
+        (3, 'x', None)
+        """
+        return self._raw.python_value()
+
+    def to_variant(self) -> Any:
+        """The expression as an object of its kind: :class:`Column`,
+        :class:`Literal`, :class:`Alias`, :class:`BinaryExpr`, or for other
+        kinds an :class:`ExprVariant` with the kind's name and operands.
+
+        >>> (col("a") + 1).to_variant().op()
+        '+'
+        """
+        variant = self.variant_name()
+        cls = _VARIANTS.get(variant)
+        if cls is None:
+            return ExprVariant(self)
+        return cls(self)
+
+    def operands(self) -> list[Expr]:
+        """The direct sub-expressions, in order.
+
+        >>> (col("a") + 1).operands()
+        [Expr(a), Expr(Int64(1))]
+        """
+        return [Expr(raw) for raw in self._raw.operands()]
+
+
+class RexType(Enum):
+    """Broad kinds of expression (see :meth:`Expr.rex_type`)."""
+
+    Alias = "Alias"
+    Literal = "Literal"
+    Call = "Call"
+    Reference = "Reference"
+    ScalarSubquery = "ScalarSubquery"
+    Other = "Other"
+
+
+_REX_TYPES: dict[str, RexType] = {
+    "Alias": RexType.Alias,
+    "Column": RexType.Reference,
+    "Literal": RexType.Literal,
+    "ScalarVariable": RexType.Literal,
+    "ScalarSubquery": RexType.ScalarSubquery,
+    **dict.fromkeys(
+        (
+            "Exists",
+            "InSubquery",
+            "OuterReferenceColumn",
+            "Placeholder",
+            "Wildcard",
+            "GroupingSet",
+            "Unnest",
+            "SetComparison",
+            "Lambda",
+            "LambdaVariable",
+        ),
+        RexType.Other,
+    ),
+}
+
+
+class ExprVariant:
+    """An expression seen as its kind (see :meth:`Expr.to_variant`)."""
+
+    __slots__ = ("_expr",)
+
+    def __init__(self, expr: Expr) -> None:
+        self._expr = expr
+
+    def variant_name(self) -> str:
+        return self._expr.variant_name()
+
+    def operands(self) -> list[Expr]:
+        return self._expr.operands()
+
+    def expr(self) -> Expr:
+        """The expression itself."""
+        return self._expr
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._expr.canonical_name()})"
+
+
+class Column(ExprVariant):
+    """A column reference."""
+
+    def name(self) -> str:
+        return str(self._expr._raw.column_name())
+
+    def relation(self) -> str | None:
+        """The table qualifier, if the reference has one."""
+        relation: str | None = self._expr._raw.column_relation()
+        return relation
+
+    def qualified_name(self) -> str:
+        relation = self.relation()
+        return self.name() if relation is None else f"{relation}.{self.name()}"
+
+
+class Literal(ExprVariant):
+    """A constant."""
+
+    def value(self) -> Any:
+        return self._expr.python_value()
+
+    def data_type(self) -> str:
+        return str(self._expr._raw.literal_type())
+
+
+class Alias(ExprVariant):
+    """An expression under another name."""
+
+    def alias(self) -> str:
+        return str(self._expr._raw.alias_name())
+
+    def expr(self) -> Expr:
+        """The expression being named."""
+        return self.operands()[0]
+
+
+class BinaryExpr(ExprVariant):
+    """Two operands and an operator."""
+
+    def left(self) -> Expr:
+        return self.operands()[0]
+
+    def right(self) -> Expr:
+        return self.operands()[1]
+
+    def op(self) -> str:
+        return str(self._expr._raw.binary_op())
+
+
+_VARIANTS: dict[str, type[ExprVariant]] = {
+    "Column": Column,
+    "Literal": Literal,
+    "Alias": Alias,
+    "BinaryExpr": BinaryExpr,
+}
+
+
+class ExprFuncBuilder:
+    """Options of an aggregate or window call, applied by :meth:`build`.
+    Each method returns a new builder; as in DataFusion, an option not set
+    takes its default when the call is built.
+
+    >>> from dfship import functions as f
+    >>> f.sum(col("v")).distinct().filter(col("v") > 1).build()
+    Expr(sum(DISTINCT v) FILTER (WHERE v > Int64(1)))
+    """
+
+    __slots__ = ("_distinct", "_expr", "_filter", "_frame", "_nulls", "_order_by", "_partition_by")
+
+    def __init__(self, expr: Expr) -> None:
+        self._expr = expr
+        self._order_by: list[_internal.RawSortExpr] | None = None
+        self._filter: Expr | None = None
+        self._distinct = False
+        self._nulls: NullTreatment | None = None
+        self._partition_by: list[_internal.RawExpr] | None = None
+        self._frame: WindowFrame | None = None
+
+    def _copy(self) -> ExprFuncBuilder:
+        new = ExprFuncBuilder(self._expr)
+        for name in self.__slots__:
+            setattr(new, name, getattr(self, name))
+        return new
+
+    def order_by(self, *exprs: SortKey) -> ExprFuncBuilder:
+        new = self._copy()
+        new._order_by = _sort_list(list(exprs))
+        return new
+
+    def filter(self, filter: Expr) -> ExprFuncBuilder:
+        if not isinstance(filter, Expr):
+            raise TypeError(f"filter() takes an Expr, not {type(filter).__name__}")
+        new = self._copy()
+        new._filter = filter
+        return new
+
+    def distinct(self) -> ExprFuncBuilder:
+        new = self._copy()
+        new._distinct = True
+        return new
+
+    def null_treatment(self, null_treatment: NullTreatment) -> ExprFuncBuilder:
+        if not isinstance(null_treatment, NullTreatment):
+            raise TypeError(f"null_treatment() takes a NullTreatment, not {null_treatment!r}")
+        new = self._copy()
+        new._nulls = null_treatment
+        return new
+
+    def partition_by(self, *partition_by: Expr | str) -> ExprFuncBuilder:
+        new = self._copy()
+        new._partition_by = _expr_list(list(partition_by))
+        return new
+
+    def window_frame(self, window_frame: WindowFrame) -> ExprFuncBuilder:
+        if not isinstance(window_frame, WindowFrame):
+            raise TypeError(
+                f"window_frame() takes a WindowFrame, not {type(window_frame).__name__}"
+            )
+        new = self._copy()
+        new._frame = window_frame
+        return new
+
+    def build(self) -> Expr:
+        """The call with the options applied."""
+        frame = self._frame
+        return Expr(
+            self._expr._raw.build_call(
+                self._order_by,
+                None if self._filter is None else self._filter._raw,
+                self._distinct,
+                _ignore_nulls(self._nulls),
+                self._partition_by,
+                None if frame is None else (frame.units, frame.start_bound, frame.end_bound),
+            )
+        )
+
+    def __repr__(self) -> str:
+        return f"ExprFuncBuilder({self._expr.canonical_name()})"
 
 
 def _load(buf: bytes) -> Expr:
@@ -424,6 +747,63 @@ class WindowFrame:
 
     def __repr__(self) -> str:
         return f"WindowFrame({self.units!r}, {self.start_bound!r}, {self.end_bound!r})"
+
+    def get_frame_units(self) -> str:
+        """``rows``, ``range`` or ``groups``."""
+        return self.units
+
+    def get_lower_bound(self) -> WindowFrameBound:
+        """Where the frame starts.
+
+        >>> WindowFrame("rows", 2, None).get_lower_bound().get_offset()
+        2
+        """
+        return WindowFrameBound(self.start_bound, preceding=True)
+
+    def get_upper_bound(self) -> WindowFrameBound:
+        """Where the frame ends.
+
+        >>> WindowFrame("rows", 2, None).get_upper_bound().is_unbounded()
+        True
+        """
+        return WindowFrameBound(self.end_bound, preceding=False)
+
+
+class WindowFrameBound:
+    """One end of a :class:`WindowFrame`: unbounded, the current row, or an
+    offset preceding or following it."""
+
+    __slots__ = ("_offset", "_preceding")
+
+    def __init__(self, offset: int | None, *, preceding: bool) -> None:
+        self._offset = offset
+        self._preceding = preceding
+
+    def is_unbounded(self) -> bool:
+        return self._offset is None
+
+    def is_current_row(self) -> bool:
+        return self._offset == 0
+
+    def is_preceding(self) -> bool:
+        return self._preceding and self._offset != 0
+
+    def is_following(self) -> bool:
+        return not self._preceding and self._offset != 0
+
+    def get_offset(self) -> int | None:
+        """The number of rows (or range, or groups) from the current row;
+        ``None`` when unbounded."""
+        return self._offset
+
+    def __repr__(self) -> str:
+        if self._offset is None:
+            where = "UNBOUNDED " + ("PRECEDING" if self._preceding else "FOLLOWING")
+        elif self._offset == 0:
+            where = "CURRENT ROW"
+        else:
+            where = f"{self._offset} " + ("PRECEDING" if self._preceding else "FOLLOWING")
+        return f"WindowFrameBound({where})"
 
 
 class Window:

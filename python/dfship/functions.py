@@ -18,7 +18,8 @@ Expr(row_number() PARTITION BY [k] ORDER BY [t ASC NULLS LAST] RANGE BETWEEN UNB
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from dfship import _internal
@@ -227,6 +228,64 @@ def builtin_names() -> dict[str, list[str]]:
     """
     scalar, aggregate, window = _internal.builtin_function_names()
     return {"scalar": list(scalar), "aggregate": list(aggregate), "window": list(window)}
+
+
+@functools.cache
+def _builtin_sets() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    scalar, aggregate, window = _internal.builtin_function_names()
+    return frozenset(scalar), frozenset(aggregate), frozenset(window)
+
+
+def __getattr__(name: str) -> Callable[..., Expr]:
+    """Every other DataFusion built-in function, by its own name (aliases
+    included): ``functions.list_append(...)``, ``functions.regr_slope(...)``.
+    Aggregates take ``distinct``, ``filter``, ``order_by`` and
+    ``null_treatment``; window functions ``partition_by`` and ``order_by``.
+
+    >>> from dfship import functions as f
+    >>> f.list_append(col("l"), 3)
+    Expr(array_append(l, Int64(3)))
+    >>> f.regr_slope(col("y"), col("x"), filter=col("x") > 0)
+    Expr(regr_slope(y, x) FILTER (WHERE x > Int64(0)))
+    """
+    if name.startswith("_"):
+        raise AttributeError(name)
+    scalar_names, aggregate_names, window_names = _builtin_sets()
+    if name in scalar_names:
+
+        def scalar(*args: Any) -> Expr:
+            return call(name, *args)
+
+        return _named(scalar, name, "scalar")
+    if name in aggregate_names:
+
+        def aggregate(
+            *args: Any,
+            distinct: bool = False,
+            filter: Expr | None = None,
+            order_by: SortKey | Sequence[SortKey] | None = None,
+            null_treatment: NullTreatment | None = None,
+        ) -> Expr:
+            return _agg(name, args, distinct, filter, order_by, null_treatment)
+
+        return _named(aggregate, name, "aggregate")
+    if name in window_names:
+
+        def window(
+            *args: Any,
+            partition_by: Expr | str | Sequence[Expr | str] | None = None,
+            order_by: SortKey | Sequence[SortKey] | None = None,
+        ) -> Expr:
+            return _window(name, args, partition_by, order_by)
+
+        return _named(window, name, "window")
+    raise AttributeError(f"module 'dfship.functions' has no attribute {name!r}")
+
+
+def _named(fn: Callable[..., Expr], name: str, kind: str) -> Callable[..., Expr]:
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"DataFusion's built-in {kind} function ``{name}``."
+    return fn
 
 
 def call(name: str, *args: Any) -> Expr:

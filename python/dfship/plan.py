@@ -11,7 +11,7 @@ from dfship import _internal
 if TYPE_CHECKING:
     from dfship.context import SessionContext
 
-__all__ = ["ExecutionPlan"]
+__all__ = ["ExecutionPlan", "LogicalPlan"]
 
 
 class ExecutionPlan:
@@ -84,3 +84,48 @@ class ExecutionPlan:
 
     def __reduce__(self) -> tuple[object, tuple[bytes]]:
         return (ExecutionPlan.from_bytes, (self.to_bytes(),))
+
+
+class LogicalPlan:
+    """A logical plan (see :meth:`dfship.DataFrame.logical_plan` and
+    :meth:`~dfship.DataFrame.optimized_logical_plan`), for inspection. To run
+    work elsewhere, ship an :class:`ExecutionPlan` or expressions.
+
+    >>> import dfship
+    >>> df = dfship.SessionContext().from_pydict({"a": [1, 2]}).filter(dfship.col("a") > 1)
+    >>> plan = df.logical_plan()
+    >>> plan.variant_name(), [p.variant_name() for p in plan.inputs()]
+    ('Filter', ['Projection'])
+    """
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: _internal.LogicalPlan) -> None:
+        self._raw = raw
+
+    def inputs(self) -> list[LogicalPlan]:
+        """The plans this node reads from."""
+        return [LogicalPlan(p) for p in self._raw.inputs()]
+
+    def variant_name(self) -> str:
+        """The kind of the top node (``Projection``, ``Filter``, ...)."""
+        return str(self._raw.variant_name())
+
+    def display(self) -> str:
+        """The top node on one line."""
+        return str(self._raw.display())
+
+    def display_indent(self) -> str:
+        """The whole plan, one node per line."""
+        return str(self._raw.display_indent())
+
+    def display_indent_schema(self) -> str:
+        """The whole plan with each node's output schema."""
+        return str(self._raw.display_indent_schema())
+
+    def display_graphviz(self) -> str:
+        """The plan in Graphviz ``dot`` syntax."""
+        return str(self._raw.display_graphviz())
+
+    def __repr__(self) -> str:
+        return self.display_indent()

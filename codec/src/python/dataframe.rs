@@ -2,21 +2,27 @@
 
 use std::mem::ManuallyDrop;
 
-use arrow_pyarrow::ToPyArrow;
-use datafusion::arrow::record_batch::RecordBatch;
+use arrow_pyarrow::{PyArrowType, ToPyArrow};
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchReader};
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::common::JoinType;
+use datafusion::common::config::{CsvOptions, TableParquetOptions};
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{Column, RecursionUnnestOption, UnnestOptions};
 use datafusion::dataframe::DataFrame;
+use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::Partitioning;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
+use super::catalog::PyTable;
 use super::errors::guard;
 use super::expr::{PyExpr, PySortExpr, deepest, deepest_sort, exprs, sorts};
-use super::plan::PyExecutionPlan;
+use super::plan::{PyExecutionPlan, PyLogicalPlan};
 use super::runtime::wait_for_depth;
+use super::stream::{PyRecordBatchStream, StreamReader};
 use crate::codec::bounded::with_stack;
 use crate::codec::expr::expr_depth;
 use crate::error::DfshipError;
@@ -104,6 +110,26 @@ fn join_type(how: &str) -> PyResult<JoinType> {
     })
 }
 
+fn positive(n: usize, name: &str) -> PyResult<()> {
+    if n == 0 {
+        return Err(PyValueError::new_err(format!("{name} must be at least 1")));
+    }
+    Ok(())
+}
+
+fn write_options(
+    single_file_output: Option<bool>,
+    partition_by: Vec<String>,
+    sort_by: &[PyRef<'_, PySortExpr>],
+) -> DataFrameWriteOptions {
+    let mut options =
+        DataFrameWriteOptions::new().with_partition_by(partition_by).with_sort_by(sorts(sort_by));
+    if let Some(single) = single_file_output {
+        options = options.with_single_file_output(single);
+    }
+    options
+}
+
 /// Renders batches as a text table, noting when rows were left out.
 fn render(batches: &[RecordBatch], shown: usize, more: bool) -> PyResult<String> {
     let mut text = pretty_format_batches(batches).map_err(DfshipError::from)?.to_string();
@@ -158,16 +184,165 @@ impl PyDataFrame {
         self.then(other.depth, |df| if distinct { df.union_distinct(right) } else { df.union(right) })
     }
 
-    /// Rows found in both frames, duplicates kept as often as in both (`INTERSECT ALL`).
-    fn intersect(&self, other: &PyDataFrame) -> PyResult<Self> {
+    /// Rows found in both frames (`INTERSECT ALL`; `INTERSECT` with `distinct`).
+    fn intersect(&self, other: &PyDataFrame, distinct: bool) -> PyResult<Self> {
         let right = other.dataframe();
-        self.then(other.depth, |df| df.intersect(right))
+        self.then(other.depth, |df| if distinct { df.intersect_distinct(right) } else { df.intersect(right) })
     }
 
-    /// Rows of this frame not found in `other` (`EXCEPT ALL`).
-    fn except_all(&self, other: &PyDataFrame) -> PyResult<Self> {
+    /// Rows of this frame not found in `other` (`EXCEPT ALL`; `EXCEPT` with `distinct`).
+    fn except_all(&self, other: &PyDataFrame, distinct: bool) -> PyResult<Self> {
         let right = other.dataframe();
-        self.then(other.depth, |df| df.except(right))
+        self.then(other.depth, |df| if distinct { df.except_distinct(right) } else { df.except(right) })
+    }
+
+    /// One row per element of the list (or field of the struct) columns.
+    /// `recursions` holds `(input, output, depth)` for columns unnested
+    /// more than one level.
+    #[pyo3(signature = (columns, preserve_nulls=true, recursions=None))]
+    fn unnest_columns(
+        &self,
+        columns: Vec<String>,
+        preserve_nulls: bool,
+        recursions: Option<Vec<(String, String, usize)>>,
+    ) -> PyResult<Self> {
+        let mut options = UnnestOptions::new().with_preserve_nulls(preserve_nulls);
+        for (input, output, depth) in recursions.unwrap_or_default() {
+            options = options.with_recursions(RecursionUnnestOption {
+                input_column: Column::from_name(input),
+                output_column: Column::from_name(output),
+                depth,
+            });
+        }
+        let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+        self.then(0, |df| df.unnest_columns_with_options(&names, options))
+    }
+
+    /// Summary statistics of every column (count, null_count, mean, std,
+    /// min, max, median).
+    fn describe(&self, py: Python<'_>) -> PyResult<Self> {
+        let df = self.dataframe();
+        wait_for_depth(py, self.depth, async move { df.describe().await }).map(Self::new)
+    }
+
+    /// Runs the query now and keeps its result in memory: a frame over it.
+    fn cache(&self, py: Python<'_>) -> PyResult<Self> {
+        let df = self.dataframe();
+        wait_for_depth(py, self.depth, async move { df.cache().await }).map(Self::new)
+    }
+
+    /// Spreads rows round-robin over `num` partitions.
+    fn repartition(&self, num: usize) -> PyResult<Self> {
+        positive(num, "num")?;
+        self.then(0, |df| df.repartition(Partitioning::RoundRobinBatch(num)))
+    }
+
+    /// Spreads rows over `num` partitions by a hash of `exprs`.
+    fn repartition_by_hash(&self, exprs_: Vec<PyRef<'_, PyExpr>>, num: usize) -> PyResult<Self> {
+        positive(num, "num")?;
+        let depth = deepest(&exprs_);
+        let list = exprs(&exprs_);
+        self.then(depth, |df| df.repartition(Partitioning::Hash(list, num)))
+    }
+
+    /// Joins on arbitrary predicates (equalities among them become join keys).
+    fn join_on(&self, right: &PyDataFrame, on_exprs: Vec<PyRef<'_, PyExpr>>, how: &str) -> PyResult<Self> {
+        let how = join_type(how)?;
+        let depth = deepest(&on_exprs).max(right.depth);
+        let (on, right) = (exprs(&on_exprs), right.dataframe());
+        self.then(depth, |df| df.join_on(right, how, on))
+    }
+
+    /// Starts the query; its batches, one at a time, from every partition.
+    fn execute_stream(&self, py: Python<'_>) -> PyResult<PyRecordBatchStream> {
+        let df = self.dataframe();
+        let stream = wait_for_depth(py, self.depth, async move { df.execute_stream().await })?;
+        Ok(PyRecordBatchStream::new(stream, self.depth))
+    }
+
+    /// Starts the query; one stream per output partition.
+    fn execute_stream_partitioned(&self, py: Python<'_>) -> PyResult<Vec<PyRecordBatchStream>> {
+        let df = self.dataframe();
+        let streams = wait_for_depth(py, self.depth, async move { df.execute_stream_partitioned().await })?;
+        Ok(streams.into_iter().map(|s| PyRecordBatchStream::new(s, self.depth)).collect())
+    }
+
+    /// Starts the query; a `pyarrow.RecordBatchReader` pulling its batches
+    /// one at a time.
+    fn arrow_reader(&self, py: Python<'_>) -> PyResult<PyArrowType<Box<dyn RecordBatchReader + Send>>> {
+        let df = self.dataframe();
+        let stream = wait_for_depth(py, self.depth, async move { df.execute_stream().await })?;
+        Ok(PyArrowType(Box::new(StreamReader::new(stream, self.depth))))
+    }
+
+    /// Runs the query; its batches, partition by partition.
+    fn collect_partitioned(&self, py: Python<'_>) -> PyResult<Vec<Py<PyList>>> {
+        let df = self.dataframe();
+        let partitions = wait_for_depth(py, self.depth, async move { df.collect_partitioned().await })?;
+        partitions
+            .iter()
+            .map(|batches| {
+                let items = batches.iter().map(|b| b.to_pyarrow(py)).collect::<PyResult<Vec<_>>>()?;
+                Ok(PyList::new(py, items)?.unbind())
+            })
+            .collect()
+    }
+
+    /// The frame as a table provider (a view over its plan).
+    #[allow(clippy::wrong_self_convention)] // the datafusion package's name; the frame stays usable
+    fn into_view(&self, temporary: bool) -> PyTable {
+        let df = self.dataframe();
+        PyTable::new(if temporary { df.into_temporary_view() } else { df.into_view() })
+    }
+
+    #[pyo3(signature = (path, compression=None, single_file_output=None, partition_by=vec![], sort_by=vec![]))]
+    fn write_parquet(
+        &self,
+        py: Python<'_>,
+        path: String,
+        compression: Option<String>,
+        single_file_output: Option<bool>,
+        partition_by: Vec<String>,
+        sort_by: Vec<PyRef<'_, PySortExpr>>,
+    ) -> PyResult<()> {
+        let options = write_options(single_file_output, partition_by, &sort_by);
+        let mut parquet = TableParquetOptions::default();
+        parquet.global.compression = compression;
+        let df = self.dataframe();
+        wait_for_depth(py, self.depth, async move { df.write_parquet(&path, options, Some(parquet)).await })?;
+        Ok(())
+    }
+
+    #[pyo3(signature = (path, with_header=false, single_file_output=None, partition_by=vec![], sort_by=vec![]))]
+    fn write_csv(
+        &self,
+        py: Python<'_>,
+        path: String,
+        with_header: bool,
+        single_file_output: Option<bool>,
+        partition_by: Vec<String>,
+        sort_by: Vec<PyRef<'_, PySortExpr>>,
+    ) -> PyResult<()> {
+        let options = write_options(single_file_output, partition_by, &sort_by);
+        let csv = CsvOptions::default().with_has_header(with_header);
+        let df = self.dataframe();
+        wait_for_depth(py, self.depth, async move { df.write_csv(&path, options, Some(csv)).await })?;
+        Ok(())
+    }
+
+    #[pyo3(signature = (path, single_file_output=None, partition_by=vec![], sort_by=vec![]))]
+    fn write_json(
+        &self,
+        py: Python<'_>,
+        path: String,
+        single_file_output: Option<bool>,
+        partition_by: Vec<String>,
+        sort_by: Vec<PyRef<'_, PySortExpr>>,
+    ) -> PyResult<()> {
+        let options = write_options(single_file_output, partition_by, &sort_by);
+        let df = self.dataframe();
+        wait_for_depth(py, self.depth, async move { df.write_json(&path, options, None).await })?;
+        Ok(())
     }
 
     fn with_column_renamed(&self, old: &str, new: &str) -> PyResult<Self> {
@@ -258,7 +433,18 @@ impl PyDataFrame {
         Ok(PyExecutionPlan::new(plan))
     }
 
-    fn logical_plan(&self) -> String {
-        with_stack(self.depth, || self.df.logical_plan().display_indent().to_string())
+    /// The logical plan as built, before optimization.
+    fn logical_plan(&self) -> PyLogicalPlan {
+        PyLogicalPlan::new(with_stack(self.depth, || self.df.logical_plan().clone()))
+    }
+
+    /// The logical plan after DataFusion's optimizer.
+    fn optimized_logical_plan(&self) -> PyResult<PyLogicalPlan> {
+        let df = self.dataframe();
+        guard(|| {
+            with_stack(self.depth, || {
+                Ok(PyLogicalPlan::new(df.into_optimized_plan().map_err(DfshipError::from)?))
+            })
+        })
     }
 }

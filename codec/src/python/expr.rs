@@ -224,8 +224,16 @@ impl PyExpr {
         Self::new(Expr::Not(Box::new(self.cloned())))
     }
 
-    fn alias(&self, name: &str) -> PyResult<Self> {
-        Self::new(Expr::Alias(Alias::new(self.cloned(), None::<&str>, name)))
+    /// Names the expression; `metadata` goes on the output field.
+    #[pyo3(signature = (name, metadata=None))]
+    fn alias(
+        &self,
+        name: &str,
+        metadata: Option<std::collections::BTreeMap<String, String>>,
+    ) -> PyResult<Self> {
+        let alias = Alias::new(self.cloned(), None::<&str>, name)
+            .with_metadata(metadata.map(datafusion::common::metadata::FieldMetadata::from));
+        Self::new(Expr::Alias(alias))
     }
 
     fn cast(&self, to: PyArrowType<DataType>) -> PyResult<Self> {
@@ -327,6 +335,149 @@ impl PyExpr {
             Some(name) => Expr::Alias(Alias::new(expr, None::<&str>, name)),
             None => expr,
         })
+    }
+
+    /// Applies the options of an aggregate or window call (`ORDER BY`,
+    /// `FILTER`, `DISTINCT`, null treatment, `PARTITION BY`, frame) at once.
+    /// An alias around the call is kept.
+    #[pyo3(signature = (order_by=None, filter=None, distinct=false, ignore_nulls=None, partition_by=None, frame=None))]
+    fn build_call(
+        &self,
+        order_by: Option<Vec<PyRef<'_, PySortExpr>>>,
+        filter: Option<PyRef<'_, PyExpr>>,
+        distinct: bool,
+        ignore_nulls: Option<bool>,
+        partition_by: Option<Vec<PyRef<'_, PyExpr>>>,
+        frame: Option<(String, Option<u64>, Option<u64>)>,
+    ) -> PyResult<Self> {
+        use datafusion::logical_expr::ExprFunctionExt;
+        let depth = [
+            self.depth,
+            order_by.as_deref().map_or(0, deepest_sort),
+            filter.as_ref().map_or(0, |f| f.depth),
+            partition_by.as_deref().map_or(0, deepest),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+        let (alias, inner) = match &self.expr {
+            Expr::Alias(a) => (Some(a.name.clone()), a.expr.as_ref()),
+            other => (None, other),
+        };
+        match inner {
+            Expr::WindowFunction(_) => {}
+            Expr::AggregateFunction(_) if partition_by.is_none() && frame.is_none() => {}
+            Expr::AggregateFunction(_) => {
+                return Err(PyTypeError::new_err(
+                    "partition_by and window_frame apply to window functions; \
+                     make an aggregate a window function with .over(Window(...))",
+                ));
+            }
+            other => {
+                return Err(PyTypeError::new_err(format!(
+                    "order_by, filter, distinct, null_treatment, partition_by and window_frame \
+                     apply to an aggregate or window function call, not {}",
+                    other.variant_name()
+                )));
+            }
+        }
+        let frame = frame.map(|(u, s, e)| window_frame(&u, s, e)).transpose()?;
+        let (order_by, filter, partition_by) =
+            (order_by.as_deref().map(sorts), filter.map(|f| f.cloned()), partition_by.as_deref().map(exprs));
+        guard(|| {
+            with_stack(depth, || {
+                // DataFusion's builder: options not given take their defaults.
+                let mut builder = inner.clone().null_treatment(null_treatment(ignore_nulls));
+                if let Some(o) = order_by {
+                    builder = builder.order_by(o);
+                }
+                if let Some(f) = filter {
+                    builder = builder.filter(f);
+                }
+                if distinct {
+                    builder = builder.distinct();
+                }
+                if let Some(p) = partition_by {
+                    builder = builder.partition_by(p);
+                }
+                if let Some(w) = frame {
+                    builder = builder.window_frame(w);
+                }
+                let built = builder.build().map_err(DfshipError::from)?;
+                Self::new(match alias {
+                    Some(name) => Expr::Alias(Alias::new(built, None::<&str>, name)),
+                    None => built,
+                })
+            })
+        })
+    }
+
+    /// The expression as DataFusion prints it.
+    fn canonical_name(&self) -> String {
+        self.__repr__()
+    }
+
+    /// The value of a literal as a Python object (`None` for a null).
+    fn python_value<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        use arrow_pyarrow::ToPyArrow;
+        match &self.expr {
+            Expr::Literal(value, _) => {
+                let array = value.to_array().map_err(DfshipError::from)?;
+                let array = array.to_data().to_pyarrow(py)?;
+                array.call_method1("__getitem__", (0,))?.call_method0("as_py")
+            }
+            other => Err(PyTypeError::new_err(format!(
+                "python_value() needs a literal, not {}",
+                other.variant_name()
+            ))),
+        }
+    }
+
+    /// The direct sub-expressions, in order.
+    fn operands(&self) -> PyResult<Vec<Self>> {
+        use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+        with_stack(self.depth, || {
+            let mut children = Vec::new();
+            self.expr
+                .apply_children(|child| {
+                    children.push(child.clone());
+                    Ok(TreeNodeRecursion::Continue)
+                })
+                .map_err(DfshipError::from)?;
+            children.into_iter().map(Self::new).collect()
+        })
+    }
+
+    /// The operator of a binary expression (`+`, `AND`, ...).
+    fn binary_op(&self) -> Option<String> {
+        match &self.expr {
+            Expr::BinaryExpr(b) => Some(b.op.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The name an alias gives, for an alias.
+    fn alias_name(&self) -> Option<String> {
+        match &self.expr {
+            Expr::Alias(a) => Some(a.name.clone()),
+            _ => None,
+        }
+    }
+
+    /// The Arrow type of a literal, as DataFusion prints it.
+    fn literal_type(&self) -> Option<String> {
+        match &self.expr {
+            Expr::Literal(value, _) => Some(value.data_type().to_string()),
+            _ => None,
+        }
+    }
+
+    /// The table qualifier of a column reference, if it has one.
+    fn column_relation(&self) -> Option<String> {
+        match &self.expr {
+            Expr::Column(c) => c.relation.as_ref().map(ToString::to_string),
+            _ => None,
+        }
     }
 
     #[staticmethod]

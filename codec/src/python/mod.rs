@@ -1,6 +1,7 @@
 //! The `dfship._internal` extension module: thin handles over the Rust core.
 //! Everything public is wrapped by the Python package `dfship`.
 
+pub mod catalog;
 pub mod dataframe;
 pub mod errors;
 pub mod expr;
@@ -9,6 +10,7 @@ pub mod plan;
 pub mod runtime;
 pub mod session;
 pub mod slots;
+pub mod stream;
 pub mod udf;
 
 use pyo3::prelude::*;
@@ -19,6 +21,12 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<session::PySessionContext>()?;
     m.add_class::<session::PySessionConfig>()?;
+    m.add_class::<session::PyRuntimeEnvBuilder>()?;
+    m.add_class::<catalog::PyCatalog>()?;
+    m.add_class::<catalog::PySchema>()?;
+    m.add_class::<catalog::PyTable>()?;
+    m.add_class::<stream::PyRecordBatchStream>()?;
+    m.add_class::<plan::PyLogicalPlan>()?;
     m.add_class::<dataframe::PyDataFrame>()?;
     m.add_class::<expr::PyExpr>()?;
     m.add_class::<plan::PyExecutionPlan>()?;

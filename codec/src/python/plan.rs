@@ -5,10 +5,12 @@ use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use arrow_pyarrow::ToPyArrow;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, collect, displayable};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
+use super::dataframe::plan_expr_depth;
 use super::errors::guard;
 use super::runtime::wait_for_depth;
 use super::session::PySessionContext;
@@ -108,6 +110,92 @@ impl PyExecutionPlan {
     /// The whole plan, one node per line.
     fn display_indent(&self) -> String {
         with_stack(self.depth, || displayable(self.plan.as_ref()).indent(false).to_string())
+    }
+
+    fn __repr__(&self) -> String {
+        self.display_indent()
+    }
+}
+
+/// A logical plan (see `DataFrame.logical_plan`), for inspection.
+#[pyclass(name = "LogicalPlan", module = "dfship._internal", frozen)]
+pub struct PyLogicalPlan {
+    /// Dropped in [`Drop`], on a stack sized by `depth`.
+    plan: ManuallyDrop<LogicalPlan>,
+    depth: usize,
+}
+
+impl PyLogicalPlan {
+    pub fn new(plan: LogicalPlan) -> Self {
+        let depth = plan_expr_depth(&plan);
+        Self { plan: ManuallyDrop::new(plan), depth }
+    }
+}
+
+impl Drop for PyLogicalPlan {
+    fn drop(&mut self) {
+        // SAFETY: `plan` is taken once, here, and never touched again.
+        let plan = unsafe { ManuallyDrop::take(&mut self.plan) };
+        with_stack(self.depth, move || drop(plan));
+    }
+}
+
+#[pymethods]
+impl PyLogicalPlan {
+    /// The plans this node reads from.
+    fn inputs(&self) -> Vec<Self> {
+        with_stack(self.depth, || self.plan.inputs().into_iter().map(|p| Self::new(p.clone())).collect())
+    }
+
+    /// The kind of the top node (`Projection`, `Filter`, `TableScan`, ...).
+    fn variant_name(&self) -> &'static str {
+        match &*self.plan {
+            LogicalPlan::Projection(_) => "Projection",
+            LogicalPlan::Filter(_) => "Filter",
+            LogicalPlan::Window(_) => "Window",
+            LogicalPlan::Aggregate(_) => "Aggregate",
+            LogicalPlan::Sort(_) => "Sort",
+            LogicalPlan::Join(_) => "Join",
+            LogicalPlan::Repartition(_) => "Repartition",
+            LogicalPlan::Union(_) => "Union",
+            LogicalPlan::TableScan(_) => "TableScan",
+            LogicalPlan::EmptyRelation(_) => "EmptyRelation",
+            LogicalPlan::Subquery(_) => "Subquery",
+            LogicalPlan::SubqueryAlias(_) => "SubqueryAlias",
+            LogicalPlan::Limit(_) => "Limit",
+            LogicalPlan::Statement(_) => "Statement",
+            LogicalPlan::Values(_) => "Values",
+            LogicalPlan::Explain(_) => "Explain",
+            LogicalPlan::Analyze(_) => "Analyze",
+            LogicalPlan::Extension(_) => "Extension",
+            LogicalPlan::Distinct(_) => "Distinct",
+            LogicalPlan::Dml(_) => "Dml",
+            LogicalPlan::Ddl(_) => "Ddl",
+            LogicalPlan::Copy(_) => "Copy",
+            LogicalPlan::DescribeTable(_) => "DescribeTable",
+            LogicalPlan::Unnest(_) => "Unnest",
+            LogicalPlan::RecursiveQuery(_) => "RecursiveQuery",
+        }
+    }
+
+    /// The top node on one line.
+    fn display(&self) -> String {
+        with_stack(self.depth, || self.plan.display().to_string())
+    }
+
+    /// The whole plan, one node per line.
+    fn display_indent(&self) -> String {
+        with_stack(self.depth, || self.plan.display_indent().to_string())
+    }
+
+    /// [`display_indent`](Self::display_indent) with each node's output schema.
+    fn display_indent_schema(&self) -> String {
+        with_stack(self.depth, || self.plan.display_indent_schema().to_string())
+    }
+
+    /// The plan in Graphviz `dot` syntax.
+    fn display_graphviz(&self) -> String {
+        with_stack(self.depth, || self.plan.display_graphviz().to_string())
     }
 
     fn __repr__(&self) -> String {

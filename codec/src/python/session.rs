@@ -1,27 +1,39 @@
 //! `SessionContext` and `SessionConfig` handles.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow_pyarrow::{FromPyArrow, PyArrowType};
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::arrow::ffi_stream::ArrowArrayStreamReader;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchReader};
-use datafusion::common::Column;
+use datafusion::common::{Column, ScalarValue};
 use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::ListingOptions;
 use datafusion::execution::TaskContext;
+use datafusion::execution::context::SQLOptions;
 use datafusion::execution::context::SessionContext;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{FairSpillPool, GreedyMemoryPool, MemoryPool, UnboundedMemoryPool};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::Expr;
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionConfig};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 
+use super::catalog::{PyCatalog, PyTable};
 use super::dataframe::PyDataFrame;
 use super::errors::guard;
+use super::expr::{PySortExpr, sorts};
 use super::runtime::wait_for;
 use super::udf::{PyAggregateUDF, PyScalarUDF, PyWindowUDF};
 use crate::codec::{PythonLogicalCodec, WireLimits};
+use crate::convert::scalar_from_python;
 use crate::error::DfshipError;
 
 #[pyclass(name = "SessionConfig", module = "dfship._internal", frozen, skip_from_py_object)]
@@ -81,6 +93,96 @@ impl PySessionConfig {
     }
 }
 
+#[derive(Clone, Debug)]
+enum Disk {
+    Os,
+    Disabled,
+    Directories(Vec<PathBuf>),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Pool {
+    Unbounded,
+    FairSpill(usize),
+    Greedy(usize),
+}
+
+/// Where a session may spill and how much memory its queries may hold.
+#[pyclass(name = "RuntimeEnvBuilder", module = "dfship._internal", frozen, skip_from_py_object)]
+#[derive(Clone, Debug)]
+pub struct PyRuntimeEnvBuilder {
+    disk: Disk,
+    pool: Pool,
+}
+
+impl PyRuntimeEnvBuilder {
+    fn build(&self) -> PyResult<Arc<RuntimeEnv>> {
+        let mode = match &self.disk {
+            Disk::Os => DiskManagerMode::OsTmpDirectory,
+            Disk::Disabled => DiskManagerMode::Disabled,
+            Disk::Directories(dirs) => DiskManagerMode::Directories(dirs.clone()),
+        };
+        let pool: Arc<dyn MemoryPool> = match self.pool {
+            Pool::Unbounded => Arc::new(UnboundedMemoryPool::default()),
+            Pool::FairSpill(size) => Arc::new(FairSpillPool::new(size)),
+            Pool::Greedy(size) => Arc::new(GreedyMemoryPool::new(size)),
+        };
+        let env = RuntimeEnvBuilder::new()
+            .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode))
+            .with_memory_pool(pool)
+            .build()
+            .map_err(DfshipError::from)?;
+        Ok(Arc::new(env))
+    }
+
+    fn with(&self, disk: Option<Disk>, pool: Option<Pool>) -> Self {
+        Self { disk: disk.unwrap_or_else(|| self.disk.clone()), pool: pool.unwrap_or(self.pool) }
+    }
+}
+
+#[pymethods]
+impl PyRuntimeEnvBuilder {
+    #[new]
+    fn new() -> Self {
+        Self { disk: Disk::Os, pool: Pool::Unbounded }
+    }
+
+    fn with_disk_manager_disabled(&self) -> Self {
+        self.with(Some(Disk::Disabled), None)
+    }
+
+    fn with_disk_manager_os(&self) -> Self {
+        self.with(Some(Disk::Os), None)
+    }
+
+    fn with_disk_manager_specified(&self, paths: Vec<PathBuf>) -> PyResult<Self> {
+        if paths.is_empty() {
+            return Err(PyValueError::new_err("with_disk_manager_specified needs at least one directory"));
+        }
+        Ok(self.with(Some(Disk::Directories(paths)), None))
+    }
+
+    fn with_temp_file_path(&self, path: PathBuf) -> Self {
+        self.with(Some(Disk::Directories(vec![path])), None)
+    }
+
+    fn with_unbounded_memory_pool(&self) -> Self {
+        self.with(None, Some(Pool::Unbounded))
+    }
+
+    fn with_fair_spill_pool(&self, size: usize) -> Self {
+        self.with(None, Some(Pool::FairSpill(size)))
+    }
+
+    fn with_greedy_memory_pool(&self, size: usize) -> Self {
+        self.with(None, Some(Pool::Greedy(size)))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("RuntimeEnvBuilder(disk={:?}, pool={:?})", self.disk, self.pool)
+    }
+}
+
 /// A handle on a session, with this handle's codec settings: several
 /// handles (see `with_python_udf_inlining`) can share one session, its
 /// tables and functions, with different settings.
@@ -127,6 +229,13 @@ impl Registry {
 
 impl PySessionContext {
     pub fn from_session(ctx: SessionContext) -> Self {
+        // Frames over in-memory data re-expose the scan's columns unqualified
+        // (see `table_frame`). DataFusion 55's `push_down_leaf_projections`
+        // pass moves field accesses such as `s['x']` below that projection
+        // and then fails on the qualified and unqualified `s` side by side,
+        // so Python sessions run without it; the extracted accesses stay
+        // where the first pass puts them, which gives the same results.
+        ctx.remove_optimizer_rule("push_down_leaf_projections");
         Self {
             ctx,
             codec: PythonLogicalCodec::new(),
@@ -163,6 +272,13 @@ fn batches(partitions: Vec<Vec<PyArrowType<RecordBatch>>>) -> Vec<Vec<RecordBatc
     partitions.into_iter().map(|p| p.into_iter().map(|b| b.0).collect()).collect()
 }
 
+fn compression_type(name: Option<&str>) -> PyResult<FileCompressionType> {
+    Ok(match name {
+        Some(c) => FileCompressionType::from_str(c).map_err(DfshipError::from)?,
+        None => FileCompressionType::UNCOMPRESSED,
+    })
+}
+
 fn schema_ref(schema: Option<&PyArrowType<Schema>>) -> Option<Schema> {
     schema.map(|s| s.0.clone())
 }
@@ -191,13 +307,17 @@ impl PySessionContext {
 #[pymethods]
 impl PySessionContext {
     #[new]
-    #[pyo3(signature = (config=None))]
-    fn new(config: Option<PyRef<'_, PySessionConfig>>) -> Self {
-        let ctx = match config {
-            Some(c) => SessionContext::new_with_config(c.config.clone()),
-            None => SessionContext::new(),
+    #[pyo3(signature = (config=None, runtime=None))]
+    fn new(
+        config: Option<PyRef<'_, PySessionConfig>>,
+        runtime: Option<PyRef<'_, PyRuntimeEnvBuilder>>,
+    ) -> PyResult<Self> {
+        let config = config.map(|c| c.config.clone()).unwrap_or_default();
+        let ctx = match runtime {
+            Some(r) => SessionContext::new_with_config_rt(config, r.build()?),
+            None => SessionContext::new_with_config(config),
         };
-        Self::from_session(ctx)
+        Ok(Self::from_session(ctx))
     }
 
     #[staticmethod]
@@ -252,9 +372,130 @@ impl PySessionContext {
         self.ctx.session_id() == other.ctx.session_id()
     }
 
-    fn sql(&self, py: Python<'_>, query: String) -> PyResult<PyDataFrame> {
+    /// Plans `query`. `allow` holds whether DDL, DML and other statements
+    /// are allowed (all by default); `param_values` fill `$name` placeholders.
+    #[pyo3(signature = (query, allow=None, param_values=None))]
+    fn sql(
+        &self,
+        py: Python<'_>,
+        query: String,
+        allow: Option<(bool, bool, bool)>,
+        param_values: Option<HashMap<String, Bound<'_, PyAny>>>,
+    ) -> PyResult<PyDataFrame> {
+        let params = param_values
+            .map(|values| {
+                values
+                    .into_iter()
+                    .map(|(name, value)| Ok((name, scalar_from_python(&value, None)?)))
+                    .collect::<PyResult<HashMap<String, ScalarValue>>>()
+            })
+            .transpose()?;
         let ctx = self.ctx.clone();
-        wait_for(py, async move { ctx.sql(&query).await }).map(PyDataFrame::new)
+        let (ddl, dml, statements) = allow.unwrap_or((true, true, true));
+        let options =
+            SQLOptions::new().with_allow_ddl(ddl).with_allow_dml(dml).with_allow_statements(statements);
+        wait_for(py, async move {
+            let df = ctx.sql_with_options(&query, options).await?;
+            match params {
+                Some(params) => df.with_param_values(params),
+                None => Ok(df),
+            }
+        })
+        .map(PyDataFrame::new)
+    }
+
+    /// Registers a table (see `DataFrame.into_view`) under `name`.
+    fn register_table(&self, name: &str, table: &PyTable) -> PyResult<()> {
+        self.ctx.register_table(name, Arc::clone(&table.provider)).map_err(DfshipError::from)?;
+        Ok(())
+    }
+
+    /// Registers `df` as a view named `name`.
+    fn register_view(&self, name: &str, df: &PyDataFrame) -> PyResult<()> {
+        self.ctx.register_table(name, df.dataframe().into_view()).map_err(DfshipError::from)?;
+        Ok(())
+    }
+
+    /// Names of the tables in the default catalog and schema.
+    fn tables(&self) -> HashSet<String> {
+        let state = self.ctx.state();
+        let options = &state.config().options().catalog;
+        self.ctx
+            .catalog(&options.default_catalog)
+            .and_then(|c| c.schema(&options.default_schema))
+            .map(|s| s.table_names().into_iter().collect())
+            .unwrap_or_default()
+    }
+
+    fn catalog_names(&self) -> HashSet<String> {
+        self.ctx.catalog_names().into_iter().collect()
+    }
+
+    #[pyo3(signature = (name="datafusion"))]
+    fn catalog(&self, name: &str) -> PyResult<PyCatalog> {
+        match self.ctx.catalog(name) {
+            Some(catalog) => Ok(PyCatalog { catalog }),
+            None => Err(PyKeyError::new_err(format!("no catalog named {name:?}"))),
+        }
+    }
+
+    /// A frame with no columns and one row, as `SELECT` without `FROM` sees.
+    fn empty_table(&self) -> PyResult<PyDataFrame> {
+        Ok(PyDataFrame::new(self.ctx.read_empty().map_err(DfshipError::from)?))
+    }
+
+    #[pyo3(signature = (name, path, schema=None, schema_infer_max_records=1000, file_extension=".json", table_partition_cols=vec![], file_compression_type=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn register_json(
+        &self,
+        py: Python<'_>,
+        name: String,
+        path: String,
+        schema: Option<PyArrowType<Schema>>,
+        schema_infer_max_records: usize,
+        file_extension: &str,
+        table_partition_cols: Vec<(String, PyArrowType<DataType>)>,
+        file_compression_type: Option<&str>,
+    ) -> PyResult<()> {
+        let compression = compression_type(file_compression_type)?;
+        let ctx = self.ctx.clone();
+        let schema = schema_ref(schema.as_ref());
+        let file_extension = file_extension.to_owned();
+        let partition_cols = table_partition_cols.into_iter().map(|(n, t)| (n, t.0)).collect();
+        wait_for(py, async move {
+            let mut options = JsonReadOptions::default()
+                .schema_infer_max_records(schema_infer_max_records)
+                .file_extension(&file_extension)
+                .table_partition_cols(partition_cols)
+                .file_compression_type(compression);
+            options.schema = schema.as_ref();
+            ctx.register_json(name.as_str(), &path, options).await
+        })
+    }
+
+    /// Registers a directory of Parquet files (hive-style partition folders
+    /// become `table_partition_cols`) as one table.
+    #[pyo3(signature = (name, path, table_partition_cols=vec![], file_extension=".parquet", schema=None, file_sort_order=vec![]))]
+    fn register_listing_table(
+        &self,
+        py: Python<'_>,
+        name: String,
+        path: String,
+        table_partition_cols: Vec<(String, PyArrowType<DataType>)>,
+        file_extension: &str,
+        schema: Option<PyArrowType<Schema>>,
+        file_sort_order: Vec<Vec<PyRef<'_, PySortExpr>>>,
+    ) -> PyResult<()> {
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(file_extension)
+            .with_table_partition_cols(table_partition_cols.into_iter().map(|(n, t)| (n, t.0)).collect())
+            .with_file_sort_order(file_sort_order.iter().map(|keys| sorts(keys)).collect());
+        let ctx = self.ctx.clone();
+        let schema = schema.map(|s| Arc::new(s.0));
+        wait_for(
+            py,
+            async move { ctx.register_listing_table(name.as_str(), &path, options, schema, None).await },
+        )
     }
 
     fn table(&self, py: Python<'_>, name: &str) -> PyResult<PyDataFrame> {
@@ -310,7 +551,7 @@ impl PySessionContext {
         self.table_frame(py, table, name)
     }
 
-    #[pyo3(signature = (name, path, file_extension=".parquet", parquet_pruning=true, skip_metadata=true, schema=None))]
+    #[pyo3(signature = (name, path, file_extension=".parquet", parquet_pruning=true, skip_metadata=true, schema=None, table_partition_cols=vec![], file_sort_order=vec![]))]
     fn register_parquet(
         &self,
         py: Python<'_>,
@@ -320,15 +561,21 @@ impl PySessionContext {
         parquet_pruning: bool,
         skip_metadata: bool,
         schema: Option<PyArrowType<Schema>>,
+        table_partition_cols: Vec<(String, PyArrowType<DataType>)>,
+        file_sort_order: Vec<Vec<PyRef<'_, PySortExpr>>>,
     ) -> PyResult<()> {
         let ctx = self.ctx.clone();
         let schema = schema_ref(schema.as_ref());
         let file_extension = file_extension.to_owned();
+        let partition_cols = table_partition_cols.into_iter().map(|(n, t)| (n, t.0)).collect();
+        let sort_order: Vec<_> = file_sort_order.iter().map(|keys| sorts(keys)).collect();
         wait_for(py, async move {
             let mut options = ParquetReadOptions::default()
                 .file_extension(&file_extension)
                 .parquet_pruning(parquet_pruning)
-                .skip_metadata(skip_metadata);
+                .skip_metadata(skip_metadata)
+                .table_partition_cols(partition_cols)
+                .file_sort_order(sort_order);
             options.schema = schema.as_ref();
             ctx.register_parquet(name.as_str(), &path, options).await
         })
@@ -358,7 +605,7 @@ impl PySessionContext {
         .map(PyDataFrame::new)
     }
 
-    #[pyo3(signature = (name, paths, schema=None, has_header=true, delimiter=",", schema_infer_max_records=1000, file_extension=".csv"))]
+    #[pyo3(signature = (name, paths, schema=None, has_header=true, delimiter=",", schema_infer_max_records=1000, file_extension=".csv", file_compression_type=None))]
     #[allow(clippy::too_many_arguments)]
     fn register_csv(
         &self,
@@ -370,6 +617,7 @@ impl PySessionContext {
         delimiter: &str,
         schema_infer_max_records: usize,
         file_extension: &str,
+        file_compression_type: Option<&str>,
     ) -> PyResult<()> {
         let df = self.read_csv(
             py,
@@ -379,12 +627,13 @@ impl PySessionContext {
             delimiter,
             schema_infer_max_records,
             file_extension,
+            file_compression_type,
         )?;
         self.ctx.register_table(name.as_str(), df.dataframe().into_view()).map_err(DfshipError::from)?;
         Ok(())
     }
 
-    #[pyo3(signature = (paths, schema=None, has_header=true, delimiter=",", schema_infer_max_records=1000, file_extension=".csv"))]
+    #[pyo3(signature = (paths, schema=None, has_header=true, delimiter=",", schema_infer_max_records=1000, file_extension=".csv", file_compression_type=None))]
     fn read_csv(
         &self,
         py: Python<'_>,
@@ -394,7 +643,9 @@ impl PySessionContext {
         delimiter: &str,
         schema_infer_max_records: usize,
         file_extension: &str,
+        file_compression_type: Option<&str>,
     ) -> PyResult<PyDataFrame> {
+        let compression = compression_type(file_compression_type)?;
         let delimiter = match delimiter.as_bytes() {
             [d] => *d,
             _ => return Err(PyValueError::new_err("delimiter must be exactly one ASCII character")),
@@ -407,7 +658,8 @@ impl PySessionContext {
                 .has_header(has_header)
                 .delimiter(delimiter)
                 .schema_infer_max_records(schema_infer_max_records)
-                .file_extension(&file_extension);
+                .file_extension(&file_extension)
+                .file_compression_type(compression);
             options.schema = schema.as_ref();
             ctx.read_csv(paths, options).await
         })

@@ -1,0 +1,136 @@
+//! Results one record batch at a time: `RecordBatchStream` for Python
+//! iteration and an Arrow C stream reader for `__arrow_c_stream__`. Neither
+//! holds more than the batch being handed over.
+
+use std::sync::Mutex;
+
+use arrow_pyarrow::ToPyArrow;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchReader};
+use datafusion::execution::SendableRecordBatchStream;
+use futures::StreamExt;
+use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
+use pyo3::prelude::*;
+
+use super::runtime::wait_for_depth;
+
+/// The next batch of `stream`, waited for on the process runtime with the
+/// GIL released; the stream is handed back with it.
+fn next_batch(
+    py: Python<'_>,
+    depth: usize,
+    mut stream: SendableRecordBatchStream,
+) -> PyResult<(SendableRecordBatchStream, Option<RecordBatch>)> {
+    wait_for_depth(py, depth, async move {
+        let item = stream.next().await.transpose()?;
+        Ok((stream, item))
+    })
+}
+
+enum State {
+    Ready(SendableRecordBatchStream),
+    /// Another thread is fetching a batch.
+    Busy,
+    /// Exhausted, or failed.
+    Done,
+}
+
+/// A running query's output, one partition or all of them merged.
+#[pyclass(name = "RecordBatchStream", module = "dfship._internal", frozen)]
+pub struct PyRecordBatchStream {
+    stream: Mutex<State>,
+    schema: SchemaRef,
+    depth: usize,
+}
+
+impl PyRecordBatchStream {
+    pub fn new(stream: SendableRecordBatchStream, depth: usize) -> Self {
+        Self { schema: stream.schema(), stream: Mutex::new(State::Ready(stream)), depth }
+    }
+
+    /// The lock is never held while a batch is computed, so a poisoned
+    /// one still holds a consistent value.
+    fn slot(&self) -> std::sync::MutexGuard<'_, State> {
+        self.stream.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[pymethods]
+impl PyRecordBatchStream {
+    /// The next batch as a `pyarrow.RecordBatch`; `StopIteration` at the end.
+    fn next<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        // Taken in its own statement: the guard must be released before the
+        // arms lock again.
+        let state = std::mem::replace(&mut *self.slot(), State::Busy);
+        let stream = match state {
+            State::Ready(stream) => stream,
+            State::Busy => {
+                return Err(PyRuntimeError::new_err("another thread is reading this stream"));
+            }
+            State::Done => {
+                *self.slot() = State::Done;
+                return Err(PyStopIteration::new_err(()));
+            }
+        };
+        let next = next_batch(py, self.depth, stream);
+        let mut slot = self.slot();
+        match next {
+            Ok((stream, Some(batch))) => {
+                *slot = State::Ready(stream);
+                drop(slot);
+                batch.to_pyarrow(py)
+            }
+            Ok((_, None)) => {
+                *slot = State::Done;
+                Err(PyStopIteration::new_err(()))
+            }
+            Err(e) => {
+                *slot = State::Done;
+                Err(e)
+            }
+        }
+    }
+
+    fn schema<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.schema.as_ref().to_pyarrow(py)
+    }
+}
+
+/// An Arrow `RecordBatchReader` pulling from a running query, for export
+/// through the Arrow C stream interface.
+pub struct StreamReader {
+    stream: Option<SendableRecordBatchStream>,
+    schema: SchemaRef,
+    depth: usize,
+}
+
+impl StreamReader {
+    pub fn new(stream: SendableRecordBatchStream, depth: usize) -> Self {
+        Self { schema: stream.schema(), stream: Some(stream), depth }
+    }
+}
+
+impl Iterator for StreamReader {
+    type Item = Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let stream = self.stream.take()?;
+        // The consumer may or may not hold the GIL; a query running Python
+        // UDFs needs it released while it is waited for.
+        let (stream, batch) = match Python::attach(|py| next_batch(py, self.depth, stream)) {
+            Ok(next) => next,
+            Err(e) => return Some(Err(ArrowError::ExternalError(Box::new(e)))),
+        };
+        if batch.is_some() {
+            self.stream = Some(stream);
+        }
+        batch.map(Ok)
+    }
+}
+
+impl RecordBatchReader for StreamReader {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}

@@ -7,6 +7,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
 
 
@@ -24,3 +26,53 @@ def test_udf_families_run_and_agree_across_start_methods() -> None:
     for method in ("fork", "spawn", "forkserver"):
         assert f"{method} worker, expressions shipped by pickle: same result" in done.stdout
     assert "Shipped expressions (scalar, aggregate, window UDF), pickled:" in done.stdout
+
+
+def _run(name: str, *args: str, timeout: int = 300) -> str:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, f"{name} {args} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def test_quickstart() -> None:
+    assert "same as local" in _run("quickstart.py")
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_multiprocessing_pickle_expr(method: str) -> None:
+    out = _run("multiprocessing_pickle_expr.py", method)
+    assert f"{method}: 3 tasks" in out and "all match" in out
+    assert "offset=32.0 scale=1.8 -> [70.7, 66.2, 73.85, 86.0, 65.3]" in out
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_concurrent_futures_expr(method: str) -> None:
+    out = _run("concurrent_futures_expr.py", method)
+    assert "{'oslo': 1195.0, 'rome': 1140.0, 'lima': 775.0}" in out
+    assert f"{method}: same as one local run" in out
+
+
+def test_ray_pickle_expr_on_a_local_ray() -> None:
+    """Starts a real local Ray instance (installed by the project's pins)."""
+    out = _run("ray_pickle_expr.py", timeout=600)
+    assert "ray: 2 actors, gross = [3.75, 8.75, 12.5, 15.0, 17.5]" in out
+    assert "every actor's result matches the local one" in out
+
+
+def test_strict_ffi() -> None:
+    out = _run("strict_ffi.py")
+    assert "count_even = [2]" in out
+    assert "refused (aggregate UDF 'count_odd'); classes unpickled: []" in out
+
+
+def test_every_example_is_run_and_indexed() -> None:
+    tested = pathlib.Path(__file__).read_text()
+    index = (EXAMPLES / "README.md").read_text()
+    for example in sorted(EXAMPLES.glob("*.py")):
+        assert f'"{example.name}"' in tested, f"{example.name} is not run by the tests"
+        assert f"`{example.name}`" in index, f"{example.name} is not in examples/README.md"

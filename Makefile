@@ -132,6 +132,35 @@ harness: $(BUILT) $(FFI_BUILT) other-python ## Property harness: codecs, fuzzing
 	INSTA_UPDATE=no cargo test -p dfship-harness --quiet -- --nocapture --test-threads=1
 	@echo "== harness report =="; cat target/harness-report.txt
 
+# The guide (docs-book/, mdbook). mdbook is installed by cargo into
+# TOOLS_DIR (.ci/run keeps it in its cache), without its server and watcher.
+MDBOOK_VERSION := 0.5.4
+TOOLS_DIR ?= $(CURDIR)/.tools
+MDBOOK := $(TOOLS_DIR)/bin/mdbook
+
+$(MDBOOK):
+	CARGO_TARGET_DIR=$(TOOLS_DIR)/build cargo install mdbook --version $(MDBOOK_VERSION) --locked \
+		--no-default-features --features search --root $(TOOLS_DIR) --quiet
+	rm -rf $(TOOLS_DIR)/build
+
+.PHONY: docs
+docs: $(MDBOOK) $(BUILT) ## Build the guide into docs-book/book (API reference and wire format generated)
+	$(VPY) tools/book_pages.py docs-book/src/generated
+	$(MDBOOK) build docs-book
+
+.PHONY: chromium
+chromium: ## Install Chromium from Debian's packages if missing (for the guide's browser check)
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+.PHONY: docs-check
+docs-check: docs chromium ## The guide's links, every page in headless Chromium, its search; a Security page screenshot
+	$(VPY) tools/check_book.py docs-book/book docs-book/security-page.png
+
+.PHONY: workflows
+workflows: $(STAMP) ## Check .github/workflows against GitHub's workflow schema
+	$(VPY) -m check_jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+
 .PHONY: pytest
 pytest: $(BUILT) $(FFI_BUILT) ## Python tests and doctests (TPC-H at SF 0.01 included)
 	$(MAKE) tpch-data TPCH_SF=0.01 TPCH_PARTS=4 DATA=target/tpch/sf0.01
@@ -158,7 +187,7 @@ lint: $(BUILT) ## rustfmt, clippy, ruff, mypy, stubtest
 	$(VPY) -m mypy.stubtest dfship._internal --mypy-config-file pyproject.toml --allowlist python/stubtest-allowlist.txt
 
 # The stages of `make test`, in order; tools/stages.sh times each one.
-TEST_STAGES := preflight venv develop ffi-example build-checks lint cargo-test pytest harness
+TEST_STAGES := preflight venv develop ffi-example build-checks lint workflows cargo-test pytest docs-check harness
 
 .PHONY: test
 test: ## Everything: set-up, build checks, lints, Rust tests, Python tests and doctests, the property harness
@@ -167,4 +196,4 @@ test: ## Everything: set-up, build checks, lints, Rust tests, Python tests and d
 .PHONY: clean
 clean: ## Remove build outputs and the virtualenv
 	cargo clean
-	rm -rf $(VENV) $(BENCH_VENV) python/dfship/*.so
+	rm -rf $(VENV) $(BENCH_VENV) python/dfship/*.so docs-book/book docs-book/src/generated .tools

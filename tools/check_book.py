@@ -1,6 +1,6 @@
 """Checks the built guide (docs-book/book):
 
-1. every relative link and anchor in every page resolves;
+1. every relative link, anchor and image in every page resolves;
 2. every page opens in headless Chromium (Debian's package, driven by
    Playwright) without a console error or an uncaught page error;
 3. the search finds "pickle";
@@ -35,7 +35,7 @@ class _Links(html.parser.HTMLParser):
         for key, value in attrs:
             if key == "id" and value:
                 self.ids.add(value)
-            if tag == "a" and key == "href" and value:
+            if (tag, key) in (("a", "href"), ("img", "src")) and value:
                 self.hrefs.append(value)
 
 

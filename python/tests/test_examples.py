@@ -57,6 +57,9 @@ def test_concurrent_futures_expr(method: str) -> None:
     assert f"{method}: same as one local run" in out
 
 
+@pytest.mark.skipif(
+    sys.version_info < (3, 11), reason="the pinned Ray (2.60) has no wheel for Python 3.10"
+)
 def test_ray_pickle_expr_on_a_local_ray() -> None:
     """Starts a real local Ray instance (installed by the project's pins)."""
     out = _run("ray_pickle_expr.py", timeout=600)

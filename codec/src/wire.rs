@@ -14,7 +14,7 @@
 //! | 5 | 1 | flags | bit 0 [`FLAG_INLINE_PYTHON`], bit 1 [`FLAG_SIGNED`]; other bits must be 0 |
 //! | 6 | 1–10 | length | body length in bytes, unsigned LEB128 |
 //! | … | length | body | family-specific (a protobuf message for expressions) |
-//! | … | 32 | tag | present only with [`FLAG_SIGNED`]: an authentication tag over every byte before it |
+//! | … | 40 | tag | present only with [`FLAG_SIGNED`]: the signing key's 8-byte id, then HMAC-SHA256 under that key of every byte before the MAC (header, body, key id) |
 //! | … | 4 | check | CRC-32 (IEEE), little-endian, of every byte before it |
 //!
 //! A reader checks, in order: that the input holds at least a header
@@ -28,7 +28,8 @@
 //!
 //! The flags bind the body: every decoder (expressions and plans) refuses a frame with
 //! [`FLAG_SIGNED`] whose tag it cannot verify (a tag nobody checks proves
-//! nothing), refuses an inline Python payload in a frame without
+//! nothing); a decoder holding payload keys refuses every frame that is
+//! not signed with one of them, before the body is parsed; and a decoder refuses an inline Python payload in a frame without
 //! [`FLAG_INLINE_PYTHON`] before loading it, and refuses a frame with that
 //! flag whose body turns out to hold no inline payload.
 //!
@@ -109,8 +110,9 @@ pub const CALLABLE_LZ4_PICKLE: u8 = 1;
 /// Largest pickled callable a payload may declare.
 pub const MAX_CALLABLE_BYTES: u64 = 256 * 1024 * 1024;
 
-/// Length of the authentication tag of a signed frame.
-pub const TAG_LEN: usize = 32;
+/// Length of the authentication tag of a signed frame: an 8-byte key id
+/// and a 32-byte HMAC-SHA256 (see `codec::signing`).
+pub const TAG_LEN: usize = 40;
 /// Length of the trailing check.
 pub const CHECK_LEN: usize = 4;
 /// Bytes before the length field.

@@ -313,6 +313,49 @@ class SessionContext:
         """
         return self._wrap(self._raw.with_python_udf_inlining(bool(enabled)))
 
+    def with_payload_key(self, key: bytes, *, previous: Sequence[bytes] = ()) -> SessionContext:
+        """A new handle on the same session that signs every payload it
+        encodes with ``key`` (HMAC-SHA256 over the whole frame, tagged with
+        the key's id) and, on decode, accepts only payloads signed with
+        ``key`` or one of ``previous`` (keys being rotated out: accepted,
+        never used to sign). Anything else, unsigned, signed with another
+        key or altered by a single bit, is refused with
+        :class:`~dfship.exceptions.SignatureError` before any of it is
+        decoded or unpickled.
+
+        Like every setting it follows the slots: a worker slot holding a
+        keyed handle makes ``pickle.loads`` in that worker refuse unsigned
+        payloads. ``DFSHIP_PAYLOAD_KEY`` gives the global session a key.
+
+        >>> import dfship
+        >>> signer = SessionContext().with_payload_key(b"k1")
+        >>> receiver = SessionContext().with_payload_key(b"k2", previous=[b"k1"])
+        >>> expr = dfship.col("a") + 1
+        >>> dfship.Expr.from_bytes(expr.to_bytes(signer), receiver)
+        Expr(a + Int64(1))
+        >>> dfship.Expr.from_bytes(expr.to_bytes(), receiver)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        dfship.exceptions.SignatureError: payload is not signed: ...
+        >>> signer.payload_key_id == receiver.previous_payload_key_ids[0]
+        True
+        """
+        if isinstance(key, str) or any(isinstance(k, str) for k in previous):
+            raise TypeError("payload keys are bytes (encode a text key, e.g. key.encode())")
+        return self._wrap(self._raw.with_payload_key(bytes(key), [bytes(k) for k in previous]))
+
+    @property
+    def payload_key_id(self) -> str | None:
+        """The id (hex) of the key this handle signs with, or ``None``; the
+        key itself is never shown."""
+        key_id: str | None = self._raw.payload_key_id
+        return key_id
+
+    @property
+    def previous_payload_key_ids(self) -> list[str]:
+        """The ids of the previous keys this handle still accepts."""
+        return list(self._raw.previous_payload_key_ids)
+
     @property
     def python_udf_inlining(self) -> bool:
         """Whether this handle writes and accepts inline Python UDFs."""

@@ -49,6 +49,7 @@ __all__ = [
     "PlanError",
     "PythonVersionMismatchError",
     "SerializationError",
+    "SignatureError",
     "TableNotFoundError",
     "UdfError",
     "UnknownFunctionError",
@@ -118,6 +119,13 @@ class CorruptPayloadError(PayloadError):
 class UnsupportedFormatError(PayloadError):
     """The payload was written in a format version (or with flags) this build
     does not read, or by another library."""
+
+
+class SignatureError(PayloadError):
+    """A session holding payload keys (``SessionContext.with_payload_key``,
+    ``DFSHIP_PAYLOAD_KEY``) refused a payload: it is not signed, it is signed
+    with a key the session does not hold, or it was altered after signing.
+    Nothing in it was decoded or unpickled. Messages name key ids, never keys."""
 
 
 class PayloadTooLargeError(PayloadError):

@@ -225,3 +225,38 @@ def run_plan(blob: bytes) -> list[tuple[Any, ...]]:
 def run_plan_frame(blob: bytes) -> list[tuple[Any, ...]]:
     """Decodes plan bytes (worker slot, else global session) and runs them."""
     return rows(dfship.ExecutionPlan.from_bytes(blob).collect())
+
+
+def install_keyed_worker_slot(key: bytes, previous: tuple[bytes, ...] = ()) -> None:
+    """Pool initializer: a worker session that accepts only payloads signed
+    with `key` (or `previous`)."""
+    ctx = dfship.SessionContext().with_payload_key(key, previous=previous)
+    dfship.ipc.set_worker_ctx(ctx)
+
+
+def counted_load(blob: bytes, batch: list[Any]) -> tuple[str, list[Any], int]:
+    """Decodes with pickle and evaluates: (error type or "", result, unpickler
+    lookups beyond dfship's own loader)."""
+    import pickle
+
+    from _unpickles import Unpickles
+
+    dfship.ipc.clear_decoded_udf_cache()
+    error = ""
+    with Unpickles() as probe:
+        try:
+            expr = pickle.loads(blob)
+        except Exception as e:
+            error = type(e).__name__
+    if error:
+        return error, [], probe_count(probe)
+    return "", evaluate(expr, batch), probe_count(probe)
+
+
+def probe_count(probe: Any) -> int:
+    # The outer pickle's one lookup (dfship.expr._load) always happens.
+    return int(getattr(probe, "count", 0)) - 1
+
+
+def global_key_id() -> str | None:
+    return dfship.SessionContext.global_ctx().payload_key_id

@@ -131,7 +131,7 @@ def test_signed_frames_are_refused_while_no_key_can_verify_them() -> None:
     dfship._internal.clear_decoded_udf_cache()
     for blob in payloads():
         header, body = _frames.split(blob)
-        signed = _frames.seal(header, body, tag=bytes(32))
+        signed = _frames.seal(header, body, tag=bytes(40))
         with Unpickles() as probe, pytest.raises(UnsupportedFormatError, match="signed"):
             Expr.from_bytes(signed)
         assert probe.count == 0

@@ -96,7 +96,7 @@ def test_plan_frames_are_checked_like_expression_frames() -> None:
         ExecutionPlan.from_bytes(bytes(damaged))
     # Signed: refused while no key can verify it.
     with pytest.raises(UnsupportedFormatError, match="signed"):
-        ExecutionPlan.from_bytes(_frames.seal(header, body, tag=b"\0" * 32))
+        ExecutionPlan.from_bytes(_frames.seal(header, body, tag=b"\0" * 40))
     # The inline flag must match the body, both ways.
     cleared = _frames.seal(header[:5] + bytes([header[5] & ~0x01]), body)
     with pytest.raises(CorruptPayloadError, match="flag is clear"):

@@ -16,9 +16,29 @@ pub enum CodecError {
     /// the payload is refused rather than trusted.
     #[error(
         "payload is signed, and the decoding session holds no payload key to verify its signature: \
-         refused unverified"
+         refused unverified. Decode with a session made by SessionContext.with_payload_key(key)"
     )]
     Unverifiable,
+    /// The session requires signed payloads and this one is not signed.
+    #[error(
+        "payload is not signed: this session accepts only payloads signed with its key (id {key_id}); \
+         sign on the sender with SessionContext.with_payload_key(key) (or DFSHIP_PAYLOAD_KEY)"
+    )]
+    Unsigned { key_id: String },
+    /// Signed with a key the session does not hold.
+    #[error(
+        "payload is signed with an unknown key (id {found}); this session accepts key ids {accepted:?}. \
+         Give the receiver the sender's key, as its key or in previous= while keys rotate"
+    )]
+    UnknownKey { found: String, accepted: Vec<String> },
+    /// The MAC does not match: the bytes were changed after signing.
+    #[error(
+        "payload signature does not match (key id {key_id}): the payload was altered after it was signed"
+    )]
+    BadSignature { key_id: String },
+    /// A key that cannot be used.
+    #[error("{0}")]
+    BadKey(String),
     /// The frame checked out but its body is not a valid message.
     #[error("payload is corrupt: {0}")]
     Malformed(String),
@@ -91,6 +111,8 @@ pub enum CodecErrorKind {
     UnknownFunction,
     /// A Python callable could not be pickled or unpickled.
     Serialization,
+    /// A signed session refused a payload: unsigned, another key, altered.
+    Signature,
     /// DataFusion refused what the payload describes.
     Query,
 }
@@ -107,7 +129,10 @@ impl CodecError {
                 _ => CodecErrorKind::Corrupt,
             },
             Self::Malformed(_) => CodecErrorKind::Corrupt,
-            Self::Unverifiable | Self::ForeignPayload { .. } => CodecErrorKind::Unsupported,
+            Self::Unsigned { .. } | Self::UnknownKey { .. } | Self::BadSignature { .. } => {
+                CodecErrorKind::Signature
+            }
+            Self::Unverifiable | Self::BadKey(_) | Self::ForeignPayload { .. } => CodecErrorKind::Unsupported,
             Self::InliningDisabled { .. } => CodecErrorKind::InliningDisabled,
             Self::UnknownFunction { .. } => CodecErrorKind::UnknownFunction,
             Self::TooDeep { .. } | Self::NestedTooDeep { .. } => CodecErrorKind::TooDeep,

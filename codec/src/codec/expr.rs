@@ -18,16 +18,21 @@ use datafusion_proto::protobuf::{FromProtoError, LogicalExprNode};
 pub use super::bounded::with_stack;
 use super::bounded::{decode_message, with_stack_for};
 use super::error::CodecError;
+use super::signing::PayloadKeys;
 use super::{PythonLogicalCodec, framing};
 use crate::wire::MAGIC_LOGICAL_EXPR;
 
-/// Bounds on what a session encodes and decodes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a session requires of the frames it encodes and decodes: bounds,
+/// and the keys that sign them.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WireLimits {
     /// Deepest expression nesting accepted.
     pub max_depth: usize,
     /// Largest frame accepted, in bytes.
     pub max_payload_bytes: usize,
+    /// With keys, frames are signed on encode, and on decode only frames
+    /// signed with one of them are accepted.
+    pub keys: Option<PayloadKeys>,
 }
 
 impl WireLimits {
@@ -44,7 +49,11 @@ impl WireLimits {
 
 impl Default for WireLimits {
     fn default() -> Self {
-        Self { max_depth: Self::DEFAULT_MAX_DEPTH, max_payload_bytes: Self::DEFAULT_MAX_PAYLOAD_BYTES }
+        Self {
+            max_depth: Self::DEFAULT_MAX_DEPTH,
+            max_payload_bytes: Self::DEFAULT_MAX_PAYLOAD_BYTES,
+            keys: None,
+        }
     }
 }
 

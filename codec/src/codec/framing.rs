@@ -23,8 +23,15 @@ pub fn seal<M: Message, E: std::fmt::Display>(
     }
     let node = node.map_err(|e| CodecError::Malformed(format!("cannot serialize the {what}: {e}")))?;
     let flags = if tracking.saw_inline() { FLAG_INLINE_PYTHON } else { 0 };
+    let sign = limits.keys.as_ref().map(|keys| move |bytes: &[u8]| keys.tag(bytes));
     // The body is encoded straight into the frame.
-    let frame = write_frame_with(magic, flags, node.encoded_len(), |out| node.encode_raw(out), None);
+    let frame = write_frame_with(
+        magic,
+        flags,
+        node.encoded_len(),
+        |out| node.encode_raw(out),
+        sign.as_ref().map(|s| s as &dyn Fn(&[u8]) -> [u8; crate::wire::TAG_LEN]),
+    );
     if frame.len() > limits.max_payload_bytes {
         return Err(CodecError::from(WireError::TooLarge {
             size: frame.len() as u64,
@@ -34,12 +41,16 @@ pub fn seal<M: Message, E: std::fmt::Display>(
     Ok(frame)
 }
 
-/// Checks a frame of `magic` and refuses a signed one: no key is there to
-/// verify its tag.
+/// Checks a frame of `magic`, and its signature: a session with keys
+/// accepts only frames signed with one of them, a session without refuses
+/// signed frames (no key is there to verify the tag). Nothing of the body
+/// has been decoded when this returns an error.
 pub fn open<'a>(bytes: &'a [u8], magic: [u8; 4], limits: &WireLimits) -> Result<Frame<'a>, CodecError> {
     let frame = read_frame(bytes, &[magic], limits.max_payload_bytes)?;
-    if frame.flags & FLAG_SIGNED != 0 {
-        return Err(CodecError::Unverifiable);
+    match &limits.keys {
+        Some(keys) => keys.verify(&frame)?,
+        None if frame.flags & FLAG_SIGNED != 0 => return Err(CodecError::Unverifiable),
+        None => {}
     }
     Ok(frame)
 }

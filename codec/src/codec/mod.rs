@@ -34,6 +34,7 @@ pub mod expr;
 mod framing;
 pub mod payload;
 pub mod physical;
+pub mod signing;
 mod tracking;
 
 use std::any::Any;

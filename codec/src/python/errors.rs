@@ -99,6 +99,7 @@ fn codec_exception(py: Python<'_>, err: &CodecError) -> PyErr {
         CodecErrorKind::InliningDisabled => "InliningDisabledError",
         CodecErrorKind::UnknownFunction => "UnknownFunctionError",
         CodecErrorKind::Serialization => "SerializationError",
+        CodecErrorKind::Signature => "SignatureError",
         // Handled above, by what DataFusion said.
         CodecErrorKind::Query => "ExecutionError",
     };

@@ -32,6 +32,7 @@ use super::errors::guard;
 use super::expr::{PySortExpr, sorts};
 use super::runtime::wait_for;
 use super::udf::{PyAggregateUDF, PyScalarUDF, PyWindowUDF};
+use crate::codec::signing::PayloadKeys;
 use crate::codec::{PythonLogicalCodec, WireLimits};
 use crate::convert::scalar_from_python;
 use crate::error::DfshipError;
@@ -249,12 +250,31 @@ impl PySessionContext {
     /// created on first use.
     pub fn global() -> &'static Self {
         static GLOBAL: OnceLock<PySessionContext> = OnceLock::new();
-        GLOBAL.get_or_init(|| Self::from_session(SessionContext::new()))
+        GLOBAL.get_or_init(|| {
+            let mut global = Self::from_session(SessionContext::new());
+            global.limits.keys = env_payload_key();
+            global
+        })
     }
 
     pub fn task_ctx(&self) -> Arc<TaskContext> {
         self.registry.task_ctx(&self.ctx)
     }
+}
+
+/// The environment variable whose UTF-8 bytes are the global session's
+/// payload key.
+pub const PAYLOAD_KEY_ENV: &str = "DFSHIP_PAYLOAD_KEY";
+
+/// The payload key `DFSHIP_PAYLOAD_KEY` gives the process, if it is set and
+/// not empty (an empty value is no key).
+fn env_payload_key() -> Option<PayloadKeys> {
+    let value = std::env::var_os(PAYLOAD_KEY_ENV)?;
+    let bytes = value.as_encoded_bytes();
+    if bytes.is_empty() {
+        return None;
+    }
+    PayloadKeys::new(bytes, &[]).ok()
 }
 
 fn mem_table(partitions: Vec<Vec<RecordBatch>>, schema: Option<SchemaRef>) -> PyResult<MemTable> {
@@ -335,10 +355,32 @@ impl PySessionContext {
         self.codec.python_udf_inlining()
     }
 
+    /// A new handle on the same session that signs what it encodes with
+    /// `key` and accepts on decode only payloads signed with `key` or one of
+    /// `previous`.
+    #[pyo3(signature = (key, previous=vec![]))]
+    fn with_payload_key(&self, key: Vec<u8>, previous: Vec<Vec<u8>>) -> PyResult<Self> {
+        let previous: Vec<&[u8]> = previous.iter().map(Vec::as_slice).collect();
+        let keys = PayloadKeys::new(&key, &previous).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(Self { limits: WireLimits { keys: Some(keys), ..self.limits.clone() }, ..self.clone() })
+    }
+
+    /// The id of the key this handle signs with (never the key), if any.
+    #[getter]
+    fn payload_key_id(&self) -> Option<String> {
+        self.limits.keys.as_ref().map(PayloadKeys::key_id)
+    }
+
+    /// The ids of the previous keys this handle accepts.
+    #[getter]
+    fn previous_payload_key_ids(&self) -> Vec<String> {
+        self.limits.keys.as_ref().map(PayloadKeys::previous_key_ids).unwrap_or_default()
+    }
+
     /// A new handle on the same session with other wire limits.
     #[pyo3(signature = (max_depth=None, max_payload_bytes=None))]
     fn with_wire_limits(&self, max_depth: Option<usize>, max_payload_bytes: Option<usize>) -> PyResult<Self> {
-        let mut limits = self.limits;
+        let mut limits = self.limits.clone();
         if let Some(d) = max_depth {
             if d == 0 {
                 return Err(PyValueError::new_err("max_depth must be at least 1"));

@@ -67,11 +67,16 @@ pub fn worker() -> Option<PySessionContext> {
 }
 
 /// What an encode follows: the codec settings and wire limits of `ctx` when
-/// given, else of this thread's sender slot, else the defaults.
+/// given, else of this thread's sender slot, else the defaults, signed when
+/// the process has a payload key (`DFSHIP_PAYLOAD_KEY`, see
+/// [`PySessionContext::global`]).
 pub fn encode_settings(ctx: Option<PyRef<'_, PySessionContext>>) -> (PythonLogicalCodec, WireLimits) {
     match ctx.map(|c| c.clone()).or_else(sender) {
         Some(ctx) => (ctx.codec, ctx.limits),
-        None => (PythonLogicalCodec::new(), WireLimits::default()),
+        None => (
+            PythonLogicalCodec::new(),
+            WireLimits { keys: PySessionContext::global().limits.keys.clone(), ..WireLimits::default() },
+        ),
     }
 }
 

@@ -4,6 +4,7 @@ with one of its keys."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import pickle
@@ -182,3 +183,102 @@ def test_the_environment_variable_signs_what_the_process_pickles() -> None:
             pickle.loads(blob)
     finally:
         ipc.clear_worker_ctx()
+
+
+CAMPAIGN = """
+import json, sys, zlib
+sys.path.insert(0, sys.argv[1])
+from _unpickles import Unpickles
+from _workers import make_closure_udf, make_udaf, make_udwf
+from dfship import Expr, SessionContext, col, ipc, lit
+from dfship import functions as f
+from dfship.exceptions import DfshipError
+
+KEY = b"campaign key"
+# The five reference expressions: a small built-in, a larger built-in, a
+# closure scalar UDF, an aggregate UDF and a window UDF.
+exprs = [
+    col("a") + lit(1),
+    f.when(col("a").between(1, 9) & col("s").in_list(["x", "y"]), f.upper(col("s")))
+    .otherwise(f.abs(col("b")).cast(str)),
+    make_closure_udf(2, {"bias": 1})(col("a")),
+    make_udaf()(col("a")),
+    make_udwf()(col("a")),
+]
+modes = {
+    "permissive": SessionContext(),
+    "strict": SessionContext().with_python_udf_inlining(enabled=False),
+    "signed": SessionContext().with_payload_key(KEY),
+}
+report = {}
+for mode, ctx in modes.items():
+    tally = {"refused": {}, "same": 0, "altered": {"stale": 0, "resealed": 0, "truncated": 0},
+             "escaped": [], "unpickled_before_refusal": 0, "inputs": 0}
+    for expr in exprs:
+        blob = expr.to_bytes(ctx if mode == "signed" else None)
+        original = expr.canonical_name()
+        variants = [("truncated", blob[:n]) for n in range(len(blob))]
+        for i in range(len(blob) * 8):
+            bad = bytearray(blob)
+            bad[i // 8] ^= 1 << (i % 8)
+            variants.append(("stale", bytes(bad)))
+            body = bytes(bad[:-4])
+            variants.append(("resealed", body + zlib.crc32(body).to_bytes(4, "little")))
+        for kind, bad in variants:
+            tally["inputs"] += 1
+            ipc.clear_decoded_udf_cache()
+            with Unpickles() as probe:
+                try:
+                    got = Expr.from_bytes(bad, ctx)
+                except DfshipError as e:
+                    got = e
+                except BaseException as e:
+                    tally["escaped"].append(f"{kind}: {type(e).__name__}: {e}")
+                    continue
+            if isinstance(got, DfshipError):
+                name = type(got).__name__
+                tally["refused"][name] = tally["refused"].get(name, 0) + 1
+                if mode != "permissive" and probe.count:
+                    tally["unpickled_before_refusal"] += 1
+            elif got.canonical_name() == original:
+                tally["same"] += 1
+            else:
+                tally["altered"][kind] += 1
+    report[mode] = tally
+print(json.dumps(report))
+"""
+
+
+def test_campaign_truncations_and_bit_flips_in_every_mode() -> None:
+    """Every truncation and single-bit flip (check left stale, and re-sealed)
+    of the five reference payloads, decoded by a permissive, a strict and a
+    signed session, in a child interpreter so that a crash shows as its exit
+    code."""
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    done = subprocess.run(
+        [sys.executable, "-c", CAMPAIGN, tests_dir],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, f"the child died ({done.returncode}):\n{done.stderr[-4000:]}"
+    report = json.loads(done.stdout)
+    for mode, tally in report.items():
+        assert tally["inputs"] > 20_000, (mode, tally["inputs"])
+        assert tally["escaped"] == [], (mode, tally["escaped"])
+        # A stale check or a cut frame never decodes into anything else.
+        assert tally["altered"]["stale"] == 0 and tally["altered"]["truncated"] == 0, (mode, tally)
+    signed, strict = report["signed"], report["strict"]
+    # Signed: no altered payload decodes at all, and no refusal unpickled.
+    assert signed["altered"] == {"stale": 0, "resealed": 0, "truncated": 0}, signed
+    # The only variants that decode are the flips of a check bit, which
+    # re-sealing undoes: 32 per payload, giving back the signed bytes.
+    assert signed["same"] == 5 * 32, signed
+    assert signed["refused"].get("SignatureError", 0) > 10_000, signed["refused"]
+    assert signed["unpickled_before_refusal"] == 0, signed
+    # Strict: inline code is refused without being unpickled.
+    assert strict["refused"].get("InliningDisabledError", 0) > 0, strict["refused"]
+    assert strict["unpickled_before_refusal"] == 0, strict
+    # Permissive and re-sealed, flips reach the decoders: some decode into
+    # other expressions. That is what signing is for.
+    assert report["permissive"]["altered"]["resealed"] > 0, report["permissive"]

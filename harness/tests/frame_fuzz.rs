@@ -37,9 +37,15 @@ fn read_everything(bytes: &[u8], ctx: &SessionContext) -> (usize, Option<Expr>) 
             decoded = Some(expr);
         }
     }
-    accepted += usize::from(dfship::codec::payload::decode_scalar("fuzz", bytes).is_ok());
-    accepted += usize::from(dfship::codec::payload::decode_aggregate("fuzz", bytes).is_ok());
-    accepted += usize::from(dfship::codec::payload::decode_window("fuzz", bytes).is_ok());
+    accepted += usize::from(
+        dfship::codec::payload::decode_scalar("fuzz", bytes, dfship::wire::MAX_CALLABLE_BYTES).is_ok(),
+    );
+    accepted += usize::from(
+        dfship::codec::payload::decode_aggregate("fuzz", bytes, dfship::wire::MAX_CALLABLE_BYTES).is_ok(),
+    );
+    accepted += usize::from(
+        dfship::codec::payload::decode_window("fuzz", bytes, dfship::wire::MAX_CALLABLE_BYTES).is_ok(),
+    );
     (accepted, decoded)
 }
 

@@ -11,6 +11,8 @@ __all__ = [
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_EXPRESSION_DEPTH",
     "DEFAULT_MAX_PAYLOAD_BYTES",
+    "DEFAULT_MAX_NODES",
+    "DEFAULT_MAX_CLOSURE_BYTES",
     "DataFrame",
     "LogicalPlan",
     "RawExecutionPlan",
@@ -46,6 +48,8 @@ __version__: str
 WIRE_FORMAT_VERSION: int
 DEFAULT_MAX_DEPTH: int
 DEFAULT_MAX_PAYLOAD_BYTES: int
+DEFAULT_MAX_NODES: int
+DEFAULT_MAX_CLOSURE_BYTES: int
 DEFAULT_MAX_EXPRESSION_DEPTH: int
 
 @final
@@ -171,10 +175,14 @@ class SessionContext:
     @property
     def python_udf_inlining(self) -> bool: ...
     def with_wire_limits(
-        self, max_depth: int | None = None, max_payload_bytes: int | None = None
+        self,
+        max_depth: int | None = None,
+        max_payload_bytes: int | None = None,
+        max_nodes: int | None = None,
+        max_closure_bytes: int | None = None,
     ) -> SessionContext: ...
     @property
-    def wire_limits(self) -> tuple[int, int]: ...
+    def wire_limits(self) -> tuple[int, int, int, int]: ...
     def register_udf(self, udf: ScalarUDF) -> None: ...
     def register_udaf(self, udaf: AggregateUDF) -> None: ...
     def register_udwf(self, udwf: WindowUDF) -> None: ...

@@ -362,18 +362,43 @@ class SessionContext:
         return bool(self._raw.python_udf_inlining)
 
     def with_wire_limits(
-        self, *, max_depth: int | None = None, max_payload_bytes: int | None = None
+        self,
+        *,
+        max_depth: int | None = None,
+        max_payload_bytes: int | None = None,
+        max_nodes: int | None = None,
+        max_closure_bytes: int | None = None,
     ) -> SessionContext:
         """A new handle on the same session with other limits on what it
-        encodes and decodes: the deepest expression nesting and the largest
-        payload. Anything over a limit is refused with a typed error."""
-        return self._wrap(self._raw.with_wire_limits(max_depth, max_payload_bytes))
+        encodes and decodes: the deepest expression nesting (default 2,000),
+        the largest payload (256 MiB), the most expression nodes (1,000,000)
+        and the largest pickled callable of an inline Python UDF (64 MiB).
+        Anything over a limit is refused with a typed error naming it.
+
+        >>> from dfship import col
+        >>> small = SessionContext().with_wire_limits(max_nodes=3)
+        >>> (col("a") + 1).to_bytes(small)[:4]
+        b'DFSE'
+        >>> (col("a") + 1 + 2).to_bytes(small)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        dfship.exceptions.PayloadTooLargeError: expression has 5 nodes, over the limit of 3 ...
+        """
+        return self._wrap(
+            self._raw.with_wire_limits(max_depth, max_payload_bytes, max_nodes, max_closure_bytes)
+        )
 
     @property
     def wire_limits(self) -> dict[str, int]:
-        """``{"max_depth": ..., "max_payload_bytes": ...}`` of this handle."""
-        depth, size = self._raw.wire_limits
-        return {"max_depth": int(depth), "max_payload_bytes": int(size)}
+        """This handle's limits: ``max_depth``, ``max_payload_bytes``,
+        ``max_nodes`` and ``max_closure_bytes``."""
+        depth, size, nodes, closure = self._raw.wire_limits
+        return {
+            "max_depth": int(depth),
+            "max_payload_bytes": int(size),
+            "max_nodes": int(nodes),
+            "max_closure_bytes": int(closure),
+        }
 
     @property
     def session_id(self) -> str:

@@ -30,7 +30,9 @@ from dfship import _internal
 from dfship.context import SessionContext
 
 __all__ = [
+    "DEFAULT_MAX_CLOSURE_BYTES",
     "DEFAULT_MAX_DEPTH",
+    "DEFAULT_MAX_NODES",
     "DEFAULT_MAX_PAYLOAD_BYTES",
     "WIRE_FORMAT_VERSION",
     "clear_decoded_udf_cache",
@@ -49,6 +51,10 @@ WIRE_FORMAT_VERSION: int = _internal.WIRE_FORMAT_VERSION
 DEFAULT_MAX_DEPTH: int = _internal.DEFAULT_MAX_DEPTH
 #: Largest payload, in bytes, a session accepts unless told otherwise.
 DEFAULT_MAX_PAYLOAD_BYTES: int = _internal.DEFAULT_MAX_PAYLOAD_BYTES
+#: Most expression nodes a session accepts unless told otherwise.
+DEFAULT_MAX_NODES: int = _internal.DEFAULT_MAX_NODES
+#: Largest pickled callable of an inline Python UDF a session accepts unless told otherwise.
+DEFAULT_MAX_CLOSURE_BYTES: int = _internal.DEFAULT_MAX_CLOSURE_BYTES
 
 
 def _check(ctx: SessionContext) -> SessionContext:

@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 import _frames
+import pyarrow as pa
 import pytest
 from _unpickles import Unpickles
 from _workers import evaluate, make_closure_udf, make_udaf
@@ -341,3 +342,47 @@ def test_nothing_escapes_as_base_exception_in_a_fresh_interpreter() -> None:
 def test_wire_constants_are_exposed() -> None:
     assert dfship._internal.WIRE_FORMAT_VERSION == 1
     assert SessionContext().wire_limits["max_depth"] == dfship._internal.DEFAULT_MAX_DEPTH == 2000
+
+
+def test_node_and_closure_limits_name_themselves() -> None:
+    defaults = SessionContext().wire_limits
+    assert defaults == {
+        "max_depth": dfship.ipc.DEFAULT_MAX_DEPTH,
+        "max_payload_bytes": dfship.ipc.DEFAULT_MAX_PAYLOAD_BYTES,
+        "max_nodes": dfship.ipc.DEFAULT_MAX_NODES,
+        "max_closure_bytes": dfship.ipc.DEFAULT_MAX_CLOSURE_BYTES,
+    }
+    # Nodes: a sum of 50 terms has 99 nodes.
+    wide = col("a")
+    for i in range(49):
+        wide = wide + lit(i)
+    few = SessionContext().with_wire_limits(max_nodes=50)
+    too_many = r"99 nodes, over the limit of 50 at encode.*max_nodes"
+    with pytest.raises(PayloadTooLargeError, match=too_many):
+        wide.to_bytes(few)
+    with pytest.raises(PayloadTooLargeError, match="at decode"):
+        Expr.from_bytes(wide.to_bytes(), few)
+    back = Expr.from_bytes(wide.to_bytes(), SessionContext())
+    assert back.canonical_name() == wide.canonical_name()
+    # Closures: UDFs capturing 200 kB of data, which is stored compressed,
+    # and 100 kB of random bytes, which is not.
+    small = SessionContext().with_wire_limits(max_closure_bytes=10_000)
+    too_big = r"'holds_table' pickles to \d+ bytes.*max_closure_bytes"
+    for table in (bytes(range(256)) * 800, random.Random(7).randbytes(100_000)):
+
+        def holds_table(a: pa.Array, table: bytes = table) -> pa.Array:
+            return a if len(table) else a.slice(0, 0)
+
+        udf = dfship.udf(holds_table, [pa.int64()], pa.int64(), "immutable", name="holds_table")
+        big = udf(col("a"))
+        with pytest.raises(PayloadTooLargeError, match=too_big):
+            big.to_bytes(small)
+        blob = big.to_bytes()
+        dfship.ipc.clear_decoded_udf_cache()
+        with Unpickles() as probe, pytest.raises(PayloadTooLargeError, match="holds_table"):
+            Expr.from_bytes(blob, small)
+        assert probe.count == 0
+        assert Expr.from_bytes(blob).canonical_name() == big.canonical_name()
+    for bad in ({"max_nodes": 0}, {"max_closure_bytes": 0}, {"max_closure_bytes": 1 << 40}):
+        with pytest.raises(ValueError, match="max_"):
+            SessionContext().with_wire_limits(**bad)

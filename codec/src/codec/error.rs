@@ -8,6 +8,19 @@ use crate::wire::WireError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
+    /// An inline UDF's pickled callable is over the session's limit.
+    #[error(
+        "the Python {family} UDF '{udf}' pickles to {size} bytes, over the limit of {limit} for inline \
+         callables; raise it with SessionContext.with_wire_limits(max_closure_bytes=...) on both sides, \
+         or capture less in the UDF's closure"
+    )]
+    ClosureTooLarge { udf: String, family: UdfFamily, size: u64, limit: u64 },
+    /// The expression has more nodes than the session's limit.
+    #[error(
+        "expression has {nodes} nodes, over the limit of {limit} at {stage}; raise it with \
+         SessionContext.with_wire_limits(max_nodes=...) on both sides if this is expected"
+    )]
+    TooManyNodes { nodes: usize, limit: usize, stage: &'static str },
     /// The bytes failed a frame or payload check.
     #[error(transparent)]
     Wire(#[from] WireError),
@@ -129,6 +142,7 @@ impl CodecError {
                 _ => CodecErrorKind::Corrupt,
             },
             Self::Malformed(_) => CodecErrorKind::Corrupt,
+            Self::ClosureTooLarge { .. } | Self::TooManyNodes { .. } => CodecErrorKind::TooLarge,
             Self::Unsigned { .. } | Self::UnknownKey { .. } | Self::BadSignature { .. } => {
                 CodecErrorKind::Signature
             }

@@ -30,6 +30,10 @@ pub struct WireLimits {
     pub max_depth: usize,
     /// Largest frame accepted, in bytes.
     pub max_payload_bytes: usize,
+    /// Most expression nodes accepted.
+    pub max_nodes: usize,
+    /// Largest pickled callable of an inline Python UDF, in bytes.
+    pub max_closure_bytes: u64,
     /// With keys, frames are signed on encode, and on decode only frames
     /// signed with one of them are accepted.
     pub keys: Option<PayloadKeys>,
@@ -38,6 +42,8 @@ pub struct WireLimits {
 impl WireLimits {
     pub const DEFAULT_MAX_DEPTH: usize = 2_000;
     pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 256 * 1024 * 1024;
+    pub const DEFAULT_MAX_NODES: usize = 1_000_000;
+    pub const DEFAULT_MAX_CLOSURE_BYTES: u64 = 64 * 1024 * 1024;
 }
 
 impl WireLimits {
@@ -52,6 +58,8 @@ impl Default for WireLimits {
         Self {
             max_depth: Self::DEFAULT_MAX_DEPTH,
             max_payload_bytes: Self::DEFAULT_MAX_PAYLOAD_BYTES,
+            max_nodes: Self::DEFAULT_MAX_NODES,
+            max_closure_bytes: Self::DEFAULT_MAX_CLOSURE_BYTES,
             keys: None,
         }
     }
@@ -69,17 +77,25 @@ const PROTO_LEVELS_PER_EXPR: usize = 3;
 const PROTO_LEVELS_SLACK: usize = 16;
 /// The nesting depth of an expression, found without recursion.
 pub fn expr_depth(expr: &Expr) -> usize {
+    expr_shape(expr).0
+}
+
+/// The nesting depth and the node count of an expression, found without
+/// recursion.
+pub fn expr_shape(expr: &Expr) -> (usize, usize) {
     let mut max = 0;
+    let mut nodes = 0;
     let mut stack = vec![(expr, 1usize)];
     while let Some((e, depth)) = stack.pop() {
         max = max.max(depth);
+        nodes += 1;
         // `apply_children` visits only the direct children: no recursion.
         let _ = e.apply_children(|child| {
             stack.push((child, depth + 1));
             Ok(TreeNodeRecursion::Continue)
         });
     }
-    max
+    (max, nodes)
 }
 
 /// Serializes `expr` into a `DFSE` frame.
@@ -88,11 +104,14 @@ pub fn encode_logical_expr(
     codec: &PythonLogicalCodec,
     limits: &WireLimits,
 ) -> Result<Vec<u8>, CodecError> {
-    let depth = expr_depth(expr);
+    let (depth, nodes) = expr_shape(expr);
     if depth > limits.max_depth {
         return Err(CodecError::TooDeep { depth, limit: limits.max_depth, stage: "encode" });
     }
-    let (encoding, tracking) = codec.for_frame(limits.proto_levels(), false);
+    if nodes > limits.max_nodes {
+        return Err(CodecError::TooManyNodes { nodes, limit: limits.max_nodes, stage: "encode" });
+    }
+    let (encoding, tracking) = codec.for_frame(limits.proto_levels(), limits, false);
     with_stack(depth * PROTO_LEVELS_PER_EXPR, || {
         framing::seal(MAGIC_LOGICAL_EXPR, &tracking, serialize_expr(expr, &encoding), "expression", limits)
     })
@@ -117,7 +136,7 @@ pub fn decode_logical_expr(
             other => other,
         })?;
     let flagged = framing::flagged_inline(&frame);
-    let (decoding, tracking) = codec.for_frame(proto_limit, flagged);
+    let (decoding, tracking) = codec.for_frame(proto_limit, limits, flagged);
     with_stack_for(nesting, move || {
         let parsed = parse_expr(&node, registry, &decoding).map_err(|e| match e {
             FromProtoError::DataFusionError(e) => CodecError::Query(e),
@@ -127,9 +146,12 @@ pub fn decode_logical_expr(
         let expr = framing::finish(&tracking, flagged, parsed)?;
         // The nesting bound keeps decoding safe, but operand lists fold into
         // chains deeper than the message nests: this check is exact.
-        let depth = expr_depth(&expr);
+        let (depth, nodes) = expr_shape(&expr);
         if depth > limits.max_depth {
             return Err(CodecError::TooDeep { depth, limit: limits.max_depth, stage: "decode" });
+        }
+        if nodes > limits.max_nodes {
+            return Err(CodecError::TooManyNodes { nodes, limit: limits.max_nodes, stage: "decode" });
         }
         Ok(expr)
     })

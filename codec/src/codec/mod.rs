@@ -136,10 +136,16 @@ struct PythonUdfs {
     inlining: bool,
     /// Deepest protobuf nesting accepted in any bytes handed to the codec.
     max_nesting: usize,
+    /// Largest pickled callable written or read inline.
+    max_callable: u64,
 }
 
 impl PythonUdfs {
-    const DEFAULT: Self = Self { inlining: true, max_nesting: DEFAULT_MAX_NESTING };
+    const DEFAULT: Self = Self {
+        inlining: true,
+        max_nesting: DEFAULT_MAX_NESTING,
+        max_callable: WireLimits::DEFAULT_MAX_CLOSURE_BYTES,
+    };
 
     /// Bounds the nesting of bytes datafusion-proto hands over, before the
     /// inner codec (or anything it calls) decodes them.
@@ -149,17 +155,29 @@ impl PythonUdfs {
 
     fn encode_scalar(self, udf: &ScalarUDF, buf: &mut Vec<u8>) -> Option<Result<()>> {
         let python = (udf.inner().as_ref() as &dyn Any).downcast_ref::<PythonScalarUDF>()?;
-        Some(if self.inlining { atomically(buf, |b| payload::encode_scalar(python, b)) } else { Ok(()) })
+        Some(if self.inlining {
+            atomically(buf, |b| payload::encode_scalar(python, b, self.max_callable))
+        } else {
+            Ok(())
+        })
     }
 
     fn encode_aggregate(self, udf: &AggregateUDF, buf: &mut Vec<u8>) -> Option<Result<()>> {
         let python = (udf.inner().as_ref() as &dyn Any).downcast_ref::<PythonAggregateUDF>()?;
-        Some(if self.inlining { atomically(buf, |b| payload::encode_aggregate(python, b)) } else { Ok(()) })
+        Some(if self.inlining {
+            atomically(buf, |b| payload::encode_aggregate(python, b, self.max_callable))
+        } else {
+            Ok(())
+        })
     }
 
     fn encode_window(self, udf: &WindowUDF, buf: &mut Vec<u8>) -> Option<Result<()>> {
         let python = (udf.inner().as_ref() as &dyn Any).downcast_ref::<PythonWindowUDF>()?;
-        Some(if self.inlining { atomically(buf, |b| payload::encode_window(python, b)) } else { Ok(()) })
+        Some(if self.inlining {
+            atomically(buf, |b| payload::encode_window(python, b, self.max_callable))
+        } else {
+            Ok(())
+        })
     }
 
     /// Checks what kind of bytes a node carries. `Some` when they are (or
@@ -185,7 +203,7 @@ impl PythonUdfs {
     ) -> Result<Arc<ScalarUDF>> {
         self.guard(buf, "function node")?;
         match self.screen(name, UdfFamily::Scalar, buf) {
-            Some(Ok(())) => payload::decode_scalar(name, buf).map_err(codec_error),
+            Some(Ok(())) => payload::decode_scalar(name, buf, self.max_callable).map_err(codec_error),
             Some(Err(e)) => Err(e),
             None => resolve_by_name(name, UdfFamily::Scalar, buf, by_name),
         }
@@ -199,7 +217,7 @@ impl PythonUdfs {
     ) -> Result<Arc<AggregateUDF>> {
         self.guard(buf, "function node")?;
         match self.screen(name, UdfFamily::Aggregate, buf) {
-            Some(Ok(())) => payload::decode_aggregate(name, buf).map_err(codec_error),
+            Some(Ok(())) => payload::decode_aggregate(name, buf, self.max_callable).map_err(codec_error),
             Some(Err(e)) => Err(e),
             None => resolve_by_name(name, UdfFamily::Aggregate, buf, by_name),
         }
@@ -213,7 +231,7 @@ impl PythonUdfs {
     ) -> Result<Arc<WindowUDF>> {
         self.guard(buf, "function node")?;
         match self.screen(name, UdfFamily::Window, buf) {
-            Some(Ok(())) => payload::decode_window(name, buf).map_err(codec_error),
+            Some(Ok(())) => payload::decode_window(name, buf, self.max_callable).map_err(codec_error),
             Some(Err(e)) => Err(e),
             None => resolve_by_name(name, UdfFamily::Window, buf, by_name),
         }
@@ -314,12 +332,19 @@ macro_rules! codec_settings {
         }
 
         /// A copy of this codec for one frame: it bounds nesting at
-        /// `max_nesting`, records whether inline Python UDFs were written or
-        /// read (a decode refuses one that `flagged_inline` says is not
-        /// there), and keeps the first UDF error whole.
-        pub(crate) fn for_frame(&self, max_nesting: usize, flagged_inline: bool) -> (Self, Arc<Tracking>) {
+        /// `max_nesting` and pickled callables at the limits' closure size,
+        /// records whether inline Python UDFs were written or read (a decode
+        /// refuses one that `flagged_inline` says is not there), and keeps
+        /// the first UDF error whole.
+        pub(crate) fn for_frame(
+            &self,
+            max_nesting: usize,
+            limits: &WireLimits,
+            flagged_inline: bool,
+        ) -> (Self, Arc<Tracking>) {
             let tracking = Arc::new(Tracking::new(flagged_inline));
             let mut codec = self.clone().with_max_nesting(max_nesting);
+            codec.udfs.max_callable = limits.max_closure_bytes;
             codec.tracking = Some(Arc::clone(&tracking));
             (codec, tracking)
         }

@@ -103,6 +103,7 @@ fn encode(
     state_types: &[DataType],
     callable: &Py<PyAny>,
     buf: &mut Vec<u8>,
+    limit: u64,
 ) -> Result<(), CodecError> {
     Python::attach(|py| {
         let header = UdfHeader {
@@ -119,6 +120,10 @@ fn encode(
             .and_then(|dumps| dumps.call1((callable.bind(py),)))
             .and_then(|b| Ok(b.cast_into::<PyBytes>()?))
             .map_err(|error| CodecError::Pickle { udf: name.to_owned(), family, error })?;
+        let size = pickled.as_bytes().len() as u64;
+        if size > limit {
+            return Err(CodecError::ClosureTooLarge { udf: name.to_owned(), family, size, limit });
+        }
         write_callable(buf, pickled.as_bytes());
         Ok(())
     })
@@ -165,15 +170,26 @@ const LZ4_MAX_RATIO: u64 = 255;
 /// Allowance for the fixed part of the last sequence.
 const LZ4_RATIO_SLACK: u64 = 16;
 
-/// The pickled callable of a payload, decompressed if need be.
-fn read_callable(input: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, CodecError> {
+/// The pickled callable of a payload, decompressed if need be; a callable
+/// over `limit` bytes is refused before anything is allocated for it.
+fn read_callable<'a>(
+    input: &'a [u8],
+    family: UdfFamily,
+    name: &str,
+    limit: u64,
+) -> Result<std::borrow::Cow<'a, [u8]>, CodecError> {
+    let too_large = |size: u64| CodecError::ClosureTooLarge { udf: name.to_owned(), family, size, limit };
     let (&encoding, rest) = input.split_first().ok_or(WireError::Truncated { needed: 1, available: 0 })?;
     match encoding {
+        CALLABLE_PICKLE if rest.len() as u64 > limit => Err(too_large(rest.len() as u64)),
         CALLABLE_PICKLE => Ok(std::borrow::Cow::Borrowed(rest)),
         CALLABLE_LZ4_PICKLE => {
             let (len, used) = read_varint(rest)?;
             if len > MAX_CALLABLE_BYTES {
                 return Err(WireError::BadField { field: "callable length", value: len }.into());
+            }
+            if len > limit {
+                return Err(too_large(len));
             }
             // Checked before anything is allocated: an LZ4 block cannot expand
             // past LZ4_MAX_RATIO, so a larger stated length is a lie.
@@ -236,6 +252,7 @@ fn decode<T: Send + Sync + 'static>(
     family: UdfFamily,
     name: &str,
     buf: &[u8],
+    limit: u64,
     build: impl FnOnce(Py<PyAny>, UdfSignature, Vec<DataType>) -> Arc<T>,
 ) -> Result<Arc<T>, CodecError> {
     Python::attach(|py| {
@@ -244,7 +261,7 @@ fn decode<T: Send + Sync + 'static>(
         if cacheable && let Some(hit) = cache::get::<T>(name, buf) {
             return Ok(hit);
         }
-        let pickled = read_callable(payload.callable)?;
+        let pickled = read_callable(payload.callable, family, name, limit)?;
         let callable = unpickle(py, family, name, &pickled)?;
         let udf = build(callable, payload.shape, payload.state_types);
         if cacheable {
@@ -254,32 +271,34 @@ fn decode<T: Send + Sync + 'static>(
     })
 }
 
-pub fn encode_scalar(udf: &PythonScalarUDF, buf: &mut Vec<u8>) -> Result<(), CodecError> {
-    encode(UdfFamily::Scalar, udf.name(), udf.shape(), &[], udf.func(), buf)
+/// Writes a scalar UDF's payload; its pickled callable may take `limit` bytes.
+pub fn encode_scalar(udf: &PythonScalarUDF, buf: &mut Vec<u8>, limit: u64) -> Result<(), CodecError> {
+    encode(UdfFamily::Scalar, udf.name(), udf.shape(), &[], udf.func(), buf, limit)
 }
 
-pub fn encode_aggregate(udf: &PythonAggregateUDF, buf: &mut Vec<u8>) -> Result<(), CodecError> {
-    encode(UdfFamily::Aggregate, udf.name(), udf.shape(), udf.state_types(), udf.factory(), buf)
+pub fn encode_aggregate(udf: &PythonAggregateUDF, buf: &mut Vec<u8>, limit: u64) -> Result<(), CodecError> {
+    encode(UdfFamily::Aggregate, udf.name(), udf.shape(), udf.state_types(), udf.factory(), buf, limit)
 }
 
-pub fn encode_window(udf: &PythonWindowUDF, buf: &mut Vec<u8>) -> Result<(), CodecError> {
-    encode(UdfFamily::Window, udf.name(), udf.shape(), &[], udf.factory(), buf)
+pub fn encode_window(udf: &PythonWindowUDF, buf: &mut Vec<u8>, limit: u64) -> Result<(), CodecError> {
+    encode(UdfFamily::Window, udf.name(), udf.shape(), &[], udf.factory(), buf, limit)
 }
 
-pub fn decode_scalar(name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>, CodecError> {
-    decode(UdfFamily::Scalar, name, buf, |func, shape, _| {
+/// Reads a scalar UDF's payload; a pickled callable over `limit` bytes is refused.
+pub fn decode_scalar(name: &str, buf: &[u8], limit: u64) -> Result<Arc<ScalarUDF>, CodecError> {
+    decode(UdfFamily::Scalar, name, buf, limit, |func, shape, _| {
         Arc::new(PythonScalarUDF::new(name, func, shape).into_udf())
     })
 }
 
-pub fn decode_aggregate(name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>, CodecError> {
-    decode(UdfFamily::Aggregate, name, buf, |func, shape, state| {
+pub fn decode_aggregate(name: &str, buf: &[u8], limit: u64) -> Result<Arc<AggregateUDF>, CodecError> {
+    decode(UdfFamily::Aggregate, name, buf, limit, |func, shape, state| {
         Arc::new(PythonAggregateUDF::new(name, func, shape, state).into_udaf())
     })
 }
 
-pub fn decode_window(name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>, CodecError> {
-    decode(UdfFamily::Window, name, buf, |func, shape, _| {
+pub fn decode_window(name: &str, buf: &[u8], limit: u64) -> Result<Arc<WindowUDF>, CodecError> {
+    decode(UdfFamily::Window, name, buf, limit, |func, shape, _| {
         Arc::new(PythonWindowUDF::new(name, func, shape).into_udwf())
     })
 }
@@ -303,7 +322,12 @@ mod tests {
         assert_eq!(packed[0], CALLABLE_LZ4_PICKLE);
         assert!(packed.len() < large.len() / 4);
         for original in [small, large] {
-            assert_eq!(read_callable(&stored(&original)).expect("reads").as_ref(), original.as_slice());
+            assert_eq!(
+                read_callable(&stored(&original), UdfFamily::Scalar, "t", MAX_CALLABLE_BYTES)
+                    .expect("reads")
+                    .as_ref(),
+                original.as_slice()
+            );
         }
     }
 
@@ -326,7 +350,12 @@ mod tests {
         let regular: Vec<u8> = (0..4 * COMPRESS_SAMPLE).map(|i| (i % 11) as u8).collect();
         assert_eq!(stored(&regular)[0], CALLABLE_LZ4_PICKLE);
         for original in [noisy, regular] {
-            assert_eq!(read_callable(&stored(&original)).expect("reads").as_ref(), original.as_slice());
+            assert_eq!(
+                read_callable(&stored(&original), UdfFamily::Scalar, "t", MAX_CALLABLE_BYTES)
+                    .expect("reads")
+                    .as_ref(),
+                original.as_slice()
+            );
         }
     }
 
@@ -334,37 +363,48 @@ mod tests {
     fn damaged_callables_are_refused() {
         let large: Vec<u8> = (0..3000u32).map(|i| (i % 7) as u8).collect();
         let packed = stored(&large);
-        assert!(read_callable(&[]).is_err());
-        assert!(matches!(read_callable(&[9, 1, 2]), Err(CodecError::Wire(WireError::BadField { .. }))));
+        assert!(read_callable(&[], UdfFamily::Scalar, "t", MAX_CALLABLE_BYTES).is_err());
+        assert!(matches!(
+            read_callable(&[9, 1, 2], UdfFamily::Scalar, "t", MAX_CALLABLE_BYTES),
+            Err(CodecError::Wire(WireError::BadField { .. }))
+        ));
         // A stated length over the limit is refused before any allocation.
         let mut huge = vec![CALLABLE_LZ4_PICKLE];
         write_varint(&mut huge, MAX_CALLABLE_BYTES + 1);
-        assert!(matches!(read_callable(&huge), Err(CodecError::Wire(WireError::BadField { .. }))));
+        assert!(matches!(
+            read_callable(&huge, UdfFamily::Scalar, "t", MAX_CALLABLE_BYTES),
+            Err(CodecError::Wire(WireError::BadField { .. }))
+        ));
         // Under the limit but beyond what the compressed bytes can expand to:
         // refused before the allocation it asks for.
         let mut inflated = vec![CALLABLE_LZ4_PICKLE];
         write_varint(&mut inflated, 100 * 1024 * 1024);
         inflated.extend_from_slice(&[0x1f; 64]);
-        let Err(CodecError::Malformed(why)) = read_callable(&inflated) else {
+        let Err(CodecError::Malformed(why)) =
+            read_callable(&inflated, UdfFamily::Scalar, "t", MAX_CALLABLE_BYTES)
+        else {
             panic!("a stated length past LZ4's ratio must be refused")
         };
         assert!(why.contains("more than LZ4 can expand to"), "{why}");
         // The most compressible real input stays within the bound.
         let zeros = vec![0_u8; 1 << 20];
         let packed_zeros = stored(&zeros);
-        assert_eq!(read_callable(&packed_zeros).expect("reads").len(), zeros.len());
+        assert_eq!(
+            read_callable(&packed_zeros, UdfFamily::Scalar, "t", MAX_CALLABLE_BYTES).expect("reads").len(),
+            zeros.len()
+        );
         // A stated length that does not match what the block holds.
         let mut lying = vec![CALLABLE_LZ4_PICKLE];
         write_varint(&mut lying, 10);
         lying.extend_from_slice(&packed[3..]);
-        assert!(read_callable(&lying).is_err());
+        assert!(read_callable(&lying, UdfFamily::Scalar, "t", MAX_CALLABLE_BYTES).is_err());
         // Truncated blocks and garbage never panic.
         for cut in 0..packed.len() {
-            let _ = read_callable(&packed[..cut]);
+            let _ = read_callable(&packed[..cut], UdfFamily::Scalar, "t", MAX_CALLABLE_BYTES);
         }
         let mut garbage = vec![CALLABLE_LZ4_PICKLE];
         write_varint(&mut garbage, 3000);
         garbage.extend(std::iter::repeat_n(0xf0u8, 64));
-        assert!(read_callable(&garbage).is_err());
+        assert!(read_callable(&garbage, UdfFamily::Scalar, "t", MAX_CALLABLE_BYTES).is_err());
     }
 }

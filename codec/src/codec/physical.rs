@@ -87,7 +87,7 @@ pub fn encode_physical_plan(
 ) -> Result<Vec<u8>, CodecError> {
     let depth = plan_depth(plan);
     depth.check(limits, "encode")?;
-    let (encoding, tracking) = codec.for_frame(limits.proto_levels(), false);
+    let (encoding, tracking) = codec.for_frame(limits.proto_levels(), limits, false);
     let frame = with_stack(depth.recursion(), || {
         let node = PhysicalPlanNode::try_from_physical_plan(Arc::clone(plan), &encoding);
         framing::seal(MAGIC_PHYSICAL_PLAN, &tracking, node, "plan", limits)
@@ -119,7 +119,7 @@ pub fn decode_physical_plan_measured(
     let levels = limits.proto_levels();
     let (node, nesting) = decode_message::<PhysicalPlanNode>(frame.body, levels, "plan")?;
     let flagged = framing::flagged_inline(&frame);
-    let (decoding, tracking) = codec.for_frame(levels, flagged);
+    let (decoding, tracking) = codec.for_frame(levels, limits, flagged);
     with_stack_for(nesting, move || {
         let parsed = node.try_into_physical_plan(ctx, &decoding).map_err(CodecError::Query);
         drop(node);
@@ -142,7 +142,7 @@ pub fn encode_physical_expr(
     if depth > limits.max_depth {
         return Err(CodecError::TooDeep { depth, limit: limits.max_depth, stage: "encode" });
     }
-    let (encoding, tracking) = codec.for_frame(limits.proto_levels(), false);
+    let (encoding, tracking) = codec.for_frame(limits.proto_levels(), limits, false);
     let frame = with_stack(depth, || {
         let node = serialize_physical_expr(expr, &encoding);
         framing::seal(MAGIC_PHYSICAL_EXPR, &tracking, node, "physical expression", limits)
@@ -163,7 +163,7 @@ pub fn decode_physical_expr(
     let levels = limits.proto_levels();
     let (node, nesting) = decode_message::<PhysicalExprNode>(frame.body, levels, "physical expression")?;
     let flagged = framing::flagged_inline(&frame);
-    let (decoding, tracking) = codec.for_frame(levels, flagged);
+    let (decoding, tracking) = codec.for_frame(levels, limits, flagged);
     with_stack_for(nesting, move || {
         let parsed = parse_physical_expr(&node, ctx, input_schema, &decoding).map_err(CodecError::Query);
         drop(node);

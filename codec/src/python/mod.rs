@@ -52,6 +52,8 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("WIRE_FORMAT_VERSION", crate::wire::CURRENT)?;
     m.add("DEFAULT_MAX_DEPTH", crate::codec::WireLimits::DEFAULT_MAX_DEPTH)?;
     m.add("DEFAULT_MAX_PAYLOAD_BYTES", crate::codec::WireLimits::DEFAULT_MAX_PAYLOAD_BYTES)?;
+    m.add("DEFAULT_MAX_NODES", crate::codec::WireLimits::DEFAULT_MAX_NODES)?;
+    m.add("DEFAULT_MAX_CLOSURE_BYTES", crate::codec::WireLimits::DEFAULT_MAX_CLOSURE_BYTES)?;
     Ok(())
 }
 

@@ -378,9 +378,30 @@ impl PySessionContext {
     }
 
     /// A new handle on the same session with other wire limits.
-    #[pyo3(signature = (max_depth=None, max_payload_bytes=None))]
-    fn with_wire_limits(&self, max_depth: Option<usize>, max_payload_bytes: Option<usize>) -> PyResult<Self> {
+    #[pyo3(signature = (max_depth=None, max_payload_bytes=None, max_nodes=None, max_closure_bytes=None))]
+    fn with_wire_limits(
+        &self,
+        max_depth: Option<usize>,
+        max_payload_bytes: Option<usize>,
+        max_nodes: Option<usize>,
+        max_closure_bytes: Option<u64>,
+    ) -> PyResult<Self> {
         let mut limits = self.limits.clone();
+        if let Some(n) = max_nodes {
+            if n == 0 {
+                return Err(PyValueError::new_err("max_nodes must be at least 1"));
+            }
+            limits.max_nodes = n;
+        }
+        if let Some(c) = max_closure_bytes {
+            if c == 0 || c > crate::wire::MAX_CALLABLE_BYTES {
+                return Err(PyValueError::new_err(format!(
+                    "max_closure_bytes must be between 1 and {}",
+                    crate::wire::MAX_CALLABLE_BYTES
+                )));
+            }
+            limits.max_closure_bytes = c;
+        }
         if let Some(d) = max_depth {
             if d == 0 {
                 return Err(PyValueError::new_err("max_depth must be at least 1"));
@@ -400,8 +421,9 @@ impl PySessionContext {
     }
 
     #[getter]
-    fn wire_limits(&self) -> (usize, usize) {
-        (self.limits.max_depth, self.limits.max_payload_bytes)
+    fn wire_limits(&self) -> (usize, usize, usize, u64) {
+        let l = &self.limits;
+        (l.max_depth, l.max_payload_bytes, l.max_nodes, l.max_closure_bytes)
     }
 
     #[getter]

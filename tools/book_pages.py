@@ -105,6 +105,8 @@ def members(cls: type) -> list[tuple[str, Any]]:
             continue
         if isinstance(raw, (staticmethod, classmethod)):
             raw = raw.__func__
+        elif hasattr(type(raw), "__get__") and not callable(raw) and not isinstance(raw, property):
+            raw = getattr(cls, name)  # a method made by a descriptor
         if callable(raw) or isinstance(raw, property):
             found.append((name, raw))
     return sorted(found)

@@ -20,9 +20,9 @@ TypeError: an Expr has no truth value: combine conditions with &, | and ~
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from enum import Enum
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, overload
 
 import pyarrow as pa
 
@@ -70,6 +70,36 @@ def _data_type(to: pa.DataType | type) -> pa.DataType:
     raise TypeError(
         f"cannot cast to {to!r}: pass a pyarrow.DataType or one of bool, int, float, str, bytes"
     )
+
+
+class _Function:
+    """A method that calls a built-in function on the expression:
+    ``col("s").upper()`` is ``functions.upper(col("s"))``."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Callable[[Expr], Expr]: ...
+
+    @overload
+    def __get__(self, obj: Expr, owner: type | None = None) -> Callable[[], Expr]: ...
+
+    def __get__(
+        self, obj: Expr | None, owner: type | None = None
+    ) -> Callable[[Expr], Expr] | Callable[[], Expr]:
+        name = self.name
+
+        def method(self: Expr) -> Expr:
+            return Expr(_internal.scalar_function(name, [self._raw]))
+
+        method.__name__ = method.__qualname__ = name
+        method.__doc__ = f"DataFusion's ``{name}`` of this expression."
+        if obj is None:
+            return method
+        return lambda: method(obj)
 
 
 class Expr:
@@ -442,6 +472,91 @@ class Expr:
         [Expr(a), Expr(Int64(1))]
         """
         return [Expr(raw) for raw in self._raw.operands()]
+
+    # -- functions of one expression, as methods --------------------------
+    # `expr.upper()` is `functions.upper(expr)`, as in the datafusion package.
+    abs = _Function("abs")
+    acos = _Function("acos")
+    acosh = _Function("acosh")
+    array_dims = _Function("array_dims")
+    array_distinct = _Function("array_distinct")
+    array_empty = _Function("array_empty")
+    array_length = _Function("array_length")
+    array_ndims = _Function("array_ndims")
+    array_pop_back = _Function("array_pop_back")
+    array_pop_front = _Function("array_pop_front")
+    arrow_typeof = _Function("arrow_typeof")
+    ascii = _Function("ascii")
+    asin = _Function("asin")
+    asinh = _Function("asinh")
+    atan = _Function("atan")
+    atanh = _Function("atanh")
+    bit_length = _Function("bit_length")
+    btrim = _Function("btrim")
+    cardinality = _Function("cardinality")
+    cbrt = _Function("cbrt")
+    ceil = _Function("ceil")
+    char_length = _Function("char_length")
+    character_length = _Function("character_length")
+    chr = _Function("chr")
+    cos = _Function("cos")
+    cosh = _Function("cosh")
+    cot = _Function("cot")
+    degrees = _Function("degrees")
+    empty = _Function("empty")
+    exp = _Function("exp")
+    factorial = _Function("factorial")
+    flatten = _Function("flatten")
+    floor = _Function("floor")
+    from_unixtime = _Function("from_unixtime")
+    initcap = _Function("initcap")
+    is_nan = _Function("isnan")
+    isnan = _Function("isnan")
+    iszero = _Function("iszero")
+    length = _Function("length")
+    list_dims = _Function("list_dims")
+    list_distinct = _Function("list_distinct")
+    list_length = _Function("list_length")
+    list_ndims = _Function("list_ndims")
+    ln = _Function("ln")
+    log10 = _Function("log10")
+    log2 = _Function("log2")
+    lower = _Function("lower")
+    ltrim = _Function("ltrim")
+    md5 = _Function("md5")
+    octet_length = _Function("octet_length")
+    radians = _Function("radians")
+    reverse = _Function("reverse")
+    rtrim = _Function("rtrim")
+    sha224 = _Function("sha224")
+    sha256 = _Function("sha256")
+    sha384 = _Function("sha384")
+    sha512 = _Function("sha512")
+    signum = _Function("signum")
+    sin = _Function("sin")
+    sinh = _Function("sinh")
+    sqrt = _Function("sqrt")
+    tan = _Function("tan")
+    tanh = _Function("tanh")
+    to_hex = _Function("to_hex")
+    trim = _Function("trim")
+    upper = _Function("upper")
+
+    def fill_null(self, value: Any = None) -> Expr:
+        """This expression, with nulls replaced by ``value`` (``nvl``).
+
+        >>> col("a").fill_null(0)
+        Expr(nvl(a, Int64(0)))
+        """
+        from dfship import functions
+
+        return functions.call("nvl", self, value)
+
+    def fill_nan(self, value: Any = None) -> Expr:
+        """This expression, with NaN replaced by ``value`` (``nanvl``)."""
+        from dfship import functions
+
+        return functions.call("nanvl", self, value)
 
 
 class RexType(Enum):

@@ -223,6 +223,29 @@ def test_rex_type_and_to_variant() -> None:
     assert [o.canonical_name() for o in other.operands()] == ["a"]
 
 
+def test_function_methods_equal_sql() -> None:
+    ctx = SessionContext()
+    ctx.from_pydict({"x": [4.0, 2.25], "s": [" Ab", "c "], "l": [[1, 2, 2], [3]]}, name="v")
+    df = ctx.table("v").select(
+        col("x").sqrt().alias("a"),
+        col("x").ln().alias("b"),
+        col("s").upper().alias("c"),
+        col("s").trim().alias("d"),
+        col("s").md5().alias("e"),
+        col("l").array_distinct().alias("f"),
+        col("l").cardinality().alias("g"),
+        col("x").is_nan().alias("h"),
+    )
+    sql = ctx.sql(
+        "SELECT sqrt(x) AS a, ln(x) AS b, upper(s) AS c, trim(s) AS d, md5(s) AS e, "
+        "array_distinct(l) AS f, cardinality(l) AS g, isnan(x) AS h FROM v"
+    )
+    assert df.to_pydict() == sql.to_pydict()
+    assert df.to_pydict()["c"] == [" AB", "C "]
+    for name in ("abs", "floor", "reverse", "to_hex", "array_length", "list_length", "iszero"):
+        assert getattr(col("x"), name)().variant_name() == "ScalarFunction", name
+
+
 def test_alias_metadata_reaches_the_schema() -> None:
     df = SessionContext().from_pydict({"a": [1]})
     field = df.select(col("a").alias("b", metadata={"unit": "m"})).schema().field("b")

@@ -307,6 +307,11 @@ pub fn decode_window(name: &str, buf: &[u8], limit: u64) -> Result<Arc<WindowUDF
 mod tests {
     use super::*;
 
+    /// A stored callable read back under the hard cap.
+    fn read(input: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, CodecError> {
+        read_callable(input, UdfFamily::Scalar, "t", MAX_CALLABLE_BYTES)
+    }
+
     fn stored(pickled: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         write_callable(&mut out, pickled);
@@ -322,12 +327,7 @@ mod tests {
         assert_eq!(packed[0], CALLABLE_LZ4_PICKLE);
         assert!(packed.len() < large.len() / 4);
         for original in [small, large] {
-            assert_eq!(
-                read_callable(&stored(&original), UdfFamily::Scalar, "t", MAX_CALLABLE_BYTES)
-                    .expect("reads")
-                    .as_ref(),
-                original.as_slice()
-            );
+            assert_eq!(read(&stored(&original)).expect("reads").as_ref(), original.as_slice());
         }
     }
 
@@ -350,12 +350,7 @@ mod tests {
         let regular: Vec<u8> = (0..4 * COMPRESS_SAMPLE).map(|i| (i % 11) as u8).collect();
         assert_eq!(stored(&regular)[0], CALLABLE_LZ4_PICKLE);
         for original in [noisy, regular] {
-            assert_eq!(
-                read_callable(&stored(&original), UdfFamily::Scalar, "t", MAX_CALLABLE_BYTES)
-                    .expect("reads")
-                    .as_ref(),
-                original.as_slice()
-            );
+            assert_eq!(read(&stored(&original)).expect("reads").as_ref(), original.as_slice());
         }
     }
 
@@ -363,48 +358,37 @@ mod tests {
     fn damaged_callables_are_refused() {
         let large: Vec<u8> = (0..3000u32).map(|i| (i % 7) as u8).collect();
         let packed = stored(&large);
-        assert!(read_callable(&[], UdfFamily::Scalar, "t", MAX_CALLABLE_BYTES).is_err());
-        assert!(matches!(
-            read_callable(&[9, 1, 2], UdfFamily::Scalar, "t", MAX_CALLABLE_BYTES),
-            Err(CodecError::Wire(WireError::BadField { .. }))
-        ));
+        assert!(read(&[]).is_err());
+        assert!(matches!(read(&[9, 1, 2]), Err(CodecError::Wire(WireError::BadField { .. }))));
         // A stated length over the limit is refused before any allocation.
         let mut huge = vec![CALLABLE_LZ4_PICKLE];
         write_varint(&mut huge, MAX_CALLABLE_BYTES + 1);
-        assert!(matches!(
-            read_callable(&huge, UdfFamily::Scalar, "t", MAX_CALLABLE_BYTES),
-            Err(CodecError::Wire(WireError::BadField { .. }))
-        ));
+        assert!(matches!(read(&huge), Err(CodecError::Wire(WireError::BadField { .. }))));
         // Under the limit but beyond what the compressed bytes can expand to:
         // refused before the allocation it asks for.
         let mut inflated = vec![CALLABLE_LZ4_PICKLE];
         write_varint(&mut inflated, 100 * 1024 * 1024);
         inflated.extend_from_slice(&[0x1f; 64]);
-        let Err(CodecError::Malformed(why)) =
-            read_callable(&inflated, UdfFamily::Scalar, "t", MAX_CALLABLE_BYTES)
-        else {
+        let Err(CodecError::Malformed(why)) = read(&inflated) else {
             panic!("a stated length past LZ4's ratio must be refused")
         };
         assert!(why.contains("more than LZ4 can expand to"), "{why}");
         // The most compressible real input stays within the bound.
         let zeros = vec![0_u8; 1 << 20];
         let packed_zeros = stored(&zeros);
-        assert_eq!(
-            read_callable(&packed_zeros, UdfFamily::Scalar, "t", MAX_CALLABLE_BYTES).expect("reads").len(),
-            zeros.len()
-        );
+        assert_eq!(read(&packed_zeros).expect("reads").len(), zeros.len());
         // A stated length that does not match what the block holds.
         let mut lying = vec![CALLABLE_LZ4_PICKLE];
         write_varint(&mut lying, 10);
         lying.extend_from_slice(&packed[3..]);
-        assert!(read_callable(&lying, UdfFamily::Scalar, "t", MAX_CALLABLE_BYTES).is_err());
+        assert!(read(&lying).is_err());
         // Truncated blocks and garbage never panic.
         for cut in 0..packed.len() {
-            let _ = read_callable(&packed[..cut], UdfFamily::Scalar, "t", MAX_CALLABLE_BYTES);
+            let _ = read(&packed[..cut]);
         }
         let mut garbage = vec![CALLABLE_LZ4_PICKLE];
         write_varint(&mut garbage, 3000);
         garbage.extend(std::iter::repeat_n(0xf0u8, 64));
-        assert!(read_callable(&garbage, UdfFamily::Scalar, "t", MAX_CALLABLE_BYTES).is_err());
+        assert!(read(&garbage).is_err());
     }
 }

@@ -299,6 +299,16 @@ fn compression_type(name: Option<&str>) -> PyResult<FileCompressionType> {
     })
 }
 
+/// Hive-style partition columns as DataFusion takes them.
+fn partition_cols(cols: Vec<(String, PyArrowType<DataType>)>) -> Vec<(String, DataType)> {
+    cols.into_iter().map(|(name, t)| (name, t.0)).collect()
+}
+
+/// Declared file orderings, one list of sort keys each.
+fn sort_orders(orders: &[Vec<PyRef<'_, PySortExpr>>]) -> Vec<Vec<datafusion::logical_expr::SortExpr>> {
+    orders.iter().map(|keys| sorts(keys)).collect()
+}
+
 fn schema_ref(schema: Option<&PyArrowType<Schema>>) -> Option<Schema> {
     schema.map(|s| s.0.clone())
 }
@@ -525,7 +535,7 @@ impl PySessionContext {
         let ctx = self.ctx.clone();
         let schema = schema_ref(schema.as_ref());
         let file_extension = file_extension.to_owned();
-        let partition_cols = table_partition_cols.into_iter().map(|(n, t)| (n, t.0)).collect();
+        let partition_cols = partition_cols(table_partition_cols);
         wait_for(py, async move {
             let mut options = JsonReadOptions::default()
                 .schema_infer_max_records(schema_infer_max_records)
@@ -552,8 +562,8 @@ impl PySessionContext {
     ) -> PyResult<()> {
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(file_extension)
-            .with_table_partition_cols(table_partition_cols.into_iter().map(|(n, t)| (n, t.0)).collect())
-            .with_file_sort_order(file_sort_order.iter().map(|keys| sorts(keys)).collect());
+            .with_table_partition_cols(partition_cols(table_partition_cols))
+            .with_file_sort_order(sort_orders(&file_sort_order));
         let ctx = self.ctx.clone();
         let schema = schema.map(|s| Arc::new(s.0));
         wait_for(
@@ -631,8 +641,8 @@ impl PySessionContext {
         let ctx = self.ctx.clone();
         let schema = schema_ref(schema.as_ref());
         let file_extension = file_extension.to_owned();
-        let partition_cols = table_partition_cols.into_iter().map(|(n, t)| (n, t.0)).collect();
-        let sort_order: Vec<_> = file_sort_order.iter().map(|keys| sorts(keys)).collect();
+        let partition_cols = partition_cols(table_partition_cols);
+        let sort_order = sort_orders(&file_sort_order);
         wait_for(py, async move {
             let mut options = ParquetReadOptions::default()
                 .file_extension(&file_extension)

@@ -90,6 +90,12 @@ tpch-pool: $(BUILT) ## Eight TPC-H queries shipped to WORKERS (2) processes star
 	test -f $(DATA)/tpch-dataset.txt || $(MAKE) tpch-data
 	$(VPY) -m dfship.tpch pool --data $(DATA) --workers $(WORKERS) --start $(START)
 
+.PHONY: tpch-distributed
+CLUSTERS ?= 2,3
+tpch-distributed: $(BUILT) ## The 22 TPC-H queries on CLUSTERS (2,3) local dfship worker processes vs single-node (DATA=DIR)
+	test -f $(DATA)/tpch-dataset.txt || $(MAKE) tpch-data
+	$(VPY) -m dfship.tpch distributed --data $(DATA) --workers $(CLUSTERS)
+
 .PHONY: tpch-long
 tpch-long: ## The longer TPC-H run: SF 0.1 against DuckDB, and the pool under fork, spawn and forkserver
 	$(MAKE) tpch-check TPCH_SF=0.1 TPCH_PARTS=8

@@ -34,6 +34,9 @@ MODULES = [
     "dfship.ipc",
     "dfship.exceptions",
     "dfship.tpch",
+    "dfship.distributed",
+    "dfship.distributed.ray",
+    "dfship.worker",
 ]
 
 

@@ -12,6 +12,8 @@
 //! * [`convert`] — Python values as DataFusion scalars, for UDFs and literals;
 //! * [`query`] — query building beyond DataFusion's DataFrame (joins that
 //!   coalesce their keys);
+//! * [`distributed`] — query-level distribution on datafusion-distributed:
+//!   workers, the coordinating planner, Python UDFs sent with each query;
 //! * [`error`] — the crate's one error type (the codec layer returns its own,
 //!   [`codec::CodecError`], which DataFusion's errors travel inside whole);
 //! * [`python`] — the thin `#[pymodule]` (`dfship._internal`) that the Python
@@ -61,6 +63,7 @@
 
 pub mod codec;
 pub mod convert;
+pub mod distributed;
 pub mod error;
 pub mod python;
 pub mod query;

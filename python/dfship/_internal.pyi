@@ -27,6 +27,7 @@ __all__ = [
     "Table",
     "WIRE_FORMAT_VERSION",
     "WindowUDF",
+    "Worker",
     "__version__",
     "aggregate_function",
     "builtin_function_names",
@@ -34,6 +35,7 @@ __all__ = [
     "clear_sender_ctx",
     "clear_worker_ctx",
     "decoded_udf_cache_len",
+    "distributed_session",
     "max_expression_depth",
     "set_max_expression_depth",
     "get_sender_ctx",
@@ -446,6 +448,32 @@ class WindowUDF:
     def name(self) -> str: ...
     def __call__(self, *args: RawExpr) -> RawExpr: ...
 
+@final
+class Worker:
+    def __new__(
+        cls,
+        port: int,
+        host: str,
+        token: str | None,
+        python_udf_inlining: bool,
+        ctx: SessionContext | None = None,
+        threads: int | None = None,
+    ) -> Worker: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def running(self) -> bool: ...
+    def stop(self) -> None: ...
+
+def distributed_session(
+    workers: list[str],
+    token: str | None = None,
+    config: SessionConfig | None = None,
+    runtime: RuntimeEnvBuilder | None = None,
+    bytes_per_task: int | None = None,
+    payload_key: bytes | None = None,
+    python_udf_inlining: bool = True,
+) -> SessionContext: ...
 def scalar_function(name: str, args: list[RawExpr]) -> RawExpr: ...
 def aggregate_function(
     name: str,

@@ -20,6 +20,9 @@ strict receiver's refusal)
 :class:`UnknownFunctionError`       ``RuntimeError`` (and ``ValueError``)
 :class:`ExpressionTooDeepError`     ``RuntimeError`` and ``ValueError``
 :class:`ExecutionError`             ``Exception`` only, as there
+:class:`WorkerUnavailableError`     ``ConnectionError`` (dfship only:
+                                   query-level distribution)
+:class:`WorkerAuthError`            ``PermissionError`` (dfship only)
 =================================  ====================================
 
 >>> import dfship
@@ -54,6 +57,8 @@ __all__ = [
     "UdfError",
     "UnknownFunctionError",
     "UnsupportedFormatError",
+    "WorkerAuthError",
+    "WorkerUnavailableError",
 ]
 
 
@@ -150,3 +155,14 @@ class SerializationError(DfshipError):
     """A Python UDF's callable could not be pickled (sender) or unpickled
     (receiver, for example a module it imports is missing there). The
     original exception is the ``__cause__``."""
+
+
+class WorkerUnavailableError(ExecutionError, ConnectionError):
+    """A distributed query could not reach a worker, or a worker stopped
+    answering while the query ran. The message names the workers' URLs; the
+    query was abandoned, never left waiting."""
+
+
+class WorkerAuthError(ExecutionError, PermissionError):
+    """A worker refused a request: it requires a token and the request
+    carried none or another one. Nothing ran on that worker."""

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -21,6 +24,23 @@ def _global_session_left_clean() -> Iterator[None]:
     after = _global_functions()
     leaked = [sorted(set(a) - set(b)) for a, b in zip(after, before, strict=True)]
     assert leaked == [[], [], []], f"left registered on the global session: {leaked}"
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def tpch_data(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """SF 0.01 in four parts: `make pytest` generates it once and passes
+    DFSHIP_TPCH_DATA; otherwise it is generated here with the tpch crate."""
+    given = os.environ.get("DFSHIP_TPCH_DATA")
+    if given:
+        return given
+    out = tmp_path_factory.mktemp("tpch") / "sf0.01"
+    command = ["cargo", "run", "--quiet", "-p", "dfship-tpch", "--"]
+    command += ["gen", "--sf", "0.01", "--parts", "4", "--out", str(out)]
+    subprocess.run(command, cwd=ROOT, check=True)
+    return str(out)
 
 
 @pytest.fixture

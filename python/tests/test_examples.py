@@ -73,6 +73,23 @@ def test_strict_ffi() -> None:
     assert "refused (aggregate UDF 'count_odd'); classes unpickled: []" in out
 
 
+def test_distributed_query() -> None:
+    """Starts two real worker processes on loopback."""
+    out = _run("distributed_query.py")
+    assert "distributed over 2 workers" in out and "[Stage" in out
+    assert "32 groups, 120000 sales" in out
+    assert "same as single-node" in out
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 11), reason="the pinned Ray (2.60) has no wheel for Python 3.10"
+)
+def test_distributed_query_on_ray_actors() -> None:
+    """Starts a real local Ray instance whose actors host the workers."""
+    out = _run("distributed_query.py", "--ray", timeout=600)
+    assert "32 groups, 120000 sales" in out and "same as single-node" in out
+
+
 def test_every_example_is_run_and_indexed() -> None:
     tested = pathlib.Path(__file__).read_text()
     index = (EXAMPLES / "README.md").read_text()

@@ -41,7 +41,7 @@ def test_public_names() -> None:
 def test_every_internal_export_is_wrapped() -> None:
     """Each name the extension module exports is used by the Python package."""
     package = pathlib.Path(dfship.__file__).parent
-    sources = "\n".join(p.read_text() for p in package.glob("*.py"))
+    sources = "\n".join(p.read_text() for p in package.glob("**/*.py"))
     exported = [n for n in dir(_internal) if not n.startswith("_")]
     assert exported
     for name in exported:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import decimal
-import os
 import pickle
 import subprocess
 import sys
@@ -21,36 +20,6 @@ from dfship.tpch import pool as tpch_pool
 from dfship.tpch.check import check
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def tpch_data(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """SF 0.01 in four parts: `make pytest` generates it once and passes
-    DFSHIP_TPCH_DATA; otherwise it is generated here with the tpch crate."""
-    given = os.environ.get("DFSHIP_TPCH_DATA")
-    if given:
-        return given
-    out = tmp_path_factory.mktemp("tpch") / "sf0.01"
-    subprocess.run(
-        [
-            "cargo",
-            "run",
-            "--quiet",
-            "-p",
-            "dfship-tpch",
-            "--",
-            "gen",
-            "--sf",
-            "0.01",
-            "--parts",
-            "4",
-            "--out",
-            str(out),
-        ],
-        cwd=ROOT,
-        check=True,
-    )
-    return str(out)
 
 
 def test_the_22_queries_match_duckdb(tpch_data: str) -> None:

@@ -130,6 +130,24 @@ pub enum CodecErrorKind {
     Query,
 }
 
+impl CodecErrorKind {
+    /// The `dfship.exceptions` class raised for this kind.
+    pub fn exception_name(self) -> &'static str {
+        match self {
+            Self::Corrupt => "CorruptPayloadError",
+            Self::Unsupported => "UnsupportedFormatError",
+            Self::TooLarge => "PayloadTooLargeError",
+            Self::PythonVersionMismatch => "PythonVersionMismatchError",
+            Self::TooDeep => "ExpressionTooDeepError",
+            Self::InliningDisabled => "InliningDisabledError",
+            Self::UnknownFunction => "UnknownFunctionError",
+            Self::Serialization => "SerializationError",
+            Self::Signature => "SignatureError",
+            Self::Query => "ExecutionError",
+        }
+    }
+}
+
 impl CodecError {
     pub fn kind(&self) -> CodecErrorKind {
         match self {

@@ -12,7 +12,6 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
 
 use crate::codec::CodecError;
-use crate::codec::error::CodecErrorKind;
 use crate::error::{DfshipError, find_in_chain, find_udf_failure};
 use crate::runtime::panic_message;
 
@@ -90,19 +89,7 @@ fn codec_exception(py: Python<'_>, err: &CodecError) -> PyErr {
         return datafusion_exception(py, e);
     }
     let message = err.to_string();
-    let class = match err.kind() {
-        CodecErrorKind::Corrupt => "CorruptPayloadError",
-        CodecErrorKind::Unsupported => "UnsupportedFormatError",
-        CodecErrorKind::TooLarge => "PayloadTooLargeError",
-        CodecErrorKind::PythonVersionMismatch => "PythonVersionMismatchError",
-        CodecErrorKind::TooDeep => "ExpressionTooDeepError",
-        CodecErrorKind::InliningDisabled => "InliningDisabledError",
-        CodecErrorKind::UnknownFunction => "UnknownFunctionError",
-        CodecErrorKind::Serialization => "SerializationError",
-        CodecErrorKind::Signature => "SignatureError",
-        // Handled above, by what DataFusion said.
-        CodecErrorKind::Query => "ExecutionError",
-    };
+    let class = err.kind().exception_name();
     let cause = match err {
         CodecError::Pickle { error, .. } | CodecError::Unpickle { error, .. } => Some(error.clone_ref(py)),
         _ => None,
@@ -150,6 +137,10 @@ fn datafusion_exception(py: Python<'_>, err: &DataFusionError) -> PyErr {
             failure.error.clone_ref(py),
         );
     }
+    let message = strip_backtrace(&err.to_string());
+    if let Some(class) = tagged_class(&message) {
+        return new_error(py, class, message);
+    }
     let class = match err.find_root() {
         DataFusionError::Plan(_)
         | DataFusionError::SQL(..)
@@ -158,7 +149,30 @@ fn datafusion_exception(py: Python<'_>, err: &DataFusionError) -> PyErr {
         | DataFusionError::Configuration(_) => "PlanError",
         _ => "ExecutionError",
     };
-    new_error(py, class, strip_backtrace(&err.to_string()))
+    new_error(py, class, message)
+}
+
+/// The exceptions a worker may name at the start of a refusal
+/// (`[dfship:Name]`, see [`crate::distributed`]).
+const TAGGED: &[&str] = &[
+    "CorruptPayloadError",
+    "UnsupportedFormatError",
+    "PayloadTooLargeError",
+    "PythonVersionMismatchError",
+    "ExpressionTooDeepError",
+    "InliningDisabledError",
+    "UnknownFunctionError",
+    "SerializationError",
+    "SignatureError",
+    "ExecutionError",
+    "WorkerAuthError",
+    "WorkerUnavailableError",
+];
+
+fn tagged_class(message: &str) -> Option<&'static str> {
+    let start = message.find(crate::distributed::ERROR_TAG)? + crate::distributed::ERROR_TAG.len();
+    let name = &message[start..start + message[start..].find(']')?];
+    TAGGED.iter().copied().find(|known| *known == name)
 }
 
 fn strip_backtrace(message: &str) -> String {

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod dataframe;
+pub mod distributed;
 pub mod errors;
 pub mod expr;
 pub mod functions;
@@ -34,6 +35,8 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<udf::PyScalarUDF>()?;
     m.add_class::<udf::PyAggregateUDF>()?;
     m.add_class::<udf::PyWindowUDF>()?;
+    m.add_class::<distributed::PyWorker>()?;
+    m.add_function(wrap_pyfunction!(distributed::distributed_session, m)?)?;
     m.add_function(wrap_pyfunction!(functions::scalar_function, m)?)?;
     m.add_function(wrap_pyfunction!(functions::aggregate_function, m)?)?;
     m.add_function(wrap_pyfunction!(functions::window_function, m)?)?;

@@ -117,7 +117,7 @@ pub struct PyRuntimeEnvBuilder {
 }
 
 impl PyRuntimeEnvBuilder {
-    fn build(&self) -> PyResult<Arc<RuntimeEnv>> {
+    pub(crate) fn build(&self) -> PyResult<Arc<RuntimeEnv>> {
         let mode = match &self.disk {
             Disk::Os => DiskManagerMode::OsTmpDirectory,
             Disk::Disabled => DiskManagerMode::Disabled,
@@ -268,7 +268,7 @@ pub const PAYLOAD_KEY_ENV: &str = "DFSHIP_PAYLOAD_KEY";
 
 /// The payload key `DFSHIP_PAYLOAD_KEY` gives the process, if it is set and
 /// not empty (an empty value is no key).
-fn env_payload_key() -> Option<PayloadKeys> {
+pub(crate) fn env_payload_key() -> Option<PayloadKeys> {
     let value = std::env::var_os(PAYLOAD_KEY_ENV)?;
     let bytes = value.as_encoded_bytes();
     if bytes.is_empty() {

@@ -92,7 +92,8 @@ impl PyScalarUDF {
         let ffi: FFI_ScalarUDF =
             unsafe { ffi_struct(obj, "__datafusion_scalar_udf__", c"datafusion_scalar_udf")? };
         let inner: Arc<dyn ScalarUDFImpl> = (&ffi).into();
-        Ok(Self { udf: Arc::new(ScalarUDF::new_from_shared_impl(inner)) })
+        let udf = ScalarUDF::new_from_impl(crate::udf::ffi::BaseOptionsOnly::new(inner));
+        Ok(Self { udf: Arc::new(udf) })
     }
 
     #[getter]

@@ -12,6 +12,7 @@
 
 pub mod aggregate;
 pub mod failure;
+pub mod ffi;
 pub mod scalar;
 pub mod window;
 

@@ -1,9 +1,11 @@
-"""``python -m dfship.tpch``: the DuckDB check and the pool mode.
+"""``python -m dfship.tpch``: the DuckDB check, the pool mode and the
+distributed mode.
 
     python -m dfship.tpch check --data DIR [--query N ...]
     python -m dfship.tpch pool --data DIR --workers N --start spawn [--query N ...] [--variant udf]
+    python -m dfship.tpch distributed --data DIR --workers 2,3 [--query N ...] [--iterations K]
 
-Both exit with status 1 when any result differs.
+Each exits with status 1 when any result differs.
 """
 
 from __future__ import annotations
@@ -33,6 +35,46 @@ def _check(args: argparse.Namespace) -> int:
     results = check(args.data, args.query or range(1, 23), line)
     matched = sum(c.difference is None for c in results)
     print(f"{matched} of {len(results)} match DuckDB")
+    return 0 if matched == len(results) else 1
+
+
+def _distributed(args: argparse.Namespace) -> int:
+    from dfship.tpch.distributed import Timed, run_distributed
+
+    sf, parts = dataset(args.data)
+    sizes = sorted({int(n) for n in args.workers.split(",")})
+    print(
+        f"TPC-H SF {sf:g} ({parts} part(s) per table) from {args.data}: single-node against "
+        f"{' and '.join(map(str, sizes))} local worker processes (fastest of {args.iterations})"
+    )
+    header = f"{'query':<6}{'single s':>9}"
+    for n in sizes:
+        header += f"{f'{n}w s':>9}{f'{n}w MB':>9}"
+    print(header + "  result")
+    totals = {0: 0.0, **{n: 0.0 for n in sizes}}
+
+    def line(t: Timed) -> None:
+        text = f"q{t.query:02d}   {t.single_seconds:>9.3f}"
+        totals[0] += t.single_seconds
+        problems = []
+        for n in sizes:
+            seconds, moved, problem = t.distributed[n]
+            totals[n] += seconds
+            mb = "n/a" if moved is None else f"{moved / 1e6:.1f}"
+            text += f"{seconds:>9.3f}{mb:>9}"
+            if problem:
+                problems.append(f"{n} workers: {problem}")
+        print(text + ("  match" if not problems else "  DIFFERS: " + "; ".join(problems)), flush=True)
+
+    results = run_distributed(
+        args.data, sizes, args.query or range(1, 23), args.iterations, line, args.bytes_per_task
+    )
+    total = f"{'total':<6}{totals[0]:>9.3f}"
+    for n in sizes:
+        total += f"{totals[n]:>9.3f}{'':>9}"
+    print(total)
+    matched = sum(all(d[2] is None for d in t.distributed.values()) for t in results)
+    print(f"{matched} of {len(results)} match single-node")
     return 0 if matched == len(results) else 1
 
 
@@ -109,6 +151,15 @@ def main(argv: list[str] | None = None) -> int:
     pool.add_argument("--query", type=int, action="append", help="only this query (repeatable)")
     pool.add_argument("--variant", choices=["builtin", "udf"], action="append")
     pool.set_defaults(run=_pool)
+    dist = commands.add_parser(
+        "distributed", help="the 22 queries on local dfship worker processes vs single-node"
+    )
+    dist.add_argument("--data", required=True, help="a directory made by `dfship-tpch gen`")
+    dist.add_argument("--workers", default="2,3", help="worker counts, comma-separated")
+    dist.add_argument("--query", type=int, action="append", help="only this query (repeatable)")
+    dist.add_argument("--iterations", type=int, default=3, help="runs per query; the fastest counts")
+    dist.add_argument("--bytes-per-task", type=int, default=None, help="input bytes per scan task")
+    dist.set_defaults(run=_distributed)
     args = parser.parse_args(argv)
     try:
         result: int = args.run(args)

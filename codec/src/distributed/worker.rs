@@ -1,0 +1,236 @@
+//! A dfship worker: datafusion-distributed's worker service on its own
+//! runtime, behind a token check, with a session builder that registers the
+//! query's Python UDFs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::SessionState;
+use datafusion::execution::context::SessionContext;
+use datafusion_distributed::{DistributedExt, Worker, WorkerQueryContext, WorkerSessionBuilder};
+use http::HeaderMap;
+use sha2::{Digest, Sha256};
+use tokio::runtime::Runtime;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Status};
+
+use super::bundle::{self, PythonUdf, UDF_HEADER};
+use super::{Channels, ERROR_TAG, auth_header};
+use crate::codec::{CodecError, PythonLogicalCodec, WireLimits};
+use crate::error::find_in_chain;
+
+/// Stack of the worker's runtime threads: they decode plans and run
+/// DataFusion's recursive operators.
+const WORKER_STACK_BYTES: usize = 16 * 1024 * 1024;
+/// How long `stop` lets running requests finish.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// What a worker runs queries with.
+#[derive(Clone)]
+pub struct WorkerSettings {
+    /// Decodes the Python UDFs a query brings; with inlining off they are
+    /// refused.
+    pub codec: PythonLogicalCodec,
+    /// Bounds, and the keys a UDF frame must be signed with.
+    pub limits: WireLimits,
+    /// Required of every request when set.
+    pub token: Option<String>,
+    /// A session whose registered functions (FFI UDFs, Python UDFs made on
+    /// the worker) every query can call by name.
+    pub functions: Option<SessionContext>,
+}
+
+#[derive(Clone)]
+struct WorkerSession {
+    settings: Arc<WorkerSettings>,
+    channels: Channels,
+    url: Arc<str>,
+}
+
+/// A refusal the coordinator turns back into the typed exception.
+pub fn refusal(url: &str, err: &CodecError) -> DataFusionError {
+    let err = innermost(err);
+    DataFusionError::Execution(format!(
+        "{ERROR_TAG}{}] the dfship worker at {url} refused the query's Python UDFs: {err}",
+        err.kind().exception_name()
+    ))
+}
+
+/// The codec error a DataFusion error carries, if any, else `err`: decoding
+/// reports a UDF's refusal through DataFusion.
+fn innermost(err: &CodecError) -> &CodecError {
+    match err {
+        CodecError::Query(e) => find_in_chain::<CodecError>(e).map_or(err, innermost),
+        _ => err,
+    }
+}
+
+#[async_trait]
+impl WorkerSessionBuilder for WorkerSession {
+    async fn build_session_state(&self, ctx: WorkerQueryContext) -> Result<SessionState> {
+        let WorkerQueryContext { mut builder, headers } = ctx;
+        builder = builder.with_distributed_channel_resolver(self.channels.clone());
+        if let Some(token) = &self.settings.token {
+            // Requests this worker makes of other workers carry it too.
+            let (name, value) = auth_header(token)?;
+            let mut own = HeaderMap::new();
+            own.insert(name, value);
+            builder = builder.with_distributed_passthrough_headers(own)?;
+        }
+        if let Some(own) = &self.settings.functions {
+            let state = own.state();
+            builder
+                .scalar_functions()
+                .get_or_insert_default()
+                .extend(state.scalar_functions().values().cloned());
+            builder
+                .aggregate_functions()
+                .get_or_insert_default()
+                .extend(state.aggregate_functions().values().cloned());
+            builder
+                .window_functions()
+                .get_or_insert_default()
+                .extend(state.window_functions().values().cloned());
+        }
+        if let Some(value) = headers.get(UDF_HEADER) {
+            let udfs = bundle::decode(value.as_bytes(), &self.settings.codec, &self.settings.limits)
+                .map_err(|e| refusal(&self.url, &e))?;
+            for udf in udfs {
+                match udf {
+                    PythonUdf::Scalar(u) => builder.scalar_functions().get_or_insert_default().push(u),
+                    PythonUdf::Aggregate(u) => builder.aggregate_functions().get_or_insert_default().push(u),
+                    PythonUdf::Window(u) => builder.window_functions().get_or_insert_default().push(u),
+                }
+            }
+        }
+        Ok(builder.build())
+    }
+}
+
+/// Refuses requests without the worker's token, comparing digests in
+/// constant time so the comparison reveals nothing of the token.
+#[derive(Clone)]
+struct TokenGate {
+    expected: Option<[u8; 32]>,
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl tonic::service::Interceptor for TokenGate {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let Some(expected) = &self.expected else {
+            return Ok(request);
+        };
+        let presented = request
+            .metadata()
+            .get(http::header::AUTHORIZATION.as_str())
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let Some(presented) = presented else {
+            return Err(Status::unauthenticated(format!(
+                "{ERROR_TAG}WorkerAuthError] this dfship worker requires a token and the request carried none"
+            )));
+        };
+        let difference = digest(presented).iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        if difference == 0 {
+            Ok(request)
+        } else {
+            Err(Status::unauthenticated(format!(
+                "{ERROR_TAG}WorkerAuthError] this dfship worker refused the request's token"
+            )))
+        }
+    }
+}
+
+/// A worker serving on its own runtime until stopped.
+pub struct RunningWorker {
+    url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    served: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
+    runtime: Option<Runtime>,
+}
+
+impl RunningWorker {
+    /// Binds `host:port` (0 picks a free port) and serves on `threads`
+    /// runtime threads.
+    pub fn start(host: &str, port: u16, threads: usize, settings: WorkerSettings) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("dfship-worker")
+            .thread_stack_size(WORKER_STACK_BYTES)
+            .enable_all()
+            .build()?;
+        let listener = runtime.block_on(tokio::net::TcpListener::bind((host, port)))?;
+        let address = listener.local_addr()?;
+        let url = format!("http://{address}");
+        let max_payload = settings.limits.max_payload_bytes;
+        let gate = TokenGate { expected: settings.token.as_deref().map(digest) };
+        let session = WorkerSession {
+            settings: Arc::new(settings),
+            channels: Channels::default(),
+            url: Arc::from(url.as_str()),
+        };
+        // Plans and work units arrive in requests: bounded like any payload.
+        let service =
+            Worker::from_session_builder(session).into_worker_server().max_decoding_message_size(max_payload);
+        let service = InterceptedService::new(service, gate);
+        // The Python UDF header is bounded by the payload limit, in base64.
+        let header_limit = u32::try_from(max_payload.saturating_mul(4) / 3 + 64 * 1024).unwrap_or(u32::MAX);
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let served = runtime.spawn(async move {
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            Server::builder()
+                .http2_max_header_list_size(header_limit)
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Ok(Self { url, shutdown: Some(shutdown), served: Some(served), runtime: Some(runtime) })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.runtime.is_some()
+    }
+
+    /// Stops accepting requests, lets running ones finish for a few seconds
+    /// and shuts the runtime down. Blocks: call it without the GIL, as
+    /// running Python UDFs need it to finish.
+    pub fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(runtime) = self.runtime.take() {
+            if let Some(served) = self.served.take() {
+                let _ = runtime.block_on(async move { tokio::time::timeout(DRAIN, served).await });
+            }
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+impl Drop for RunningWorker {
+    fn drop(&mut self) {
+        // Dropped without `stop`: never block here (the dropping thread may
+        // hold the GIL that running UDFs wait for).
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}

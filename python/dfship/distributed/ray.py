@@ -1,0 +1,113 @@
+"""dfship workers as Ray actors: a Ray cluster hosts the workers of a
+:class:`~dfship.distributed.DistributedContext`. After ``ray.init()``,
+``DistributedContext(start_workers())`` runs queries on one worker per node
+(``examples/distributed_query.py --ray`` runs this on a local Ray).
+
+Each actor hosts one :class:`~dfship.distributed.Worker`, listening on its
+node's address. The workers live as long as the returned
+:class:`RayWorkers` (or until :meth:`RayWorkers.stop`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["RayWorkers", "start_workers"]
+
+
+class RayWorkers(list[str]):
+    """The URLs of workers hosted by Ray actors; it keeps the actors alive."""
+
+    def __init__(self, urls: list[str], actors: list[Any]) -> None:
+        super().__init__(urls)
+        self._actors = actors
+
+    @property
+    def actors(self) -> list[Any]:
+        """The Ray actor handles, one per worker."""
+        return list(self._actors)
+
+    def stop(self) -> None:
+        """Stops every worker and ends its actor."""
+        import ray
+
+        actors, self._actors = self._actors, []
+        ray.get([a.stop.remote() for a in actors])
+        for actor in actors:
+            ray.kill(actor)
+
+
+def _actor_class(ray: Any) -> Any:
+    @ray.remote
+    class DfshipWorkerActor:
+        def __init__(
+            self, port: int, token: str | None, python_udf_inlining: bool, threads: int | None
+        ) -> None:
+            from dfship.distributed import Worker
+
+            host = ray.util.get_node_ip_address()
+            self.worker = Worker(
+                port,
+                host=host,
+                token=token,
+                python_udf_inlining=python_udf_inlining,
+                threads=threads,
+            )
+
+        def url(self) -> str:
+            return self.worker.url
+
+        def pid(self) -> int:
+            import os
+
+            return os.getpid()
+
+        def stop(self) -> None:
+            self.worker.stop()
+
+    return DfshipWorkerActor
+
+
+def start_workers(
+    n: int | None = None,
+    *,
+    token: str | None = None,
+    python_udf_inlining: bool = True,
+    port: int = 0,
+    threads: int | None = None,
+    num_cpus: float = 1,
+) -> RayWorkers:
+    """Starts ``n`` dfship workers as Ray actors on the connected Ray
+    cluster (``ray.init()`` first) and returns their URLs.
+
+    By default one worker per alive node, each pinned to its node; with
+    ``n``, the actors are spread over the nodes. Each actor reserves
+    ``num_cpus`` of Ray's CPUs; ``threads`` sets the worker's own runtime
+    threads (default: the node's cores). The workers share ``token`` and
+    read ``DFSHIP_PAYLOAD_KEY`` from their environment, which Ray's
+    ``runtime_env`` can set.
+    """
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    actor = _actor_class(ray)
+    args = (port, token, python_udf_inlining, threads)
+    if n is None:
+        alive = ray.nodes()  # type: ignore[no-untyped-call]
+        nodes = [node["NodeID"] for node in alive if node.get("Alive")]
+        actors = [
+            actor.options(
+                num_cpus=num_cpus,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
+            ).remote(*args)
+            for node in nodes
+        ]
+    else:
+        if n < 1:
+            raise ValueError("start_workers needs n >= 1")
+        actors = [
+            actor.options(num_cpus=num_cpus, scheduling_strategy="SPREAD").remote(*args)
+            for _ in range(n)
+        ]
+    urls = ray.get([a.url.remote() for a in actors])
+    return RayWorkers(list(urls), actors)

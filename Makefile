@@ -62,9 +62,10 @@ release: $(STAMP) ## Build the extension optimised into the virtualenv
 
 .PHONY: demo
 DEMO_DATA := target/tpch/sf0.1
-demo: release ## Set up, build optimised, generate TPC-H SF 0.1, ship eight queries to a worker pool
+demo: release ## Set up, build optimised, generate TPC-H SF 0.1, ship eight queries to a worker pool, run all 22 on two workers
 	cargo run --release --quiet -p dfship-tpch -- gen --sf 0.1 --parts 8 --out $(DEMO_DATA)
 	$(VPY) -m dfship.tpch pool --data $(DEMO_DATA) --workers 2 --start spawn
+	$(VPY) -m dfship.tpch distributed --data $(DEMO_DATA) --workers 2 --iterations 1 --bytes-per-task 4194304
 
 # TPC-H (tpch/): data from the embedded generator, the 22 queries checked
 # against DuckDB, and the pool mode. DATA=DIR picks a directory made by
@@ -95,6 +96,48 @@ CLUSTERS ?= 2,3
 tpch-distributed: $(BUILT) ## The 22 TPC-H queries on CLUSTERS (2,3) local dfship worker processes vs single-node (DATA=DIR)
 	test -f $(DATA)/tpch-dataset.txt || $(MAKE) tpch-data
 	$(VPY) -m dfship.tpch distributed --data $(DATA) --workers $(CLUSTERS)
+
+# Fuzzing: cargo-fuzz (libFuzzer) targets in fuzz/, built with coverage
+# instrumentation and no sanitizer (-s none) in the dev profile, from the
+# committed seed corpus. libFuzzer's flags need RUSTC_BOOTSTRAP on a stable
+# toolchain. New corpus entries go to a scratch folder, not the committed one.
+CARGO_FUZZ_VERSION := 0.13.2
+CARGO_FUZZ := $(TOOLS_DIR)/bin/cargo-fuzz
+FUZZ_TARGETS := frame expr_strict physical_strict signed
+FUZZ_SECONDS ?= 60
+FUZZ_TARGET_DIR ?= $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR)/fuzz,$(CURDIR)/target/fuzz)
+FUZZ_SCRATCH ?= $(FUZZ_TARGET_DIR)/corpus
+FUZZ_FLAGS := --dev -s none --target-dir $(FUZZ_TARGET_DIR)
+# The targets link libpython (the codec embeds it for its Python UDFs).
+FUZZ_ENV := RUSTC_BOOTSTRAP=1 LD_LIBRARY_PATH=$$($(VPY) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')
+
+$(CARGO_FUZZ):
+	CARGO_TARGET_DIR=$(TOOLS_DIR)/build cargo install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked \
+		--root $(TOOLS_DIR) --quiet
+	rm -rf $(TOOLS_DIR)/build
+
+.PHONY: fuzz
+fuzz: $(CARGO_FUZZ) $(STAMP) ## Each fuzz target for FUZZ_SECONDS (60) from fuzz/corpus; fails on any crash
+	cd fuzz && $(FUZZ_ENV) $(CARGO_FUZZ) fuzz build $(FUZZ_FLAGS)
+	failed=; for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_SCRATCH)/$$t; \
+		log=$(FUZZ_TARGET_DIR)/$$t.log; \
+		if (cd fuzz && $(FUZZ_ENV) $(CARGO_FUZZ) fuzz run $(FUZZ_FLAGS) $$t $(FUZZ_SCRATCH)/$$t corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_TARGET_DIR)/crash-$$t-) > $$log 2>&1; then \
+			echo "fuzz: $$t: $$(grep -h 'stat::number_of_executed_units' $$log | tr -dc 0-9) runs in $(FUZZ_SECONDS) s," \
+				"corpus $$(find $(FUZZ_SCRATCH)/$$t fuzz/corpus/$$t -type f | wc -l) entries, no crash"; \
+		else \
+			grep -A3 -m1 'panicked at\|ERROR: libFuzzer' $$log || tail -20 $$log; \
+			echo "fuzz: $$t FAILED after $$(grep -h 'stat::number_of_executed_units' $$log | tr -dc 0-9) runs" \
+				"(the input: $(FUZZ_TARGET_DIR)/crash-$$t-*; the log: $$log)"; \
+			failed="$$failed $$t"; \
+		fi; \
+	done; test -z "$$failed" || { echo "fuzz: failed:$$failed"; exit 1; }
+
+.PHONY: fuzz-short
+fuzz-short: ## The fuzz targets for 10 s each (part of `make test`)
+	$(MAKE) fuzz FUZZ_SECONDS=10
 
 .PHONY: tpch-long
 tpch-long: ## The longer TPC-H run: SF 0.1 against DuckDB, and the pool under fork, spawn and forkserver
@@ -186,6 +229,7 @@ build-checks: $(STAMP) ## Pins match constraints.txt; one feature set per crate 
 .PHONY: lint
 lint: $(BUILT) ## rustfmt, clippy, ruff, mypy, stubtest
 	cargo fmt --all -- --check
+	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	ruff check python examples benches harness/driver tools
 	ruff format --check python examples benches harness/driver tools
@@ -193,7 +237,7 @@ lint: $(BUILT) ## rustfmt, clippy, ruff, mypy, stubtest
 	$(VPY) -m mypy.stubtest dfship._internal --mypy-config-file pyproject.toml --allowlist python/stubtest-allowlist.txt
 
 # The stages of `make test`, in order; tools/stages.sh times each one.
-TEST_STAGES := preflight venv develop ffi-example build-checks lint workflows cargo-test pytest docs-check harness
+TEST_STAGES := preflight venv develop ffi-example build-checks lint workflows cargo-test pytest docs-check harness fuzz-short
 
 .PHONY: test
 test: ## Everything: set-up, build checks, lints, Rust tests, Python tests and doctests, the property harness

@@ -51,6 +51,11 @@
 //!   sized by that depth ([`codec::bounded::with_stack`]); so do plan
 //!   building and, past [`runtime::RUNTIME_DEPTH`], the whole query
 //!   ([`runtime::block_on_sized`]).
+//! * **Panics in conversion.** datafusion-proto and Arrow assert some
+//!   invariants of what they decode by panicking. The conversion of a
+//!   decoded message runs under `codec::framing::converting`, which
+//!   reports a panic as corrupt input; the fuzz targets in `fuzz/` check
+//!   that nothing escapes a decode call.
 //! * **Bytes out.** Encoding checks the depth iteratively against the
 //!   session's wire `max_depth` (default 2,000) before serializing, and the
 //!   frame size against `max_payload_bytes`.

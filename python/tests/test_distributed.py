@@ -471,3 +471,25 @@ def test_ray_hosts_the_workers(tpch_data: str) -> None:
         workers.stop()
     finally:
         ray.shutdown()
+
+
+def test_tpch_distributed_command(tpch_data: str) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "dfship.tpch", "distributed", "--data", tpch_data),
+            *("--workers", "2", "--query", "5", "--query", "18", "--iterations", "1"),
+            *("--bytes-per-task", str(BYTES_PER_TASK)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "2 of 2 match single-node", done.stdout
+    q05 = next(line for line in lines if line.startswith("q05")).split()
+    # Q5 joins six tables: stages exchange data over loopback.
+    assert q05[-1] == "match" and float(q05[3]) > 0, q05

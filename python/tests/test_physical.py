@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import pathlib
 import pickle
 import subprocess
 import sys
@@ -195,3 +196,26 @@ def test_mutated_plans_never_crash_a_process() -> None:
     # The decoders, not just the frame check, did the refusing.
     assert {"CorruptPayloadError", "SerializationError"} & set(tally["refused"]), tally
     assert len(tally["refused"]) >= 2, tally
+
+
+FUZZ = pathlib.Path(__file__).resolve().parents[2] / "fuzz"
+
+
+@pytest.mark.parametrize(
+    "found",
+    [
+        # Refused by dfship's own scan before Arrow reads it.
+        ("corpus/physical_strict/regression-ipc-buffer-outside-body", CorruptPayloadError),
+        # Arrow's IPC reader panics on this schema: caught, reported as corrupt.
+        ("corpus/physical_strict/regression-ipc-schema-without-fields", CorruptPayloadError),
+    ],
+)
+def test_fuzzer_findings_raise_typed_errors(found: tuple[str, type[Exception]]) -> None:
+    """Inputs the physical_strict fuzz target found (one flags byte, then a
+    plan body): decoding raises a typed error and the process goes on."""
+    path, error = found
+    data = (FUZZ / path).read_bytes()
+    frame = _frames.seal(b"DFSP" + bytes([1, data[0] & 1]), data[1:])
+    strict = SessionContext().with_python_udf_inlining(enabled=False)
+    with pytest.raises(error):
+        ExecutionPlan.from_bytes(frame, strict)

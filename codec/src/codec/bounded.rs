@@ -107,9 +107,12 @@ pub fn decode_message<M: Message + Default>(
 /// Arrow IPC streams travel inside messages (the batches of an in-memory
 /// scan). Arrow's stream reader allocates a message body of the length the
 /// message declares before reading it, and a failed allocation aborts the
-/// process. So every length-delimited field of `bytes` (at any depth) that
-/// reads as an IPC stream is walked message by message, and a message whose
-/// declared body is longer than the bytes left is refused here.
+/// process; it also slices each buffer of a batch out of the body where the
+/// message says, and panics on a range outside it. So every
+/// length-delimited field of `bytes` (at any depth) that reads as an IPC
+/// stream is walked message by message, and a message whose declared body
+/// is longer than the bytes left, or whose buffers lie outside its body, is
+/// refused here.
 ///
 /// A field only counts as IPC when its metadata verifies as an Arrow IPC
 /// `Message` flatbuffer, so other bytes are never refused for looking alike.
@@ -132,10 +135,9 @@ fn refuse_overlong_ipc(bytes: &[u8], what: &'static str) -> Result<(), CodecErro
                     else {
                         break;
                     };
-                    if let Some(declared) = overlong_ipc_body(&bytes[content..content_end]) {
+                    if let Some(problem) = bad_ipc_message(&bytes[content..content_end]) {
                         return Err(CodecError::Malformed(format!(
-                            "an Arrow IPC message inside the {what} declares a body of {declared} bytes, \
-                             more than the stream holds"
+                            "an Arrow IPC message inside the {what} {problem}"
                         )));
                     }
                     ranges.push((content, content_end));
@@ -152,9 +154,10 @@ fn refuse_overlong_ipc(bytes: &[u8], what: &'static str) -> Result<(), CodecErro
     Ok(())
 }
 
-/// The declared body length of the first message in `stream` that claims
-/// more bytes than follow it, if `stream` reads as an Arrow IPC stream.
-fn overlong_ipc_body(stream: &[u8]) -> Option<i64> {
+/// What is wrong with the first message of `stream` that Arrow could not
+/// read safely, if `stream` reads as an Arrow IPC stream: a body longer
+/// than the bytes that follow, or a batch buffer outside the body.
+fn bad_ipc_message(stream: &[u8]) -> Option<String> {
     const CONTINUATION: [u8; 4] = [0xff; 4];
     let mut pos = 0;
     loop {
@@ -169,10 +172,20 @@ fn overlong_ipc_body(stream: &[u8]) -> Option<i64> {
         let message = arrow::ipc::root_as_message(meta).ok()?;
         pos += meta_len;
         let body = message.bodyLength();
-        match usize::try_from(body) {
-            Ok(n) if n <= stream.len() - pos => pos += n,
-            _ => return Some(body),
+        let length = match usize::try_from(body) {
+            Ok(n) if n <= stream.len() - pos => n,
+            _ => return Some(format!("declares a body of {body} bytes, more than the stream holds")),
+        };
+        let batch = message.header_as_record_batch().or_else(|| message.header_as_dictionary_batch()?.data());
+        for buffer in batch.and_then(|b| b.buffers()).into_iter().flatten() {
+            let (offset, len) = (buffer.offset(), buffer.length());
+            if offset < 0 || len < 0 || offset.checked_add(len).is_none_or(|end| end > body) {
+                return Some(format!(
+                    "places a buffer at {offset} (+{len} bytes) outside its body of {body} bytes"
+                ));
+            }
         }
+        pos += length;
     }
 }
 

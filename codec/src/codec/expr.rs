@@ -138,9 +138,11 @@ pub fn decode_logical_expr(
     let flagged = framing::flagged_inline(&frame);
     let (decoding, tracking) = codec.for_frame(proto_limit, limits, flagged);
     with_stack_for(nesting, move || {
-        let parsed = parse_expr(&node, registry, &decoding).map_err(|e| match e {
-            FromProtoError::DataFusionError(e) => CodecError::Query(e),
-            other => CodecError::Malformed(other.to_string()),
+        let parsed = framing::converting("expression", || {
+            parse_expr(&node, registry, &decoding).map_err(|e| match e {
+                FromProtoError::DataFusionError(e) => CodecError::Query(e),
+                other => CodecError::Malformed(other.to_string()),
+            })
         });
         drop(node);
         let expr = framing::finish(&tracking, flagged, parsed)?;

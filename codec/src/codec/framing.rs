@@ -75,3 +75,20 @@ pub fn finish<T>(tracking: &Tracking, flagged: bool, parsed: Result<T, CodecErro
     }
     Ok(value)
 }
+
+/// Runs a datafusion-proto conversion of untrusted bytes, reporting a panic
+/// inside it as corrupt input. DataFusion and Arrow assert some invariants
+/// of what they decode (a decimal's byte length, an Arrow schema's fields)
+/// by panicking; for a decoder those are malformed bytes, not a defect, and
+/// must neither unwind into the caller nor take the process down.
+pub fn converting<T>(
+    what: &'static str,
+    convert: impl FnOnce() -> Result<T, CodecError>,
+) -> Result<T, CodecError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(convert)).unwrap_or_else(|payload| {
+        Err(CodecError::Malformed(format!(
+            "the {what} could not be decoded: {}",
+            crate::runtime::panic_message(payload.as_ref())
+        )))
+    })
+}

@@ -121,7 +121,9 @@ pub fn decode_physical_plan_measured(
     let flagged = framing::flagged_inline(&frame);
     let (decoding, tracking) = codec.for_frame(levels, limits, flagged);
     with_stack_for(nesting, move || {
-        let parsed = node.try_into_physical_plan(ctx, &decoding).map_err(CodecError::Query);
+        let parsed = framing::converting("plan", || {
+            node.try_into_physical_plan(ctx, &decoding).map_err(CodecError::Query)
+        });
         drop(node);
         let plan = framing::finish(&tracking, flagged, parsed)?;
         // Operand lists fold into chains deeper than the message nests:
@@ -165,7 +167,9 @@ pub fn decode_physical_expr(
     let flagged = framing::flagged_inline(&frame);
     let (decoding, tracking) = codec.for_frame(levels, limits, flagged);
     with_stack_for(nesting, move || {
-        let parsed = parse_physical_expr(&node, ctx, input_schema, &decoding).map_err(CodecError::Query);
+        let parsed = framing::converting("physical expression", || {
+            parse_physical_expr(&node, ctx, input_schema, &decoding).map_err(CodecError::Query)
+        });
         drop(node);
         let expr = framing::finish(&tracking, flagged, parsed)?;
         let depth = physical_expr_depth(&expr);

@@ -64,7 +64,8 @@ def _distributed(args: argparse.Namespace) -> int:
             text += f"{seconds:>9.3f}{mb:>9}"
             if problem:
                 problems.append(f"{n} workers: {problem}")
-        print(text + ("  match" if not problems else "  DIFFERS: " + "; ".join(problems)), flush=True)
+        verdict = "  DIFFERS: " + "; ".join(problems) if problems else "  match"
+        print(text + verdict, flush=True)
 
     results = run_distributed(
         args.data, sizes, args.query or range(1, 23), args.iterations, line, args.bytes_per_task
@@ -157,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     dist.add_argument("--data", required=True, help="a directory made by `dfship-tpch gen`")
     dist.add_argument("--workers", default="2,3", help="worker counts, comma-separated")
     dist.add_argument("--query", type=int, action="append", help="only this query (repeatable)")
-    dist.add_argument("--iterations", type=int, default=3, help="runs per query; the fastest counts")
+    dist.add_argument(
+        "--iterations", type=int, default=3, help="runs per query; the fastest counts"
+    )
     dist.add_argument("--bytes-per-task", type=int, default=None, help="input bytes per scan task")
     dist.set_defaults(run=_distributed)
     args = parser.parse_args(argv)

@@ -1,0 +1,28 @@
+//! The frame parser and the other byte-level readers: any input, no panic,
+//! and an accepted frame's parts lie inside the input.
+#![no_main]
+
+use dfship::wire::{self, UdfHeader};
+use libfuzzer_sys::fuzz_target;
+
+const MAGICS: [[u8; 4]; 3] = [wire::MAGIC_LOGICAL_EXPR, wire::MAGIC_PHYSICAL_EXPR, wire::MAGIC_PHYSICAL_PLAN];
+const UDF_MAGICS: [[u8; 4]; 3] = [wire::MAGIC_SCALAR_UDF, wire::MAGIC_AGGREGATE_UDF, wire::MAGIC_WINDOW_UDF];
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(frame) = wire::read_frame(data, &MAGICS, 1 << 20) {
+        assert!(frame.body.len() <= data.len());
+        assert!(frame.signed_bytes.len() <= data.len());
+        let _ = wire::protobuf_nesting(frame.body);
+    }
+    if let Ok((_, rest)) = UdfHeader::read(data, &UDF_MAGICS) {
+        assert!(rest.len() + wire::UDF_HEADER_LEN == data.len());
+    }
+    let _ = wire::read_varint(data);
+    if let Ok((count, rest)) = wire::read_count(data) {
+        assert!(count <= rest.len());
+    }
+    if let Ok((bytes, rest)) = wire::read_bytes(data) {
+        assert!(bytes.len() + rest.len() < data.len());
+    }
+    let _ = wire::protobuf_depth(data);
+});

@@ -150,7 +150,7 @@ pub fn python_udfs(plan: &LogicalPlan) -> Result<Vec<PythonUdf>> {
 
 /// The header value carrying `udfs`, encoded with `codec` under `limits`
 /// (signed when they hold a key).
-pub fn encode(
+pub fn write_header(
     udfs: &[PythonUdf],
     codec: &PythonLogicalCodec,
     limits: &WireLimits,
@@ -166,7 +166,7 @@ pub fn encode(
 /// The Python UDFs a header value carries, each frame checked under
 /// `limits` and decoded with `codec` (which refuses inline UDFs when
 /// inlining is off).
-pub fn decode(
+pub fn read_header(
     value: &[u8],
     codec: &PythonLogicalCodec,
     limits: &WireLimits,

@@ -103,7 +103,7 @@ impl QueryPlanner for HeaderPlanner {
             headers.insert(name, value);
         }
         if !udfs.is_empty() {
-            let value = bundle::encode(&udfs, &self.settings.codec, &self.settings.limits)
+            let value = bundle::write_header(&udfs, &self.settings.codec, &self.settings.limits)
                 .map_err(|e| DataFusionError::External(Box::new(e)))?;
             let value = HeaderValue::try_from(value).map_err(|e| DataFusionError::Internal(e.to_string()))?;
             headers.insert(UDF_HEADER, value);

@@ -99,7 +99,7 @@ impl WorkerSessionBuilder for WorkerSession {
                 .extend(state.window_functions().values().cloned());
         }
         if let Some(value) = headers.get(UDF_HEADER) {
-            let udfs = bundle::decode(value.as_bytes(), &self.settings.codec, &self.settings.limits)
+            let udfs = bundle::read_header(value.as_bytes(), &self.settings.codec, &self.settings.limits)
                 .map_err(|e| refusal(&self.url, &e))?;
             for udf in udfs {
                 match udf {

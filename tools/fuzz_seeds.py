@@ -23,22 +23,11 @@ from dfship import Window, col, lit, udf
 from dfship import functions as f
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "python" / "tests"))
+from _frames import split  # noqa: E402 - the tests' frame helpers
+
 CORPUS = ROOT / "fuzz" / "corpus"
 KEY = b"dfship fuzzing key"
-
-
-def split(frame: bytes) -> tuple[int, bytes]:
-    """The flags byte and the body of a frame."""
-    flags = frame[5]
-    length, shift, i = 0, 0, 6
-    while True:
-        byte = frame[i]
-        length |= (byte & 0x7F) << shift
-        i += 1
-        shift += 7
-        if byte < 0x80:
-            break
-    return flags, frame[i : i + length]
 
 
 def expressions() -> list[dfship.Expr]:
@@ -87,7 +76,7 @@ def main() -> int:
     plan_frames = plans(ctx)
 
     def bodies(frames: list[bytes]) -> list[bytes]:
-        return [bytes([flags]) + body for flags, body in map(split, frames)]
+        return [header[5:6] + body for header, body in map(split, frames)]
 
     write("frame", exprs + signed_exprs + plan_frames)
     write("expr_strict", bodies(exprs))

@@ -149,6 +149,15 @@ impl CodecErrorKind {
 }
 
 impl CodecError {
+    /// The codec error this one carries inside DataFusion's error, if any,
+    /// else this one: decoding reports a UDF's refusal through DataFusion.
+    pub fn innermost(&self) -> &Self {
+        match self {
+            Self::Query(e) => crate::error::find_in_chain::<Self>(e).map_or(self, Self::innermost),
+            _ => self,
+        }
+    }
+
     pub fn kind(&self) -> CodecErrorKind {
         match self {
             Self::Wire(w) => match w {

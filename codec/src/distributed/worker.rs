@@ -23,7 +23,6 @@ use tonic::{Request, Status};
 use super::bundle::{self, PythonUdf, UDF_HEADER};
 use super::{Channels, ERROR_TAG, auth_header};
 use crate::codec::{CodecError, PythonLogicalCodec, WireLimits};
-use crate::error::find_in_chain;
 
 /// Stack of the worker's runtime threads: they decode plans and run
 /// DataFusion's recursive operators.
@@ -54,21 +53,12 @@ struct WorkerSession {
 }
 
 /// A refusal the coordinator turns back into the typed exception.
-pub fn refusal(url: &str, err: &CodecError) -> DataFusionError {
-    let err = innermost(err);
+fn refusal(url: &str, err: &CodecError) -> DataFusionError {
+    let err = err.innermost();
     DataFusionError::Execution(format!(
         "{ERROR_TAG}{}] the dfship worker at {url} refused the query's Python UDFs: {err}",
         err.kind().exception_name()
     ))
-}
-
-/// The codec error a DataFusion error carries, if any, else `err`: decoding
-/// reports a UDF's refusal through DataFusion.
-fn innermost(err: &CodecError) -> &CodecError {
-    match err {
-        CodecError::Query(e) => find_in_chain::<CodecError>(e).map_or(err, innermost),
-        _ => err,
-    }
 }
 
 #[async_trait]
@@ -84,7 +74,10 @@ impl WorkerSessionBuilder for WorkerSession {
             builder = builder.with_distributed_passthrough_headers(own)?;
         }
         if let Some(own) = &self.settings.functions {
-            let state = own.state();
+            // Only the function maps are copied, under the session's lock:
+            // this runs for every task.
+            let state = own.state_ref();
+            let state = state.read();
             builder
                 .scalar_functions()
                 .get_or_insert_default()

@@ -59,9 +59,13 @@ pub fn with_stack_for<R>(nesting: Nesting, f: impl FnOnce() -> R) -> R {
     if nesting.levels <= SHALLOW && nesting.unfolded <= SHALLOW {
         return f();
     }
-    let bytes =
-        stack_bytes(nesting.levels).saturating_add(nesting.unfolded.saturating_mul(STACK_PER_FOLDED_LEVEL));
-    stacker::grow(bytes, f)
+    stacker::grow(stack_for(nesting), f)
+}
+
+/// The stack that decoding a message of this nesting into a tree, and
+/// dropping that tree, may take.
+pub fn stack_for(nesting: Nesting) -> usize {
+    stack_bytes(nesting.levels).saturating_add(nesting.unfolded.saturating_mul(STACK_PER_FOLDED_LEVEL))
 }
 
 /// Refuses `bytes` when they are a protobuf message nested deeper than

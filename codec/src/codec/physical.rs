@@ -54,7 +54,9 @@ impl PlanDepth {
         self.height + self.deepest_expr
     }
 
-    fn check(self, limits: &WireLimits, stage: &'static str) -> Result<(), CodecError> {
+    /// Refuses a plan whose height or deepest expression is over the
+    /// limits' `max_depth`.
+    pub fn check(self, limits: &WireLimits, stage: &'static str) -> Result<(), CodecError> {
         let depth = self.height.max(self.deepest_expr);
         if depth > limits.max_depth {
             return Err(CodecError::TooDeep { depth, limit: limits.max_depth, stage });

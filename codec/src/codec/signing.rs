@@ -89,9 +89,17 @@ impl PayloadKeys {
 
     /// The tag for a frame whose bytes so far are `signed`.
     pub fn tag(&self, signed: &[u8]) -> [u8; TAG_LEN] {
+        self.tag_parts(&[signed])
+    }
+
+    /// The tag over the concatenation of `parts`: for messages signed
+    /// outside a frame, such as the requests that carry plans to workers.
+    pub fn tag_parts(&self, parts: &[&[u8]]) -> [u8; TAG_LEN] {
         let key = &self.current;
         let mut mac = key.mac();
-        mac.update(signed);
+        for part in parts {
+            mac.update(part);
+        }
         mac.update(&key.id);
         let mut tag = [0; TAG_LEN];
         tag[..KEY_ID_LEN].copy_from_slice(&key.id);
@@ -101,16 +109,27 @@ impl PayloadKeys {
 
     /// Checks that `frame` is signed by one of these keys.
     pub fn verify(&self, frame: &Frame<'_>) -> Result<(), CodecError> {
-        let Some(tag) = frame.tag else {
+        self.verify_parts(&[frame.signed_bytes], frame.tag)
+    }
+
+    /// Checks that `tag` was made by [`Self::tag_parts`] over `parts` with
+    /// one of these keys; `None` is an unsigned message.
+    pub fn verify_parts(&self, parts: &[&[u8]], tag: Option<&[u8]>) -> Result<(), CodecError> {
+        let Some(tag) = tag else {
             return Err(CodecError::Unsigned { key_id: self.key_id() });
         };
+        if tag.len() != TAG_LEN {
+            return Err(CodecError::BadSignature { key_id: hex(&tag[..tag.len().min(KEY_ID_LEN)]) });
+        }
         let (id, mac) = tag.split_at(KEY_ID_LEN);
         let key = std::iter::once(self.current.as_ref())
             .chain(self.previous.iter())
             .find(|k| k.id == id)
             .ok_or_else(|| CodecError::UnknownKey { found: hex(id), accepted: self.accepted_ids() })?;
         let mut check = key.mac();
-        check.update(frame.signed_bytes);
+        for part in parts {
+            check.update(part);
+        }
         check.update(&key.id);
         // `verify_slice` compares in constant time.
         check.verify_slice(mac).map_err(|_| CodecError::BadSignature { key_id: hex(id) })

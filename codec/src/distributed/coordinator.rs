@@ -62,7 +62,7 @@ pub fn coordinator_state(
     let mut builder = builder
         .with_config(config)
         .with_distributed_worker_resolver(FixedWorkers(Arc::clone(&workers)))
-        .with_distributed_channel_resolver(Channels::default())
+        .with_distributed_channel_resolver(Channels::new(settings.limits.keys.clone()))
         .with_distributed_planner();
     if let Some(bytes) = settings.bytes_per_task {
         builder = builder.with_distributed_file_scan_config_bytes_per_partition(bytes)?;

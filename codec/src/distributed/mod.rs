@@ -33,6 +33,7 @@
 
 pub mod bundle;
 pub mod coordinator;
+pub mod guard;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -47,6 +48,8 @@ use http::header::AUTHORIZATION;
 use http::{HeaderName, HeaderValue};
 use tonic::transport::Endpoint;
 use url::Url;
+
+use crate::codec::signing::PayloadKeys;
 
 /// How long connecting to a worker may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -68,13 +71,19 @@ pub fn auth_header(token: &str) -> Result<(HeaderName, HeaderValue)> {
 
 /// Connections to workers: one channel per URL, made once and reused, with
 /// a connect timeout and keep-alive pings so that an unreachable or vanished
-/// worker fails a query instead of stalling it.
+/// worker fails a query instead of stalling it. With payload keys, the
+/// requests that carry plans are signed ([`guard::SigningChannel`]).
 #[derive(Clone, Default)]
 pub struct Channels {
     open: Arc<Mutex<HashMap<Url, BoxCloneSyncChannel>>>,
+    keys: Option<PayloadKeys>,
 }
 
 impl Channels {
+    pub fn new(keys: Option<PayloadKeys>) -> Self {
+        Self { open: Arc::default(), keys }
+    }
+
     async fn channel(&self, url: &Url) -> Result<BoxCloneSyncChannel> {
         if let Some(channel) = self.open.lock().map_err(poisoned)?.get(url) {
             return Ok(channel.clone());
@@ -91,7 +100,10 @@ impl Channels {
                 "{ERROR_TAG}WorkerUnavailableError] cannot reach the dfship worker at {url}: {e}"
             ))
         })?;
-        let channel = BoxCloneSyncChannel::new(channel);
+        let channel = match &self.keys {
+            Some(keys) => BoxCloneSyncChannel::new(guard::SigningChannel::new(channel, keys.clone())),
+            None => BoxCloneSyncChannel::new(channel),
+        };
         self.open.lock().map_err(poisoned)?.insert(url.clone(), channel.clone());
         Ok(channel)
     }

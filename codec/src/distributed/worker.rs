@@ -9,23 +9,26 @@ use async_trait::async_trait;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SessionState;
 use datafusion::execution::context::SessionContext;
-use datafusion_distributed::{DistributedExt, Worker, WorkerQueryContext, WorkerSessionBuilder};
+use datafusion_distributed::{
+    DistributedExt, Worker, WorkerPlanRewriteEvent, WorkerPlanRewriteEventResponse, WorkerQueryContext,
+    WorkerSessionBuilder,
+};
 use http::HeaderMap;
-use sha2::{Digest, Sha256};
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
-use tonic::{Request, Status};
 
 use super::bundle::{self, PythonUdf, UDF_HEADER};
+use super::guard::{Checks, REFUSED_HEADER, RequestGuard, token_digest};
 use super::{Channels, ERROR_TAG, auth_header};
+use crate::codec::physical::plan_depth;
 use crate::codec::{CodecError, PythonLogicalCodec, WireLimits};
 
-/// Stack of the worker's runtime threads: they decode plans and run
-/// DataFusion's recursive operators.
+/// Stack of the worker's runtime threads: they run DataFusion's recursive
+/// operators. Decoding a plan, the deepest recursion, runs on a stack
+/// sized for that plan instead ([`super::guard`]).
 const WORKER_STACK_BYTES: usize = 16 * 1024 * 1024;
 /// How long `stop` lets running requests finish.
 const DRAIN: Duration = Duration::from_secs(5);
@@ -53,10 +56,10 @@ struct WorkerSession {
 }
 
 /// A refusal the coordinator turns back into the typed exception.
-fn refusal(url: &str, err: &CodecError) -> DataFusionError {
+fn refusal(url: &str, what: &str, err: &CodecError) -> DataFusionError {
     let err = err.innermost();
     DataFusionError::Execution(format!(
-        "{ERROR_TAG}{}] the dfship worker at {url} refused the query's Python UDFs: {err}",
+        "{ERROR_TAG}{}] the dfship worker at {url} refused {what}: {err}",
         err.kind().exception_name()
     ))
 }
@@ -65,7 +68,23 @@ fn refusal(url: &str, err: &CodecError) -> DataFusionError {
 impl WorkerSessionBuilder for WorkerSession {
     async fn build_session_state(&self, ctx: WorkerQueryContext) -> Result<SessionState> {
         let WorkerQueryContext { mut builder, headers } = ctx;
+        if let Some(refusal) = headers.get(REFUSED_HEADER) {
+            // The guard refused this task's plan: fail the task with that.
+            let refusal = String::from_utf8_lossy(refusal.as_bytes()).into_owned();
+            return Err(DataFusionError::Execution(refusal));
+        }
         builder = builder.with_distributed_channel_resolver(self.channels.clone());
+        // The request's nesting was bounded before the plan was decoded
+        // (`guard`); operand lists fold into deeper chains than they nest,
+        // so the decoded plan is measured exactly before it is registered.
+        let (limits, url) = (self.settings.limits.clone(), Arc::clone(&self.url));
+        builder =
+            builder.with_distributed_worker_plan_rewrite_handler(move |ev: WorkerPlanRewriteEvent<'_>| {
+                plan_depth(&ev.plan)
+                    .check(&limits, "decode")
+                    .map_err(|e| refusal(&url, "the query plan", &e))?;
+                Ok(WorkerPlanRewriteEventResponse::new(ev.plan))
+            });
         if let Some(token) = &self.settings.token {
             // Requests this worker makes of other workers carry it too.
             let (name, value) = auth_header(token)?;
@@ -93,7 +112,7 @@ impl WorkerSessionBuilder for WorkerSession {
         }
         if let Some(value) = headers.get(UDF_HEADER) {
             let udfs = bundle::read_header(value.as_bytes(), &self.settings.codec, &self.settings.limits)
-                .map_err(|e| refusal(&self.url, &e))?;
+                .map_err(|e| refusal(&self.url, "the query's Python UDFs", &e))?;
             for udf in udfs {
                 match udf {
                     PythonUdf::Scalar(u) => builder.scalar_functions().get_or_insert_default().push(u),
@@ -103,43 +122,6 @@ impl WorkerSessionBuilder for WorkerSession {
             }
         }
         Ok(builder.build())
-    }
-}
-
-/// Refuses requests without the worker's token, comparing digests in
-/// constant time so the comparison reveals nothing of the token.
-#[derive(Clone)]
-struct TokenGate {
-    expected: Option<[u8; 32]>,
-}
-
-fn digest(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
-impl tonic::service::Interceptor for TokenGate {
-    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
-        let Some(expected) = &self.expected else {
-            return Ok(request);
-        };
-        let presented = request
-            .metadata()
-            .get(http::header::AUTHORIZATION.as_str())
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let Some(presented) = presented else {
-            return Err(Status::unauthenticated(format!(
-                "{ERROR_TAG}WorkerAuthError] this dfship worker requires a token and the request carried none"
-            )));
-        };
-        let difference = digest(presented).iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        if difference == 0 {
-            Ok(request)
-        } else {
-            Err(Status::unauthenticated(format!(
-                "{ERROR_TAG}WorkerAuthError] this dfship worker refused the request's token"
-            )))
-        }
     }
 }
 
@@ -165,16 +147,21 @@ impl RunningWorker {
         let address = listener.local_addr()?;
         let url = format!("http://{address}");
         let max_payload = settings.limits.max_payload_bytes;
-        let gate = TokenGate { expected: settings.token.as_deref().map(digest) };
+        let shared: Arc<str> = Arc::from(url.as_str());
+        let checks = Checks {
+            token: settings.token.as_deref().map(token_digest),
+            limits: settings.limits.clone(),
+            url: Arc::clone(&shared),
+        };
         let session = WorkerSession {
+            channels: Channels::new(settings.limits.keys.clone()),
             settings: Arc::new(settings),
-            channels: Channels::default(),
-            url: Arc::from(url.as_str()),
+            url: shared,
         };
         // Plans and work units arrive in requests: bounded like any payload.
         let service =
             Worker::from_session_builder(session).into_worker_server().max_decoding_message_size(max_payload);
-        let service = InterceptedService::new(service, gate);
+        let service = RequestGuard::new(service, checks);
         // The Python UDF header is bounded by the payload limit, in base64.
         let header_limit = u32::try_from(max_payload.saturating_mul(4) / 3 + 64 * 1024).unwrap_or(u32::MAX);
         let (shutdown, stopped) = oneshot::channel::<()>();

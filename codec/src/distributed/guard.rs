@@ -1,0 +1,553 @@
+//! The requests that carry plans to a worker, checked before the crate's
+//! service decodes anything of them.
+//!
+//! datafusion-distributed decodes the plan of a task itself, in its gRPC
+//! handler, and gives a worker's session builder only the headers. So the
+//! checks sit in front of the whole service, at the HTTP level, where the
+//! request body is still bytes:
+//!
+//! 1. the token ([`RequestGuard`] refuses a request without it before
+//!    reading its body);
+//! 2. for the two methods whose message holds a plan or plan expressions
+//!    ([`PLAN_METHODS`]), the first gRPC message is read ahead, up to the
+//!    worker's payload limit, and
+//!    * with payload keys, its signature is verified: a coordinator (or a
+//!      worker calling another) with keys signs that message
+//!      ([`SigningChannel`]) in the [`SIGNATURE_HEADER`] header, HMAC-SHA256
+//!      over a label, the method and the message bytes, so a signature made
+//!      for one method or one message fits no other. Without keys, a signed
+//!      request is refused: a signature nobody checks proves nothing;
+//!    * its protobuf nesting is measured without recursion and refused over
+//!      the worker's limit ([`WireLimits::proto_levels`], plus the request's
+//!      own envelope), as dfship's own decoders do;
+//!    * the rest of the request then runs with a stack sized for that
+//!      nesting, because the crate decodes the plan recursively while
+//!      handling it.
+//!
+//! Later messages of a coordinator stream are work units, which a worker
+//! only hands to feeds the (checked) plan declares: dfship's plans declare
+//! none.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use http::{HeaderMap, HeaderValue, Request, Response};
+use http_body::{Body as HttpBody, Frame};
+use sha2::{Digest, Sha256};
+use tonic::Status;
+use tonic::body::Body;
+use tonic::codegen::{Bytes, Service};
+use tonic::server::NamedService;
+use tonic::transport::Channel;
+
+use super::ERROR_TAG;
+use crate::codec::bounded::{MAX_UNFOLDED, stack_for};
+use crate::codec::signing::PayloadKeys;
+use crate::codec::{CodecError, WireLimits};
+use crate::wire::{Nesting, protobuf_nesting, read_varint, write_varint};
+
+/// The gRPC methods whose request message holds a plan (`SetPlanRequest`,
+/// first on a coordinator stream) or plan expressions (the partitioning of
+/// an `ExecuteTaskRequest`).
+pub const PLAN_METHODS: [&str; 2] =
+    ["/worker.WorkerService/CoordinatorChannel", "/worker.WorkerService/ExecuteTask"];
+
+/// The header that carries a request's signature: the 40-byte tag (key id,
+/// then MAC), base64 without padding.
+pub const SIGNATURE_HEADER: &str = "x-dfship-signature";
+
+/// Domain separation: a request signature can never pass for a frame's.
+const SIGNING_LABEL: &[u8] = b"dfship worker request\0";
+
+/// Protobuf levels a request adds around the plan it carries: the stream
+/// message, the request, the plan bytes and the crate's extension nodes.
+pub const ENVELOPE_LEVELS: usize = 32;
+
+/// A gRPC message's prefix: a compression flag, then its length (u32 BE).
+const PREFIX: usize = 5;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+fn carries_plan(path: &str) -> bool {
+    PLAN_METHODS.contains(&path)
+}
+
+/// The signature header of a request to `path` whose first message is
+/// `message`.
+pub fn signature(keys: &PayloadKeys, path: &str, message: &[u8]) -> HeaderValue {
+    let tag = keys.tag_parts(&[SIGNING_LABEL, path.as_bytes(), b"\0", message]);
+    let mut value =
+        HeaderValue::try_from(STANDARD_NO_PAD.encode(tag)).unwrap_or_else(|_| HeaderValue::from_static(""));
+    value.set_sensitive(true);
+    value
+}
+
+/// What reading a request's first gRPC message found.
+enum FirstMessage {
+    /// Its bytes are `buffered[PREFIX..PREFIX + len]`.
+    Read { len: usize },
+    /// The body ended (or failed) before the message did.
+    Incomplete(Option<BoxError>),
+    /// The prefix declares more bytes than allowed.
+    TooLarge(usize),
+    /// The message is compressed, which dfship peers never do.
+    Compressed,
+}
+
+/// A request body read up to the end of its first gRPC message, and what
+/// remains of it.
+struct ReadAhead {
+    buffered: Vec<u8>,
+    first: FirstMessage,
+    rest: Option<Body>,
+    trailers: Option<HeaderMap>,
+}
+
+impl ReadAhead {
+    async fn read(mut body: Body, limit: usize) -> Self {
+        let mut buffered = Vec::new();
+        let first = loop {
+            if let Some(prefix) = buffered.get(..PREFIX) {
+                if prefix[0] != 0 {
+                    break FirstMessage::Compressed;
+                }
+                let declared = u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize;
+                if declared > limit {
+                    break FirstMessage::TooLarge(declared);
+                }
+                if buffered.len() >= PREFIX + declared {
+                    break FirstMessage::Read { len: declared };
+                }
+            }
+            match std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => buffered.extend_from_slice(&data),
+                    Err(frame) => {
+                        let trailers = frame.into_trailers().ok();
+                        return Self {
+                            buffered,
+                            first: FirstMessage::Incomplete(None),
+                            rest: None,
+                            trailers,
+                        };
+                    }
+                },
+                Some(Err(e)) => {
+                    let error: BoxError = Box::new(e);
+                    return Self {
+                        buffered,
+                        first: FirstMessage::Incomplete(Some(error)),
+                        rest: None,
+                        trailers: None,
+                    };
+                }
+                None => {
+                    return Self {
+                        buffered,
+                        first: FirstMessage::Incomplete(None),
+                        rest: None,
+                        trailers: None,
+                    };
+                }
+            }
+        };
+        Self { buffered, first, rest: Some(body), trailers: None }
+    }
+
+    fn message(&self) -> Option<&[u8]> {
+        match self.first {
+            FirstMessage::Read { len } => Some(&self.buffered[PREFIX..PREFIX + len]),
+            _ => None,
+        }
+    }
+
+    /// The whole body again: what was read, then the rest.
+    fn into_body(self) -> Body {
+        let error = match self.first {
+            FirstMessage::Incomplete(error) => error,
+            _ => None,
+        };
+        Body::new(Replay {
+            buffered: Some(Bytes::from(self.buffered)).filter(|b| !b.is_empty()),
+            error,
+            trailers: self.trailers,
+            rest: self.rest,
+        })
+    }
+}
+
+/// Yields the bytes read ahead, then whatever the body had left.
+struct Replay {
+    buffered: Option<Bytes>,
+    error: Option<BoxError>,
+    trailers: Option<HeaderMap>,
+    rest: Option<Body>,
+}
+
+impl Replay {
+    /// A body of `bytes` alone.
+    fn of(bytes: Vec<u8>) -> Self {
+        Self { buffered: Some(Bytes::from(bytes)), error: None, trailers: None, rest: None }
+    }
+}
+
+impl HttpBody for Replay {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(data) = self.buffered.take() {
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+        if let Some(error) = self.error.take() {
+            return Poll::Ready(Some(Err(error)));
+        }
+        if let Some(trailers) = self.trailers.take() {
+            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+        }
+        match self.rest.as_mut() {
+            Some(rest) => Pin::new(rest).poll_frame(cx).map_err(|e| Box::new(e) as BoxError),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.buffered.is_none()
+            && self.error.is_none()
+            && self.trailers.is_none()
+            && self.rest.as_ref().is_none_or(HttpBody::is_end_stream)
+    }
+}
+
+/// A channel to a worker that signs every request carrying a plan.
+#[derive(Clone)]
+pub struct SigningChannel {
+    inner: Channel,
+    keys: PayloadKeys,
+}
+
+impl SigningChannel {
+    pub fn new(inner: Channel, keys: PayloadKeys) -> Self {
+        Self { inner, keys }
+    }
+}
+
+impl Service<Request<Body>> for SigningChannel {
+    type Response = Response<Body>;
+    type Error = tonic::transport::Error;
+    type Future = BoxFuture<Result<Response<Body>, tonic::transport::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        // The clone that `poll_ready` readied serves this request.
+        let fresh = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, fresh);
+        if !carries_plan(request.uri().path()) {
+            return Box::pin(inner.call(request));
+        }
+        let keys = self.keys.clone();
+        Box::pin(async move {
+            let (mut parts, body) = request.into_parts();
+            // The message is this process's own encoding: no limit.
+            let read = ReadAhead::read(body, usize::MAX).await;
+            if let Some(message) = read.message() {
+                parts.headers.insert(SIGNATURE_HEADER, signature(&keys, parts.uri.path(), message));
+            }
+            inner.call(Request::from_parts(parts, read.into_body())).await
+        })
+    }
+}
+
+/// What a worker requires of a request.
+pub struct Checks {
+    /// SHA-256 of the token every request must carry.
+    pub token: Option<[u8; 32]>,
+    /// Bounds, and the keys plans must be signed with.
+    pub limits: WireLimits,
+    /// The worker's own URL, for its refusals.
+    pub url: Arc<str>,
+}
+
+/// SHA-256 of a token: compared instead of the token, so that the
+/// comparison's time says nothing of it.
+pub fn token_digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl Checks {
+    fn token(&self, headers: &HeaderMap) -> Result<(), Status> {
+        let Some(expected) = &self.token else {
+            return Ok(());
+        };
+        let presented = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let Some(presented) = presented else {
+            return Err(Status::unauthenticated(format!(
+                "{ERROR_TAG}WorkerAuthError] this dfship worker requires a token and the request carried none"
+            )));
+        };
+        let difference = token_digest(presented).iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        if difference == 0 {
+            Ok(())
+        } else {
+            Err(Status::unauthenticated(format!(
+                "{ERROR_TAG}WorkerAuthError] this dfship worker refused the request's token"
+            )))
+        }
+    }
+
+    /// The deepest protobuf nesting accepted in a plan request.
+    pub fn max_levels(&self) -> usize {
+        self.limits.proto_levels().saturating_add(ENVELOPE_LEVELS)
+    }
+
+    fn refuse(&self, code: tonic::Code, err: &CodecError, hint: &str) -> Status {
+        Status::new(
+            code,
+            format!(
+                "{ERROR_TAG}{}] the dfship worker at {} refused the query plan: {err}{hint}",
+                err.kind().exception_name(),
+                self.url
+            ),
+        )
+    }
+
+    /// Checks a plan request read ahead: its signature, then its nesting.
+    /// Returns the nesting, which sizes the stack that handles it.
+    fn plan(&self, path: &str, headers: &HeaderMap, read: &ReadAhead) -> Result<Nesting, Status> {
+        let message = match read.first {
+            FirstMessage::Read { .. } => read.message().unwrap_or_default(),
+            FirstMessage::Incomplete(_) => {
+                let err = CodecError::Malformed("the request ended before its first message".into());
+                return Err(self.refuse(tonic::Code::InvalidArgument, &err, ""));
+            }
+            FirstMessage::TooLarge(declared) => {
+                let err = CodecError::Wire(crate::wire::WireError::TooLarge {
+                    size: declared as u64,
+                    limit: self.limits.max_payload_bytes,
+                });
+                let hint = "; raise the worker session's max_payload_bytes (SessionContext.with_wire_limits)";
+                return Err(self.refuse(tonic::Code::ResourceExhausted, &err, hint));
+            }
+            FirstMessage::Compressed => {
+                let err = CodecError::Malformed("the request's message is compressed".into());
+                return Err(self.refuse(tonic::Code::InvalidArgument, &err, ""));
+            }
+        };
+        let tag = headers.get(SIGNATURE_HEADER);
+        match &self.limits.keys {
+            Some(keys) => {
+                let tag = match tag.map(|v| STANDARD_NO_PAD.decode(v.as_bytes())) {
+                    None => None,
+                    Some(Ok(tag)) => Some(tag),
+                    Some(Err(_)) => Some(Vec::new()),
+                };
+                keys.verify_parts(&[SIGNING_LABEL, path.as_bytes(), b"\0", message], tag.as_deref())
+                    .map_err(|e| self.refuse(tonic::Code::PermissionDenied, &e, ""))?;
+            }
+            None if tag.is_some() => {
+                return Err(self.refuse(tonic::Code::PermissionDenied, &CodecError::Unverifiable, ""));
+            }
+            None => {}
+        }
+        let Some(nesting) = protobuf_nesting(message) else {
+            let err = CodecError::Malformed("the request's message is not a protobuf message".into());
+            return Err(self.refuse(tonic::Code::InvalidArgument, &err, ""));
+        };
+        let hint = "; raise the worker session's max_depth (SessionContext.with_wire_limits, given to the \
+                    worker as ctx=) if the plan is expected";
+        if nesting.levels > self.max_levels() {
+            let err = CodecError::NestedTooDeep {
+                what: "query plan",
+                levels: nesting.levels,
+                limit: self.max_levels(),
+            };
+            return Err(self.refuse(tonic::Code::InvalidArgument, &err, hint));
+        }
+        if nesting.unfolded > MAX_UNFOLDED {
+            let err = CodecError::NestedTooDeep {
+                what: "query plan's flat lists (which fold into chains as deep as they are long)",
+                levels: nesting.unfolded,
+                limit: MAX_UNFOLDED,
+            };
+            return Err(self.refuse(tonic::Code::InvalidArgument, &err, ""));
+        }
+        Ok(nesting)
+    }
+}
+
+/// The worker's service behind [`Checks`].
+#[derive(Clone)]
+pub struct RequestGuard<S> {
+    inner: S,
+    checks: Arc<Checks>,
+}
+
+impl<S> RequestGuard<S> {
+    pub fn new(inner: S, checks: Checks) -> Self {
+        Self { inner, checks: Arc::new(checks) }
+    }
+}
+
+impl<S: NamedService> NamedService for RequestGuard<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S> Service<Request<Body>> for RequestGuard<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let fresh = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, fresh);
+        let checks = Arc::clone(&self.checks);
+        Box::pin(async move {
+            let mut request = request;
+            // Only this guard sets it, on the stand-in below.
+            request.headers_mut().remove(REFUSED_HEADER);
+            if let Err(status) = checks.token(request.headers()) {
+                return Ok(status.into_http());
+            }
+            if !carries_plan(request.uri().path()) {
+                return inner.call(request).await;
+            }
+            let (mut parts, body) = request.into_parts();
+            let read = ReadAhead::read(body, checks.limits.max_payload_bytes).await;
+            let nesting = match checks.plan(parts.uri.path(), &parts.headers, &read) {
+                Ok(nesting) => nesting,
+                Err(status) => {
+                    // A refused task's plan never reaches the worker, and the
+                    // requests that run the task would wait for it to time
+                    // out. So the worker records the refusal for that task
+                    // instead, through a stand-in request, and they fail
+                    // with it at once.
+                    let key = read.buffered.get(PREFIX..).and_then(task_key);
+                    let refusal = HeaderValue::try_from(status.message()).ok();
+                    let (Some(key), Some(refusal), true) =
+                        (key, refusal, parts.uri.path() == PLAN_METHODS[0])
+                    else {
+                        return Ok(status.into_http());
+                    };
+                    let stand_in = stand_in(&key, &checks.url);
+                    parts.headers.insert(REFUSED_HEADER, refusal);
+                    parts.headers.remove(http::header::CONTENT_LENGTH);
+                    return inner.call(Request::from_parts(parts, Body::new(Replay::of(stand_in)))).await;
+                }
+            };
+            let handled = Box::pin(inner.call(Request::from_parts(parts, read.into_body())));
+            OnStack { stack: stack_for(nesting), inner: handled }.await
+        })
+    }
+}
+
+/// Set by the guard on the stand-in for a refused task: the worker's
+/// session builder fails the task with this message.
+pub const REFUSED_HEADER: &str = "x-dfship-refused";
+
+/// The task key of a coordinator stream's first message, from as much of
+/// it as was read: the `TaskKey` (field 1) of the `SetPlanRequest` (field
+/// 1), which encoders write first. Nothing is decoded recursively, and the
+/// key is written anew from the fields it must hold (a 16-byte query id,
+/// a stage and a task number), or not at all.
+fn task_key(message: &[u8]) -> Option<Vec<u8>> {
+    let delimited = |bytes: &[u8]| -> Option<(u64, usize, usize)> {
+        // (field number, start, end) of a length-delimited first field.
+        let (key, used) = read_varint(bytes).ok()?;
+        if key & 7 != 2 {
+            return None;
+        }
+        let (len, more) = read_varint(&bytes[used..]).ok()?;
+        let start = used + more;
+        Some((key >> 3, start, start.checked_add(usize::try_from(len).ok()?)?))
+    };
+    let (1, start, _) = delimited(message)? else { return None };
+    let request = &message[start..];
+    let (1, key_start, key_end) = delimited(request)? else { return None };
+    let mut fields = request.get(key_start..key_end)?;
+    let (mut query_id, mut numbers) = (None, [0u64; 2]);
+    while !fields.is_empty() {
+        match read_varint(fields).ok()? {
+            (key, _) if key == (1 << 3 | 2) => {
+                let (_, start, end) = delimited(fields)?;
+                query_id = Some(fields.get(start..end).filter(|id| id.len() == 16)?);
+                fields = &fields[end..];
+            }
+            (key, used) if key == (2 << 3) || key == (3 << 3) => {
+                let (value, more) = read_varint(&fields[used..]).ok()?;
+                numbers[usize::from(key == (3 << 3))] = value;
+                fields = &fields[used + more..];
+            }
+            _ => return None,
+        }
+    }
+    let mut key = Vec::new();
+    write_varint(&mut key, 1 << 3 | 2);
+    write_varint(&mut key, 16);
+    key.extend_from_slice(query_id?);
+    for (number, value) in [(2, numbers[0]), (3, numbers[1])] {
+        write_varint(&mut key, number << 3);
+        write_varint(&mut key, value);
+    }
+    Some(key)
+}
+
+/// A coordinator stream's first message for the task `key`, with an empty
+/// plan, addressed to `url`: the worker never decodes its plan, because
+/// the request carries [`REFUSED_HEADER`].
+fn stand_in(key: &[u8], url: &str) -> Vec<u8> {
+    let delimited = |out: &mut Vec<u8>, number: u64, bytes: &[u8]| {
+        write_varint(out, number << 3 | 2);
+        write_varint(out, bytes.len() as u64);
+        out.extend_from_slice(bytes);
+    };
+    let mut request = Vec::new();
+    delimited(&mut request, 1, key);
+    write_varint(&mut request, 2 << 3); // task_count: 1
+    write_varint(&mut request, 1);
+    delimited(&mut request, 5, url.as_bytes());
+    let mut message = Vec::new();
+    delimited(&mut message, 1, &request);
+    let mut framed = vec![0];
+    framed.extend_from_slice(&u32::try_from(message.len()).unwrap_or(u32::MAX).to_be_bytes());
+    framed.extend_from_slice(&message);
+    framed
+}
+
+/// Polls a future on a stack of at least `stack` bytes: the crate's
+/// handler decodes the plan recursively inside it.
+struct OnStack<F> {
+    stack: usize,
+    inner: F,
+}
+
+impl<F: Future + Unpin> Future for OnStack<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let stack = self.stack;
+        stacker::maybe_grow(stack, stack, || Pin::new(&mut self.inner).poll(cx))
+    }
+}

@@ -20,12 +20,14 @@ import pytest
 from _cluster import WorkerProcess, start_worker
 
 import dfship
-from dfship import Accumulator, SessionContext, col, udaf, udf
+from dfship import Accumulator, SessionContext, col, lit, udaf, udf
 from dfship.distributed import DistributedContext, Worker
 from dfship.exceptions import (
+    ExpressionTooDeepError,
     InliningDisabledError,
     PlanError,
     SignatureError,
+    UnsupportedFormatError,
     WorkerAuthError,
     WorkerUnavailableError,
 )
@@ -334,19 +336,80 @@ def test_token_reaches_worker_to_worker_requests(tpch_data: str) -> None:
 # -- signed payloads ---------------------------------------------------------------
 
 
-def test_signed_python_udfs(tpch_data: str) -> None:
+def test_plans_and_python_udfs_travel_signed(tpch_data: str, cluster: list[WorkerProcess]) -> None:
+    """Workers with DFSHIP_PAYLOAD_KEY take only plans (and Python UDFs)
+    signed with it: a query with no UDF at all is refused unsigned too."""
     keyed = [start_worker(env={"DFSHIP_PAYLOAD_KEY": "k1"}) for _ in range(2)]
+    plain = "SELECT sum(l_quantity) AS q FROM lineitem"
     try:
         want = with_udfs(context(tpch_data)).sql(GROUPED).to_pydict()["n"]
         ok = with_udfs(distributed(keyed, tpch_data, payload_key=b"k1"))
         assert ok.sql(GROUPED).to_pydict()["n"] == want
-        for key in (None, b"k2"):
-            ctx = with_udfs(distributed(keyed, tpch_data, payload_key=key))
-            with pytest.raises(SignatureError, match="refused the query's Python UDFs"):
-                ctx.sql(GROUPED).collect()
+        # A join's shuffle: the workers sign their requests to each other.
+        local = context(tpch_data)
+        assert compare(run_query(ok, 3), run_query(local, 3), ordered=True) is None
+        refusals = ((None, "is not signed"), (b"k2", "is signed with an unknown key"))
+        for key, words in refusals:
+            ctx = distributed(keyed, tpch_data, payload_key=key)
+            with pytest.raises(SignatureError, match=f"refused the query plan: payload {words}"):
+                ctx.sql(plain).collect()
+        # Keyless workers cannot check a signature, so they refuse signed plans.
+        ctx = distributed(cluster, tpch_data, payload_key=b"k1")
+        with pytest.raises(UnsupportedFormatError, match="holds no payload key"):
+            ctx.sql(plain).collect()
     finally:
         for w in keyed:
             assert w.stop() == 0
+
+
+def test_workers_accept_plans_signed_with_a_previous_key(tpch_data: str) -> None:
+    keyed = SessionContext().with_payload_key(b"new", previous=[b"old"])
+    workers = [Worker(ctx=keyed, threads=2) for _ in range(2)]
+    try:
+        want = run_query(context(tpch_data), 3)
+        for key in (b"old", b"new"):
+            ctx = DistributedContext(
+                [w.url for w in workers], payload_key=key, bytes_per_task=BYTES_PER_TASK
+            )
+            register(ctx, tpch_data)
+            assert compare(run_query(ctx, 3), want, ordered=True) is None
+        ctx = DistributedContext(
+            [w.url for w in workers], payload_key=b"older", bytes_per_task=BYTES_PER_TASK
+        )
+        register(ctx, tpch_data)
+        with pytest.raises(SignatureError, match="unknown key"):
+            run_query(ctx, 3)
+    finally:
+        for w in workers:
+            w.stop()
+
+
+def test_workers_refuse_plans_nested_deeper_than_their_limit(tpch_data: str) -> None:
+    """A plan deeper than the worker's max_depth allows is refused before it
+    is decoded, with the limit named; the worker goes on serving."""
+    shallow = SessionContext().with_wire_limits(max_depth=30)
+    workers = [Worker(ctx=shallow, threads=2) for _ in range(2)]
+    try:
+        ctx = DistributedContext([w.url for w in workers], bytes_per_task=BYTES_PER_TASK)
+        register(ctx, tpch_data)
+        # Nested calls nest the plan's protobuf: measured before decoding.
+        nested = col("l_quantity")
+        for _ in range(80):
+            nested = dfship.functions.abs(nested)
+        with pytest.raises(ExpressionTooDeepError, match=r"refused before decoding.*max_depth"):
+            ctx.table("lineitem").select(nested.alias("x")).collect()
+        # A chain of one operator travels as a flat list and folds back into
+        # a deep tree: measured once decoded, before it runs.
+        chain = col("l_quantity")
+        for _ in range(60):
+            chain = chain + lit(1)
+        with pytest.raises(ExpressionTooDeepError, match="61 levels deep, over the limit of 30"):
+            ctx.table("lineitem").select(chain.alias("x")).collect()
+        plain = "SELECT sum(l_quantity) AS q FROM lineitem"
+        assert ctx.sql(plain).to_pydict() == context(tpch_data).sql(plain).to_pydict()
+    finally:
+        for w in workers:
+            w.stop()
 
 
 # -- failures ------------------------------------------------------------------------

@@ -76,7 +76,9 @@ class Worker(_StopsOnExit):
     only functions it knows by name: those registered on ``ctx``, such as
     FFI UDFs. The worker checks what it receives with ``ctx``'s wire limits
     and payload keys (the global session's when no ``ctx`` is given, which
-    ``DFSHIP_PAYLOAD_KEY`` keys).
+    ``DFSHIP_PAYLOAD_KEY`` keys): with keys, it takes only plans and UDFs
+    signed with one of them; a plan over ``max_payload_bytes``, or nested
+    deeper than ``max_depth`` allows, is refused before it is decoded.
 
     >>> with Worker(token="s3cret") as worker:
     ...     worker.url.startswith("http://127.0.0.1:")
@@ -130,9 +132,10 @@ class DistributedContext(SessionContext):
     datafusion-distributed, and :meth:`DataFrame.explain` shows them.
 
     ``token`` goes with every request (workers started with one refuse
-    requests without it). Python UDFs the query calls are sent along in
-    dfship frames, signed with ``payload_key`` when given (else with
-    ``DFSHIP_PAYLOAD_KEY`` if set), so workers need not register them; with
+    requests without it). With ``payload_key`` (else ``DFSHIP_PAYLOAD_KEY``
+    if set), every request carrying a plan is signed, for workers holding
+    the same key. Python UDFs the query calls are sent along in dfship
+    frames, signed the same way, so workers need not register them; with
     ``python_udf_inlining=False`` none are sent and workers must know every
     function by name. ``bytes_per_task`` sets how many bytes of input files
     one task scans (datafusion-distributed's default is 16 MiB).

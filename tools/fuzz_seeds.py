@@ -61,6 +61,21 @@ def plans(ctx: dfship.SessionContext) -> list[bytes]:
     return [ctx.sql(q).execution_plan().to_bytes(ctx) for q in queries]
 
 
+def delimited(number: int, data: bytes) -> bytes:
+    """A length-delimited protobuf field (lengths under 128 bytes)."""
+    assert len(data) < 128
+    return bytes([number << 3 | 2, len(data)]) + data
+
+
+def plan_request() -> bytes:
+    """The start of a coordinator stream's first message, as a worker's
+    request guard reads a task key from it: a `SetPlanRequest` whose
+    `TaskKey` holds a query id, stage 3 and task 5."""
+    task_key = delimited(1, bytes(range(16))) + bytes([2 << 3, 3, 3 << 3, 5])
+    request = delimited(1, task_key) + bytes([2 << 3, 1]) + delimited(5, b"http://127.0.0.1:1")
+    return delimited(1, request)
+
+
 def write(target: str, seeds: list[bytes]) -> None:
     folder = CORPUS / target
     folder.mkdir(parents=True, exist_ok=True)
@@ -78,7 +93,7 @@ def main() -> int:
     def bodies(frames: list[bytes]) -> list[bytes]:
         return [header[5:6] + body for header, body in map(split, frames)]
 
-    write("frame", exprs + signed_exprs + plan_frames)
+    write("frame", exprs + signed_exprs + plan_frames + [plan_request()])
     write("expr_strict", bodies(exprs))
     write("physical_strict", bodies(plan_frames))
     write("signed", signed_exprs + bodies(exprs))

@@ -2,6 +2,7 @@
 //! and an accepted frame's parts lie inside the input.
 #![no_main]
 
+use dfship::distributed::guard;
 use dfship::wire::{self, UdfHeader};
 use libfuzzer_sys::fuzz_target;
 
@@ -25,4 +26,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(bytes.len() + rest.len() < data.len());
     }
     let _ = wire::protobuf_depth(data);
+    // The task key a worker's request guard reads from a refused plan
+    // request: whatever it returns, a stand-in made from it yields it back.
+    if let Some(key) = guard::task_key(data) {
+        let stand_in = guard::stand_in(&key, "http://127.0.0.1:1");
+        assert_eq!(guard::task_key(&stand_in[5..]), Some(key));
+    }
 });

@@ -472,7 +472,7 @@ pub const REFUSED_HEADER: &str = "x-dfship-refused";
 /// 1), which encoders write first. Nothing is decoded recursively, and the
 /// key is written anew from the fields it must hold (a 16-byte query id,
 /// a stage and a task number), or not at all.
-fn task_key(message: &[u8]) -> Option<Vec<u8>> {
+pub fn task_key(message: &[u8]) -> Option<Vec<u8>> {
     let delimited = |bytes: &[u8]| -> Option<(u64, usize, usize)> {
         // (field number, start, end) of a length-delimited first field.
         let (key, used) = read_varint(bytes).ok()?;
@@ -517,7 +517,7 @@ fn task_key(message: &[u8]) -> Option<Vec<u8>> {
 /// A coordinator stream's first message for the task `key`, with an empty
 /// plan, addressed to `url`: the worker never decodes its plan, because
 /// the request carries [`REFUSED_HEADER`].
-fn stand_in(key: &[u8], url: &str) -> Vec<u8> {
+pub fn stand_in(key: &[u8], url: &str) -> Vec<u8> {
     let delimited = |out: &mut Vec<u8>, number: u64, bytes: &[u8]| {
         write_varint(out, number << 3 | 2);
         write_varint(out, bytes.len() as u64);
@@ -549,5 +549,24 @@ impl<F: Future + Unpin> Future for OnStack<F> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let stack = self.stack;
         stacker::maybe_grow(stack, stack, || Pin::new(&mut self.inner).poll(cx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stand_in_carries_the_task_key_it_was_made_for() {
+        let mut key = vec![0x0a, 16];
+        key.extend([9; 16]);
+        key.extend([0x10, 3, 0x18, 0x81, 0x01]); // stage 3, task 129
+        let message = stand_in(&key, "http://127.0.0.1:1");
+        assert_eq!(task_key(&message[PREFIX..]).as_deref(), Some(key.as_slice()));
+        // A key with a field a task key does not have, a query id of
+        // another length, or a cut-short message yields none.
+        assert_eq!(task_key(&stand_in(&[key.as_slice(), &[0x22, 0]].concat(), "u")[PREFIX..]), None);
+        assert_eq!(task_key(&stand_in(&[0x0a, 2, 1, 2], "u")[PREFIX..]), None);
+        assert_eq!(task_key(&message[PREFIX..PREFIX + 10]), None);
     }
 }

@@ -25,6 +25,7 @@ from dfship.distributed import DistributedContext, Worker
 from dfship.exceptions import (
     ExpressionTooDeepError,
     InliningDisabledError,
+    PayloadTooLargeError,
     PlanError,
     SignatureError,
     UnsupportedFormatError,
@@ -407,6 +408,26 @@ def test_workers_refuse_plans_nested_deeper_than_their_limit(tpch_data: str) -> 
             ctx.table("lineitem").select(chain.alias("x")).collect()
         plain = "SELECT sum(l_quantity) AS q FROM lineitem"
         assert ctx.sql(plain).to_pydict() == context(tpch_data).sql(plain).to_pydict()
+    finally:
+        for w in workers:
+            w.stop()
+
+
+def test_workers_refuse_plans_over_their_payload_limit(tpch_data: str) -> None:
+    """Refused from the declared length, before the rest arrives; the task
+    fails at once, not after the wait for a plan that never comes."""
+    small = SessionContext().with_wire_limits(max_payload_bytes=1024)
+    workers = [Worker(ctx=small, threads=2) for _ in range(2)]
+    try:
+        ctx = DistributedContext([w.url for w in workers], bytes_per_task=BYTES_PER_TASK)
+        register(ctx, tpch_data)
+        started = time.monotonic()
+        with pytest.raises(PayloadTooLargeError, match=r"query plan.*max_payload_bytes"):
+            ctx.sql("SELECT sum(l_quantity) AS q FROM lineitem").collect()
+        # Not after datafusion-distributed's ten-second wait for the plan of
+        # a task (the refusal would come then): a liveness bound, with a
+        # wide margin over the second this takes.
+        assert time.monotonic() - started < 8.0
     finally:
         for w in workers:
             w.stop()

@@ -211,6 +211,11 @@ fn a_plan_nested_past_the_limit_is_refused_before_decoding() {
         field(&mut execute, 8, &nested_groups(1_000_000));
         let status = send(&mut channel, EXECUTE_TASK, grpc(&execute), None).await;
         refused(&status, Code::InvalidArgument, "ExpressionTooDeepError", "max_depth");
+        // A flat list long enough that folding it into a chain would take
+        // more stack than a worker allows.
+        let wide: Vec<u8> = std::iter::repeat_n([0x0a, 2, 0x08, 1], 150_000).flatten().collect();
+        let status = send(&mut channel, SET_PLAN, grpc(&set_plan(&wide)), None).await;
+        refused(&status, Code::InvalidArgument, "ExpressionTooDeepError", "MiB of stack");
         still_serving(&mut channel).await;
     });
     w.stop();
@@ -356,6 +361,59 @@ fn oversized_compressed_and_cut_short_requests_are_refused() {
         let status = send(&mut channel, SET_PLAN, grpc(&[0xff; 7]), None).await;
         refused(&status, Code::InvalidArgument, "CorruptPayloadError", "not a protobuf message");
         still_serving(&mut channel).await;
+    });
+    w.stop();
+}
+
+#[test]
+fn every_message_of_every_method_is_measured_before_it_is_decoded() {
+    // prost decodes every message without a recursion limit: a deadly one
+    // must not reach it in a request without a plan, after a plan request's
+    // first message, or as an extra message of a unary call.
+    let mut w = worker(None, WireLimits::default());
+    client(async {
+        let mut channel = connect(&w).await;
+        let deadly = nested_groups(1_000_000);
+        let status = send(&mut channel, WORKER_INFO, grpc(&deadly), None).await;
+        assert!(
+            text(&status).contains("[dfship:ExpressionTooDeepError] a message of the request nests"),
+            "{status:?}"
+        );
+        // The crate reads a stream's later messages in a task of its own,
+        // and stops at the refused one: the worker survives it.
+        let mut stream = grpc(&set_plan(&merge_chain(1)));
+        stream.extend(grpc(&deadly));
+        send(&mut channel, SET_PLAN, stream, None).await;
+        still_serving(&mut channel).await;
+        let mut execute = Vec::new();
+        field(&mut execute, 1, &next_task());
+        field(&mut execute, 6, &[]);
+        let mut unary = grpc(&execute);
+        unary.extend(grpc(&deadly));
+        let status = send(&mut channel, EXECUTE_TASK, unary, None).await;
+        assert!(text(&status).contains("over the 64 a message without a plan may"), "{status:?}");
+        still_serving(&mut channel).await;
+    });
+    w.stop();
+}
+
+#[test]
+fn an_unverified_request_cannot_fail_a_task() {
+    // A refusal of a request whose signature did not verify is not recorded
+    // for the task it names: the coordinator's own plan for that task is
+    // still accepted.
+    let keys = keys(b"k", &[]);
+    let mut w = worker(Some(keys.clone()), WireLimits::default());
+    client(async {
+        let mut channel = connect(&w).await;
+        let task = next_task();
+        let forged = set_plan_for(&task, &nested_groups(10_000));
+        let status = send(&mut channel, SET_PLAN, grpc(&forged), None).await;
+        refused(&status, Code::PermissionDenied, "SignatureError", "not signed");
+        let genuine = set_plan_for(&task, &merge_chain(3));
+        let status =
+            send(&mut channel, SET_PLAN, grpc(&genuine), Some(signature(&keys, SET_PLAN, &genuine))).await;
+        assert_eq!(status.code(), Code::Ok, "{status:?}");
     });
     w.stop();
 }

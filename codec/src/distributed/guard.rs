@@ -24,9 +24,11 @@
 //!      nesting, because the crate decodes the plan recursively while
 //!      handling it.
 //!
-//! Later messages of a coordinator stream are work units, which a worker
-//! only hands to feeds the (checked) plan declares: dfship's plans declare
-//! none.
+//! Every other message of every request (the later messages of a
+//! coordinator stream, which are work units, and the requests of methods
+//! without a plan) reaches the service only whole and measured
+//! ([`OTHER_MESSAGE_LEVELS`]): prost decodes each without a recursion
+//! limit, on an ordinary stack.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -168,17 +170,17 @@ impl ReadAhead {
     }
 
     /// The whole body again: what was read, then the rest.
-    fn into_body(self) -> Body {
+    fn into_replay(self) -> Replay {
         let error = match self.first {
             FirstMessage::Incomplete(error) => error,
             _ => None,
         };
-        Body::new(Replay {
+        Replay {
             buffered: Some(Bytes::from(self.buffered)).filter(|b| !b.is_empty()),
             error,
             trailers: self.trailers,
             rest: self.rest,
-        })
+        }
     }
 }
 
@@ -228,6 +230,129 @@ impl HttpBody for Replay {
     }
 }
 
+/// Protobuf nesting accepted in any other message a worker receives: the
+/// later messages of a coordinator stream (work units), and the requests
+/// of methods that carry no plan. They are decoded on ordinary stacks.
+pub const OTHER_MESSAGE_LEVELS: usize = 64;
+
+/// Stack a plan request may always take to be decoded: nesting and the
+/// lists that fold into chains, as [`stack_for`] counts them. Raised
+/// limits raise it to what they admit ([`Checks::max_stack`]).
+pub const MAX_DECODE_STACK: usize = 2 << 30;
+
+/// A request body whose gRPC messages reach the service only whole and
+/// checked: each is held back until complete, and one longer than the
+/// payload limit, compressed, not protobuf or nested deeper than
+/// [`OTHER_MESSAGE_LEVELS`] fails the body before the service decodes it.
+/// The first message of a plan request, checked already, passes as is.
+struct Checked<B> {
+    inner: B,
+    pending: Vec<u8>,
+    /// Bytes at the start of `pending` that are whole, checked messages.
+    ready: usize,
+    /// The next whole message is the plan request's first, already checked.
+    first_verified: bool,
+    max_len: usize,
+    done: bool,
+    trailers: Option<HeaderMap>,
+}
+
+impl<B> Checked<B> {
+    fn new(inner: B, first_verified: bool, max_len: usize) -> Self {
+        Self { inner, pending: Vec::new(), ready: 0, first_verified, max_len, done: false, trailers: None }
+    }
+
+    /// Checks the whole messages after `ready`.
+    fn check(&mut self) -> Result<(), Status> {
+        while let Some(prefix) = self.pending.get(self.ready..self.ready + PREFIX) {
+            let len = u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize;
+            let refuse =
+                |why: String| Status::invalid_argument(format!("{ERROR_TAG}CorruptPayloadError] {why}"));
+            if prefix[0] != 0 {
+                return Err(refuse("a message of the request is compressed".into()));
+            }
+            if len > self.max_len {
+                return Err(Status::resource_exhausted(format!(
+                    "{ERROR_TAG}PayloadTooLargeError] a message of {len} bytes is over the worker's \
+                     max_payload_bytes of {}",
+                    self.max_len
+                )));
+            }
+            let Some(message) = self.pending.get(self.ready + PREFIX..self.ready + PREFIX + len) else {
+                return Ok(());
+            };
+            if !std::mem::take(&mut self.first_verified) {
+                match protobuf_nesting(message) {
+                    None => return Err(refuse("a message of the request is not a protobuf message".into())),
+                    Some(n) if n.levels > OTHER_MESSAGE_LEVELS => {
+                        return Err(Status::invalid_argument(format!(
+                            "{ERROR_TAG}ExpressionTooDeepError] a message of the request nests {} protobuf \
+                             messages deep, over the {OTHER_MESSAGE_LEVELS} a message without a plan may",
+                            n.levels
+                        )));
+                    }
+                    Some(_) => {}
+                }
+            }
+            self.ready += PREFIX + len;
+        }
+        Ok(())
+    }
+}
+
+impl<B> HttpBody for Checked<B>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        loop {
+            if let Err(status) = self.check() {
+                self.done = true;
+                self.pending.clear();
+                self.ready = 0;
+                return Poll::Ready(Some(Err(Box::new(status))));
+            }
+            if self.ready > 0 {
+                let ready = std::mem::take(&mut self.ready);
+                let whole: Vec<u8> = self.pending.drain(..ready).collect();
+                return Poll::Ready(Some(Ok(Frame::data(Bytes::from(whole)))));
+            }
+            if self.done {
+                // What is left is no whole message: the service refuses it
+                // without decoding anything.
+                if !self.pending.is_empty() {
+                    let rest = std::mem::take(&mut self.pending);
+                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(rest)))));
+                }
+                return Poll::Ready(self.trailers.take().map(|t| Ok(Frame::trailers(t))));
+            }
+            match Pin::new(&mut self.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => self.done = true,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => self.pending.extend_from_slice(&data),
+                    Err(frame) => {
+                        self.trailers = frame.into_trailers().ok();
+                        self.done = true;
+                    }
+                },
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done && self.pending.is_empty() && self.trailers.is_none()
+    }
+}
+
 /// A channel to a worker that signs every request carrying a plan.
 #[derive(Clone)]
 pub struct SigningChannel {
@@ -265,7 +390,7 @@ impl Service<Request<Body>> for SigningChannel {
             if let Some(message) = read.message() {
                 parts.headers.insert(SIGNATURE_HEADER, signature(&keys, parts.uri.path(), message));
             }
-            inner.call(Request::from_parts(parts, read.into_body())).await
+            inner.call(Request::from_parts(parts, Body::new(read.into_replay()))).await
         })
     }
 }
@@ -315,6 +440,13 @@ impl Checks {
         self.limits.proto_levels().saturating_add(ENVELOPE_LEVELS)
     }
 
+    /// The most stack decoding a plan request may take: 2 GiB, or what a
+    /// plan as deep as the limits allow, with as many folded levels, takes.
+    pub fn max_stack(&self) -> usize {
+        let levels = self.max_levels();
+        MAX_DECODE_STACK.max(stack_for(Nesting { levels, unfolded: levels }))
+    }
+
     fn refuse(&self, code: tonic::Code, err: &CodecError, hint: &str) -> Status {
         Status::new(
             code,
@@ -328,12 +460,15 @@ impl Checks {
 
     /// Checks a plan request read ahead: its signature, then its nesting.
     /// Returns the nesting, which sizes the stack that handles it.
-    fn plan(&self, path: &str, headers: &HeaderMap, read: &ReadAhead) -> Result<Nesting, Status> {
+    fn plan(&self, path: &str, headers: &HeaderMap, read: &ReadAhead) -> Result<Nesting, Refusal> {
+        // Until the signature is verified, a refusal must not speak for the
+        // task the request names.
+        let unverified = |status| Refusal { status, trusted: self.limits.keys.is_none() };
         let message = match read.first {
             FirstMessage::Read { .. } => read.message().unwrap_or_default(),
             FirstMessage::Incomplete(_) => {
                 let err = CodecError::Malformed("the request ended before its first message".into());
-                return Err(self.refuse(tonic::Code::InvalidArgument, &err, ""));
+                return Err(unverified(self.refuse(tonic::Code::InvalidArgument, &err, "")));
             }
             FirstMessage::TooLarge(declared) => {
                 let err = CodecError::Wire(crate::wire::WireError::TooLarge {
@@ -341,11 +476,11 @@ impl Checks {
                     limit: self.limits.max_payload_bytes,
                 });
                 let hint = "; raise the worker session's max_payload_bytes (SessionContext.with_wire_limits)";
-                return Err(self.refuse(tonic::Code::ResourceExhausted, &err, hint));
+                return Err(unverified(self.refuse(tonic::Code::ResourceExhausted, &err, hint)));
             }
             FirstMessage::Compressed => {
                 let err = CodecError::Malformed("the request's message is compressed".into());
-                return Err(self.refuse(tonic::Code::InvalidArgument, &err, ""));
+                return Err(unverified(self.refuse(tonic::Code::InvalidArgument, &err, "")));
             }
         };
         let tag = headers.get(SIGNATURE_HEADER);
@@ -357,16 +492,25 @@ impl Checks {
                     Some(Err(_)) => Some(Vec::new()),
                 };
                 keys.verify_parts(&[SIGNING_LABEL, path.as_bytes(), b"\0", message], tag.as_deref())
-                    .map_err(|e| self.refuse(tonic::Code::PermissionDenied, &e, ""))?;
+                    .map_err(|e| Refusal {
+                        status: self.refuse(tonic::Code::PermissionDenied, &e, ""),
+                        trusted: false,
+                    })?;
             }
             None if tag.is_some() => {
-                return Err(self.refuse(tonic::Code::PermissionDenied, &CodecError::Unverifiable, ""));
+                return Err(Refusal {
+                    status: self.refuse(tonic::Code::PermissionDenied, &CodecError::Unverifiable, ""),
+                    trusted: false,
+                });
             }
             None => {}
         }
         let Some(nesting) = protobuf_nesting(message) else {
             let err = CodecError::Malformed("the request's message is not a protobuf message".into());
-            return Err(self.refuse(tonic::Code::InvalidArgument, &err, ""));
+            return Err(Refusal {
+                status: self.refuse(tonic::Code::InvalidArgument, &err, ""),
+                trusted: true,
+            });
         };
         let hint = "; raise the worker session's max_depth (SessionContext.with_wire_limits, given to the \
                     worker as ctx=) if the plan is expected";
@@ -376,7 +520,10 @@ impl Checks {
                 levels: nesting.levels,
                 limit: self.max_levels(),
             };
-            return Err(self.refuse(tonic::Code::InvalidArgument, &err, hint));
+            return Err(Refusal {
+                status: self.refuse(tonic::Code::InvalidArgument, &err, hint),
+                trusted: true,
+            });
         }
         if nesting.unfolded > MAX_UNFOLDED {
             let err = CodecError::NestedTooDeep {
@@ -384,10 +531,32 @@ impl Checks {
                 levels: nesting.unfolded,
                 limit: MAX_UNFOLDED,
             };
-            return Err(self.refuse(tonic::Code::InvalidArgument, &err, ""));
+            return Err(Refusal {
+                status: self.refuse(tonic::Code::InvalidArgument, &err, ""),
+                trusted: true,
+            });
+        }
+        let stack = stack_for(nesting);
+        if stack > self.max_stack() {
+            let status = Status::invalid_argument(format!(
+                "{ERROR_TAG}ExpressionTooDeepError] the dfship worker at {} refused the query plan: decoding it \
+                 would take {} MiB of stack (its nesting, and the lists that fold into chains), over the \
+                 {} MiB a worker allows: refused before decoding",
+                self.url,
+                stack >> 20,
+                self.max_stack() >> 20
+            ));
+            return Err(Refusal { status, trusted: true });
         }
         Ok(nesting)
     }
+}
+
+/// Why a plan request was refused, and whether the task it names may be
+/// failed with it (the request was verified, or no key is required).
+struct Refusal {
+    status: Status,
+    trusted: bool,
 }
 
 /// The worker's service behind [`Checks`].
@@ -431,33 +600,44 @@ where
             if let Err(status) = checks.token(request.headers()) {
                 return Ok(status.into_http());
             }
+            let max_len = checks.limits.max_payload_bytes;
             if !carries_plan(request.uri().path()) {
-                return inner.call(request).await;
+                let (parts, body) = request.into_parts();
+                let body = Body::new(Checked::new(body, false, max_len));
+                return inner.call(Request::from_parts(parts, body)).await;
             }
-            let (mut parts, body) = request.into_parts();
-            let read = ReadAhead::read(body, checks.limits.max_payload_bytes).await;
+            let (parts, body) = request.into_parts();
+            let read = ReadAhead::read(body, max_len).await;
             let nesting = match checks.plan(parts.uri.path(), &parts.headers, &read) {
                 Ok(nesting) => nesting,
-                Err(status) => {
+                Err(refusal) => {
                     // A refused task's plan never reaches the worker, and the
                     // requests that run the task would wait for it to time
                     // out. So the worker records the refusal for that task
                     // instead, through a stand-in request, and they fail
-                    // with it at once.
+                    // with it at once: only for a task key from a verified
+                    // request (or where no key is required), so that no one
+                    // else can fail a task.
                     let key = read.buffered.get(PREFIX..).and_then(task_key);
-                    let refusal = HeaderValue::try_from(status.message()).ok();
-                    let (Some(key), Some(refusal), true) =
-                        (key, refusal, parts.uri.path() == PLAN_METHODS[0])
+                    let header = HeaderValue::try_from(refusal.status.message()).ok();
+                    let coordinator_stream = parts.uri.path() == PLAN_METHODS[0];
+                    let (Some(key), Some(header), true, true) =
+                        (key, header, coordinator_stream, refusal.trusted)
                     else {
-                        return Ok(status.into_http());
+                        return Ok(refusal.status.into_http());
                     };
-                    let stand_in = stand_in(&key, &checks.url);
-                    parts.headers.insert(REFUSED_HEADER, refusal);
-                    parts.headers.remove(http::header::CONTENT_LENGTH);
-                    return inner.call(Request::from_parts(parts, Body::new(Replay::of(stand_in)))).await;
+                    let mut stand_in_parts = parts;
+                    stand_in_parts.headers = HeaderMap::new();
+                    stand_in_parts
+                        .headers
+                        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+                    stand_in_parts.headers.insert(REFUSED_HEADER, header);
+                    let body = Body::new(Replay::of(stand_in(&key, &checks.url)));
+                    return inner.call(Request::from_parts(stand_in_parts, body)).await;
                 }
             };
-            let handled = Box::pin(inner.call(Request::from_parts(parts, read.into_body())));
+            let body = Body::new(Checked::new(read.into_replay(), true, max_len));
+            let handled = Box::pin(inner.call(Request::from_parts(parts, body)));
             OnStack { stack: stack_for(nesting), inner: handled }.await
         })
     }
@@ -483,8 +663,8 @@ pub fn task_key(message: &[u8]) -> Option<Vec<u8>> {
         let start = used + more;
         Some((key >> 3, start, start.checked_add(usize::try_from(len).ok()?)?))
     };
-    let (1, start, _) = delimited(message)? else { return None };
-    let request = &message[start..];
+    let (1, start, end) = delimited(message)? else { return None };
+    let request = message.get(start..end).unwrap_or(&message[start..]);
     let (1, key_start, key_end) = delimited(request)? else { return None };
     let mut fields = request.get(key_start..key_end)?;
     let (mut query_id, mut numbers) = (None, [0u64; 2]);

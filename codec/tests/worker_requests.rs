@@ -11,7 +11,7 @@ use dfship::codec::signing::PayloadKeys;
 use dfship::codec::{PythonLogicalCodec, WireLimits};
 use dfship::distributed::guard::{ENVELOPE_LEVELS, PLAN_METHODS, SIGNATURE_HEADER, signature};
 use dfship::distributed::worker::{RunningWorker, WorkerSettings};
-use dfship::wire::protobuf_depth;
+use dfship::wire::{protobuf_depth, write_varint};
 use http::{HeaderValue, Request};
 use http_body::{Body as HttpBody, Frame};
 use tonic::body::Body;
@@ -56,17 +56,9 @@ fn grpc(message: &[u8]) -> Vec<u8> {
     out
 }
 
-fn varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 fn field(out: &mut Vec<u8>, number: u64, bytes: &[u8]) {
-    varint(out, number << 3 | 2);
-    varint(out, bytes.len() as u64);
+    write_varint(out, number << 3 | 2);
+    write_varint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
 }
 
@@ -104,8 +96,8 @@ fn merge_chain(n: usize) -> Vec<u8> {
     // Wraps the (reversed) message so far in a length-delimited field.
     let wrap = |reversed: &mut Vec<u8>, number: u64| {
         let mut head = Vec::new();
-        varint(&mut head, number << 3 | 2);
-        varint(&mut head, reversed.len() as u64);
+        write_varint(&mut head, number << 3 | 2);
+        write_varint(&mut head, reversed.len() as u64);
         reversed.extend(head.iter().rev());
     };
     let mut reversed = Vec::new();
@@ -123,8 +115,8 @@ fn merge_chain(n: usize) -> Vec<u8> {
 /// skips an unknown group by recursion, once per level.
 fn nested_groups(levels: usize) -> Vec<u8> {
     let (mut start, mut end) = (Vec::new(), Vec::new());
-    varint(&mut start, 5000 << 3 | 3);
-    varint(&mut end, 5000 << 3 | 4);
+    write_varint(&mut start, 5000 << 3 | 3);
+    write_varint(&mut end, 5000 << 3 | 4);
     let mut out = start.repeat(levels);
     out.extend(end.repeat(levels));
     out

@@ -5,15 +5,26 @@
 //! forever. Each process therefore gets its own runtime, made on first use and
 //! tagged with the pid that made it. A child that finds its parent's runtime
 //! builds a fresh one and leaves the parent's untouched (dropping it would try
-//! to stop threads that do not exist in the child). Runtimes are leaked on
-//! purpose: there is at most one per process, and `&'static` access keeps the
-//! hot path to one atomic load and one `getpid`.
+//! to stop threads that do not exist in the child).
 //!
-//! The creation lock is tagged with a pid too, so a lock held by a parent
-//! thread at the moment of `fork` does not block the child.
+//! That alone is not enough. Idle runtime threads wait in `parking_lot`, whose
+//! wait queues are process-global lists threaded through each waiting thread's
+//! thread-local storage. A child inherits those lists, while the C library
+//! hands the dead threads' stacks, thread-local storage included, to the
+//! child's new threads: the lists then point into overwritten memory, and the
+//! child crashes the next time it touches them. So the process stops its
+//! runtime just before a fork ([`before_fork`], run by `os.fork` hooks the
+//! Python module registers) whenever nothing uses it, and makes a new one on
+//! next use. Every use holds a [`Lease`]; while one is out (a query running in
+//! another thread, an open result stream) the runtime is left running and the
+//! fork is reported as unsafe.
+//!
+//! The creation lock and the lease count are tagged with a pid too, so that
+//! state left by a parent's threads at the moment of `fork` does not bind the
+//! child.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::runtime::Runtime;
@@ -35,9 +46,120 @@ static BUILDER: AtomicU32 = AtomicU32::new(0);
 /// serves shallow queries only.
 const WORKER_STACK_BYTES: usize = 2 * 1024 * 1024;
 
-/// The runtime of the current process, created on first use.
-pub fn get() -> Result<&'static Runtime> {
+/// Users of the process runtime: the pid they belong to in the high 32
+/// bits, [`CLOSING`] and the count of outstanding leases in the low ones.
+static USERS: AtomicU64 = AtomicU64::new(0);
+/// Set while a fork is being prepared: no new lease until it is done.
+const CLOSING: u64 = 1 << 31;
+/// How long a stopping runtime may wait for its threads before a fork.
+const STOP_WAIT: Duration = Duration::from_secs(1);
+
+fn users_of(word: u64, pid: u32) -> u64 {
+    // A count left by the parent process means nothing in the child.
+    if word >> 32 == u64::from(pid) { word & 0xffff_ffff } else { 0 }
+}
+
+fn users_word(pid: u32, low: u64) -> u64 {
+    (u64::from(pid) << 32) | low
+}
+
+/// A claim on the process runtime. While any is held the runtime is not
+/// stopped for a fork.
+pub struct Lease {
+    pid: u32,
+    runtime: &'static Runtime,
+}
+
+impl std::ops::Deref for Lease {
+    type Target = Runtime;
+
+    fn deref(&self) -> &Runtime {
+        self.runtime
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        release(self.pid);
+    }
+}
+
+fn release(pid: u32) {
+    // A lease taken by the parent and dropped in a forked child counts nothing here.
+    let _ = USERS.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+        (users_of(word, pid) & !CLOSING > 0).then(|| word - 1)
+    });
+}
+
+/// The runtime of the current process, created on first use, claimed until
+/// the lease is dropped.
+pub fn lease() -> Result<Lease> {
     let pid = std::process::id();
+    loop {
+        let word = USERS.load(Ordering::Acquire);
+        let users = users_of(word, pid);
+        if users & CLOSING != 0 {
+            // The thread preparing a fork holds the GIL; this one does not.
+            std::thread::yield_now();
+            continue;
+        }
+        let claimed = users_word(pid, users + 1);
+        if USERS.compare_exchange_weak(word, claimed, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            break;
+        }
+    }
+    match get(pid) {
+        Ok(runtime) => Ok(Lease { pid, runtime }),
+        Err(e) => {
+            release(pid);
+            Err(e)
+        }
+    }
+}
+
+/// Called just before this process forks. When no lease is out, stops the
+/// process runtime (the next lease makes a new one) and returns true; when
+/// one is, leaves it running and returns false: the child may then find
+/// corrupted wait queues. New leases wait until [`after_fork_in_parent`].
+pub fn before_fork() -> bool {
+    let pid = std::process::id();
+    let closing = USERS.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+        (users_of(word, pid) == 0).then_some(users_word(pid, CLOSING))
+    });
+    if closing.is_err() {
+        return false;
+    }
+    let ptr = CURRENT.load(Ordering::Acquire);
+    // SAFETY: as in `current_for`; no lease is out and none can be taken
+    // while CLOSING is set, so nothing else refers to the runtime.
+    let ours = unsafe { ptr.as_ref() }.is_some_and(|current| current.pid == pid);
+    if ours
+        && CURRENT.compare_exchange(ptr, std::ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire).is_ok()
+    {
+        // SAFETY: the pointer came from `Box::into_raw` in this process and
+        // was just unpublished; no `Lease` refers to it.
+        let owned = unsafe { Box::from_raw(ptr) };
+        owned.runtime.shutdown_timeout(STOP_WAIT);
+    }
+    true
+}
+
+/// Called in the parent after a fork (or a failed one): leases may be taken again.
+pub fn after_fork_in_parent() {
+    let pid = std::process::id();
+    let _ = USERS.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+        (word >> 32 == u64::from(pid)).then_some(word & !CLOSING)
+    });
+}
+
+/// Called in a forked child: no lease of the parent's counts here.
+pub fn after_fork_in_child() {
+    USERS.store(users_word(std::process::id(), 0), Ordering::Release);
+}
+
+/// The runtime of the current process, created on first use. Only called
+/// under a lease: see [`lease`].
+fn get(pid: u32) -> Result<&'static Runtime> {
     if let Some(rt) = current_for(pid) {
         return Ok(rt);
     }
@@ -46,8 +168,9 @@ pub fn get() -> Result<&'static Runtime> {
 
 fn current_for(pid: u32) -> Option<&'static Runtime> {
     let ptr = CURRENT.load(Ordering::Acquire);
-    // SAFETY: every pointer stored in CURRENT comes from `Box::leak` and is
-    // never freed, so it stays valid for the rest of the process.
+    // SAFETY: every pointer stored in CURRENT comes from `Box::into_raw`. It
+    // is freed only by `before_fork`, which unpublishes it first and only
+    // when no lease is out; callers hold a lease.
     let current = unsafe { ptr.as_ref() }?;
     (current.pid == pid).then_some(&current.runtime)
 }
@@ -70,10 +193,10 @@ fn build_for(pid: u32) -> Result<&'static Runtime> {
         let outcome = match current_for(pid) {
             Some(rt) => Ok(rt),
             None => make_runtime().map(|runtime| {
-                let leaked: &'static mut ProcessRuntime =
-                    Box::leak(Box::new(ProcessRuntime { pid, runtime }));
-                CURRENT.store(leaked, Ordering::Release);
-                &leaked.runtime
+                let ptr = Box::into_raw(Box::new(ProcessRuntime { pid, runtime }));
+                CURRENT.store(ptr, Ordering::Release);
+                // SAFETY: just made; freed only under the conditions in `current_for`.
+                unsafe { &(*ptr).runtime }
             }),
         };
         BUILDER.store(0, Ordering::Release);
@@ -110,7 +233,7 @@ where
     T: Send + 'static,
 {
     outside_any_query()?;
-    let runtime = get()?;
+    let runtime = lease()?;
     let mut task = runtime.spawn(future);
     loop {
         let waited = runtime.block_on(async { tokio::time::timeout(poll, &mut task).await });
@@ -230,9 +353,35 @@ mod tests {
 
     #[test]
     fn same_process_gets_same_runtime() {
-        let a = std::ptr::from_ref(get().expect("runtime"));
-        let b = std::ptr::from_ref(get().expect("runtime"));
-        assert_eq!(a, b);
+        let a = lease().expect("runtime");
+        let b = lease().expect("runtime");
+        assert!(std::ptr::eq(std::ptr::from_ref::<Runtime>(&a), std::ptr::from_ref::<Runtime>(&b)));
+    }
+
+    #[test]
+    fn fork_stops_the_runtime_only_when_no_lease_is_out() {
+        let held = lease().expect("runtime");
+        assert!(!before_fork(), "stopped under a lease");
+        after_fork_in_parent();
+        assert_eq!(held.block_on(async { 7 }), 7);
+        drop(held);
+        // Other tests of this binary may hold leases for a moment.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !before_fork() {
+            assert!(std::time::Instant::now() < deadline, "a lease never came back");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(CURRENT.load(Ordering::Acquire).is_null(), "the runtime was not stopped");
+        after_fork_in_parent();
+        let again = lease().expect("a new runtime");
+        assert_eq!(again.block_on(async { 8 }), 8);
+    }
+
+    #[test]
+    fn counts_left_by_another_process_are_ignored() {
+        let parent = users_word(1, 5 | CLOSING);
+        assert_eq!(users_of(parent, 1), 5 | CLOSING);
+        assert_eq!(users_of(parent, 2), 0);
     }
 
     #[test]

@@ -260,3 +260,28 @@ def probe_count(probe: Any) -> int:
 
 def global_key_id() -> str | None:
     return dfship.SessionContext.global_ctx().payload_key_id
+
+
+def halve_twice(rows: int = 200) -> list[Any]:
+    """A Python UDF applied twice over four partitions, sorted: it parks and
+    wakes runtime threads many times, which is what a fork-unsafe runtime
+    needs to crash a forked child."""
+    halve = dfship.udf(lambda a: pc.divide(a, 2.0), [pa.float64()], pa.float64(), "stable")
+    ctx = dfship.SessionContext(dfship.SessionConfig().with_target_partitions(4))
+    parts = [
+        [
+            pa.record_batch(
+                {
+                    "i": pa.array(range(p, rows, 4)),
+                    "x": pa.array([float(v) for v in range(p, rows, 4)]),
+                }
+            )
+        ]
+        for p in range(4)
+    ]
+    df = ctx.create_dataframe(parts).select(col("i"), halve(halve(col("x"))).alias("q")).sort("i")
+    return df.to_pydict()["q"]
+
+
+def halve_twice_three_times(_: int) -> bool:
+    return all(halve_twice() == [v / 4 for v in range(200)] for _ in range(3))

@@ -496,6 +496,45 @@ def test_in_process_workers_serve_and_stop(tpch_data: str) -> None:
     assert a.url in str(raised) or b.url in str(raised)
 
 
+# A coordinator session a forked child inherits (see the test below).
+_INHERITED: list[DistributedContext] = []
+
+
+def _query_inherited_session(query: str) -> dict[str, list[Any]]:
+    return _INHERITED[0].sql(query).to_pydict()
+
+
+def test_coordinator_keeps_working_across_forks_and_deep_queries(
+    tpch_data: str, cluster: list[WorkerProcess]
+) -> None:
+    """Connections to workers are driven by the runtime that opened them. A
+    fork stops the parent's runtime, a forked child has a runtime of its own
+    and a deep query runs on one of its own: after each, the same session
+    connects again instead of using a connection nothing drives."""
+    import multiprocessing as mp
+
+    query = "SELECT l_returnflag, count(*) AS n FROM lineitem GROUP BY l_returnflag ORDER BY 1"
+    expected = context(tpch_data).sql(query).to_pydict()
+    ctx = distributed(cluster, tpch_data)
+    assert ctx.sql(query).to_pydict() == expected
+    _INHERITED[:] = [ctx]
+    try:
+        with mp.get_context("fork").Pool(1) as pool:
+            child = pool.apply_async(_query_inherited_session, (query,))
+            assert child.get(timeout=BOUNDED) == expected
+    finally:
+        _INHERITED.clear()
+    outcome: list[object] = []
+    assert within(BOUNDED, lambda: outcome.append(ctx.sql(query).to_pydict())) is None
+    assert outcome == [expected]
+    # Deeper than the process runtime serves: the query gets a runtime of its own.
+    deep = "SELECT sum(" + " + ".join(["l_quantity"] * 150) + ") AS s FROM lineitem"
+    deep_expected = context(tpch_data).sql(deep).to_pydict()
+    assert within(BOUNDED, lambda: outcome.append(ctx.sql(deep).to_pydict())) is None
+    assert within(BOUNDED, lambda: outcome.append(ctx.sql(query).to_pydict())) is None
+    assert outcome == [expected, deep_expected, expected]
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="at least one worker"):
         DistributedContext([])

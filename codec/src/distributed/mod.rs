@@ -69,13 +69,21 @@ pub fn auth_header(token: &str) -> Result<(HeaderName, HeaderValue)> {
     Ok((AUTHORIZATION, value))
 }
 
+/// A channel, with the runtime it was opened on.
+type OpenChannel = (Option<tokio::runtime::Id>, BoxCloneSyncChannel);
+
 /// Connections to workers: one channel per URL, made once and reused, with
 /// a connect timeout and keep-alive pings so that an unreachable or vanished
 /// worker fails a query instead of stalling it. With payload keys, the
 /// requests that carry plans are signed ([`guard::SigningChannel`]).
+///
+/// A channel's connection is driven by tasks on the runtime that opened it,
+/// so it is reused only on that runtime: a query that runs on another one (a
+/// deep query's own runtime, the runtime made anew after a fork) connects
+/// again.
 #[derive(Clone, Default)]
 pub struct Channels {
-    open: Arc<Mutex<HashMap<Url, BoxCloneSyncChannel>>>,
+    open: Arc<Mutex<HashMap<Url, OpenChannel>>>,
     keys: Option<PayloadKeys>,
 }
 
@@ -85,7 +93,10 @@ impl Channels {
     }
 
     async fn channel(&self, url: &Url) -> Result<BoxCloneSyncChannel> {
-        if let Some(channel) = self.open.lock().map_err(poisoned)?.get(url) {
+        let runtime = tokio::runtime::Handle::try_current().ok().map(|h| h.id());
+        if let Some((opened_on, channel)) = self.open.lock().map_err(poisoned)?.get(url)
+            && *opened_on == runtime
+        {
             return Ok(channel.clone());
         }
         let endpoint = Endpoint::from_shared(url.to_string())
@@ -104,7 +115,7 @@ impl Channels {
             Some(keys) => BoxCloneSyncChannel::new(guard::SigningChannel::new(channel, keys.clone())),
             None => BoxCloneSyncChannel::new(channel),
         };
-        self.open.lock().map_err(poisoned)?.insert(url.clone(), channel.clone());
+        self.open.lock().map_err(poisoned)?.insert(url.clone(), (runtime, channel.clone()));
         Ok(channel)
     }
 }

@@ -257,14 +257,14 @@ impl PyDataFrame {
     fn execute_stream(&self, py: Python<'_>) -> PyResult<PyRecordBatchStream> {
         let df = self.dataframe();
         let stream = wait_for_depth(py, self.depth, async move { df.execute_stream().await })?;
-        Ok(PyRecordBatchStream::new(stream, self.depth))
+        PyRecordBatchStream::new(stream, self.depth)
     }
 
     /// Starts the query; one stream per output partition.
     fn execute_stream_partitioned(&self, py: Python<'_>) -> PyResult<Vec<PyRecordBatchStream>> {
         let df = self.dataframe();
         let streams = wait_for_depth(py, self.depth, async move { df.execute_stream_partitioned().await })?;
-        Ok(streams.into_iter().map(|s| PyRecordBatchStream::new(s, self.depth)).collect())
+        streams.into_iter().map(|s| PyRecordBatchStream::new(s, self.depth)).collect()
     }
 
     /// Starts the query; a `pyarrow.RecordBatchReader` pulling its batches
@@ -272,7 +272,7 @@ impl PyDataFrame {
     fn arrow_reader(&self, py: Python<'_>) -> PyResult<PyArrowType<Box<dyn RecordBatchReader + Send>>> {
         let df = self.dataframe();
         let stream = wait_for_depth(py, self.depth, async move { df.execute_stream().await })?;
-        Ok(PyArrowType(Box::new(StreamReader::new(stream, self.depth))))
+        Ok(PyArrowType(Box::new(StreamReader::new(stream, self.depth)?)))
     }
 
     /// Runs the query; its batches, partition by partition.

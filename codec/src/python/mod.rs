@@ -57,6 +57,7 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEFAULT_MAX_PAYLOAD_BYTES", crate::codec::WireLimits::DEFAULT_MAX_PAYLOAD_BYTES)?;
     m.add("DEFAULT_MAX_NODES", crate::codec::WireLimits::DEFAULT_MAX_NODES)?;
     m.add("DEFAULT_MAX_CLOSURE_BYTES", crate::codec::WireLimits::DEFAULT_MAX_CLOSURE_BYTES)?;
+    runtime::register_fork_hooks(m)?;
     Ok(())
 }
 

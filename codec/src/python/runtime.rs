@@ -45,3 +45,45 @@ where
         .map_err(PyErr::from)
     })
 }
+
+/// `os.register_at_fork(before=...)`: stops the process runtime when nothing
+/// uses it, so the child inherits no runtime thread waiting in a lock queue.
+/// The GIL stays held: a lease cannot be taken meanwhile by a thread holding
+/// it (see [`runtime::lease`]), and the stop waits at most a second.
+#[pyfunction]
+pub fn _before_fork(py: Python<'_>) -> PyResult<()> {
+    if !runtime::before_fork() {
+        PyErr::warn(
+            py,
+            &py.get_type::<pyo3::exceptions::PyRuntimeWarning>(),
+            c"fork() while a dfship query runs or a result stream is open in this process: the child may \
+              crash when it runs a query. Finish or drop them first, or start workers with 'spawn' or \
+              'forkserver'.",
+            1,
+        )?;
+    }
+    Ok(())
+}
+
+/// `os.register_at_fork(after_in_parent=...)`.
+#[pyfunction]
+pub fn _after_fork_in_parent() {
+    runtime::after_fork_in_parent();
+}
+
+/// `os.register_at_fork(after_in_child=...)`.
+#[pyfunction]
+pub fn _after_fork_in_child() {
+    runtime::after_fork_in_child();
+}
+
+/// Registers the three fork hooks above with `os.register_at_fork`.
+pub fn register_fork_hooks(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let hooks = pyo3::types::PyDict::new(py);
+    hooks.set_item("before", wrap_pyfunction!(_before_fork, m)?)?;
+    hooks.set_item("after_in_parent", wrap_pyfunction!(_after_fork_in_parent, m)?)?;
+    hooks.set_item("after_in_child", wrap_pyfunction!(_after_fork_in_child, m)?)?;
+    py.import("os")?.call_method("register_at_fork", (), Some(&hooks))?;
+    Ok(())
+}

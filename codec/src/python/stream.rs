@@ -14,6 +14,7 @@ use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
 use pyo3::prelude::*;
 
 use super::runtime::wait_for_depth;
+use crate::runtime::{Lease, lease};
 
 /// The next batch of `stream`, waited for on the process runtime with the
 /// GIL released; the stream is handed back with it.
@@ -42,11 +43,22 @@ pub struct PyRecordBatchStream {
     stream: Mutex<State>,
     schema: SchemaRef,
     depth: usize,
+    /// The query's tasks live on the process runtime until the stream ends.
+    lease: Mutex<Option<Lease>>,
 }
 
 impl PyRecordBatchStream {
-    pub fn new(stream: SendableRecordBatchStream, depth: usize) -> Self {
-        Self { schema: stream.schema(), stream: Mutex::new(State::Ready(stream)), depth }
+    pub fn new(stream: SendableRecordBatchStream, depth: usize) -> PyResult<Self> {
+        Ok(Self {
+            schema: stream.schema(),
+            stream: Mutex::new(State::Ready(stream)),
+            depth,
+            lease: Mutex::new(Some(lease()?)),
+        })
+    }
+
+    fn finished(&self) {
+        self.lease.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
     }
 
     /// The lock is never held while a batch is computed, so a poisoned
@@ -83,10 +95,14 @@ impl PyRecordBatchStream {
             }
             Ok((_, None)) => {
                 *slot = State::Done;
+                drop(slot);
+                self.finished();
                 Err(PyStopIteration::new_err(()))
             }
             Err(e) => {
                 *slot = State::Done;
+                drop(slot);
+                self.finished();
                 Err(e)
             }
         }
@@ -100,14 +116,15 @@ impl PyRecordBatchStream {
 /// An Arrow `RecordBatchReader` pulling from a running query, for export
 /// through the Arrow C stream interface.
 pub struct StreamReader {
-    stream: Option<SendableRecordBatchStream>,
+    /// The stream, and a lease on the runtime its tasks run on, until it ends.
+    stream: Option<(SendableRecordBatchStream, Lease)>,
     schema: SchemaRef,
     depth: usize,
 }
 
 impl StreamReader {
-    pub fn new(stream: SendableRecordBatchStream, depth: usize) -> Self {
-        Self { schema: stream.schema(), stream: Some(stream), depth }
+    pub fn new(stream: SendableRecordBatchStream, depth: usize) -> PyResult<Self> {
+        Ok(Self { schema: stream.schema(), stream: Some((stream, lease()?)), depth })
     }
 }
 
@@ -115,7 +132,7 @@ impl Iterator for StreamReader {
     type Item = Result<RecordBatch, ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let stream = self.stream.take()?;
+        let (stream, lease) = self.stream.take()?;
         // The consumer may or may not hold the GIL; a query running Python
         // UDFs needs it released while it is waited for.
         let (stream, batch) = match Python::attach(|py| next_batch(py, self.depth, stream)) {
@@ -123,7 +140,7 @@ impl Iterator for StreamReader {
             Err(e) => return Some(Err(ArrowError::ExternalError(Box::new(e)))),
         };
         if batch.is_some() {
-            self.stream = Some(stream);
+            self.stream = Some((stream, lease));
         }
         batch.map(Ok)
     }

@@ -15,11 +15,11 @@
 //! child crashes the next time it touches them. So the process stops its
 //! runtime just before a fork ([`before_fork`], run by `os.fork` hooks the
 //! Python module registers) whenever nothing uses it, and makes a new one on
-//! next use. Every use holds a [`Lease`]; while one is out (a query running in
-//! another thread, an open result stream) the runtime is left running and the
-//! fork is reported as unsafe.
+//! next use. Every use holds a [`Claim`] (a [`Lease`] holds one): while one
+//! is out (a query running in another thread, an open result stream) the
+//! runtime is left running and the fork is reported as unsafe.
 //!
-//! The creation lock and the lease count are tagged with a pid too, so that
+//! The creation lock and the claim count are tagged with a pid too, so that
 //! state left by a parent's threads at the moment of `fork` does not bind the
 //! child.
 
@@ -47,9 +47,9 @@ static BUILDER: AtomicU32 = AtomicU32::new(0);
 const WORKER_STACK_BYTES: usize = 2 * 1024 * 1024;
 
 /// Users of the process runtime: the pid they belong to in the high 32
-/// bits, [`CLOSING`] and the count of outstanding leases in the low ones.
+/// bits, [`CLOSING`] and the count of outstanding claims in the low ones.
 static USERS: AtomicU64 = AtomicU64::new(0);
-/// Set while a fork is being prepared: no new lease until it is done.
+/// Set while a fork is being prepared: no new claim until it is done.
 const CLOSING: u64 = 1 << 31;
 /// How long a stopping runtime may wait for its threads before a fork.
 const STOP_WAIT: Duration = Duration::from_secs(1);
@@ -63,37 +63,24 @@ fn users_word(pid: u32, low: u64) -> u64 {
     (u64::from(pid) << 32) | low
 }
 
-/// A claim on the process runtime. While any is held the runtime is not
-/// stopped for a fork.
-pub struct Lease {
+/// A query in flight, or a result stream open: while any is held, a fork
+/// does not stop the process runtime.
+pub struct Claim {
     pid: u32,
-    runtime: &'static Runtime,
 }
 
-impl std::ops::Deref for Lease {
-    type Target = Runtime;
-
-    fn deref(&self) -> &Runtime {
-        self.runtime
-    }
-}
-
-impl Drop for Lease {
+impl Drop for Claim {
     fn drop(&mut self) {
-        release(self.pid);
+        // A claim taken by the parent and dropped in a forked child counts nothing here.
+        let pid = self.pid;
+        let _ = USERS.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+            (users_of(word, pid) & !CLOSING > 0).then(|| word - 1)
+        });
     }
 }
 
-fn release(pid: u32) {
-    // A lease taken by the parent and dropped in a forked child counts nothing here.
-    let _ = USERS.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
-        (users_of(word, pid) & !CLOSING > 0).then(|| word - 1)
-    });
-}
-
-/// The runtime of the current process, created on first use, claimed until
-/// the lease is dropped.
-pub fn lease() -> Result<Lease> {
+/// Claims the runtime (made or not) for the current process.
+pub fn claim() -> Claim {
     let pid = std::process::id();
     loop {
         let word = USERS.load(Ordering::Acquire);
@@ -105,22 +92,36 @@ pub fn lease() -> Result<Lease> {
         }
         let claimed = users_word(pid, users + 1);
         if USERS.compare_exchange_weak(word, claimed, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-            break;
-        }
-    }
-    match get(pid) {
-        Ok(runtime) => Ok(Lease { pid, runtime }),
-        Err(e) => {
-            release(pid);
-            Err(e)
+            return Claim { pid };
         }
     }
 }
 
-/// Called just before this process forks. When no lease is out, stops the
+/// The process runtime, claimed until the lease is dropped.
+pub struct Lease {
+    runtime: &'static Runtime,
+    _claim: Claim,
+}
+
+impl std::ops::Deref for Lease {
+    type Target = Runtime;
+
+    fn deref(&self) -> &Runtime {
+        self.runtime
+    }
+}
+
+/// The runtime of the current process, created on first use, claimed until
+/// the lease is dropped.
+pub fn lease() -> Result<Lease> {
+    let claim = claim();
+    Ok(Lease { runtime: get(claim.pid)?, _claim: claim })
+}
+
+/// Called just before this process forks. When no claim is out, stops the
 /// process runtime (the next lease makes a new one) and returns true; when
 /// one is, leaves it running and returns false: the child may then find
-/// corrupted wait queues. New leases wait until [`after_fork_in_parent`].
+/// corrupted wait queues. New claims wait until [`after_fork_in_parent`].
 pub fn before_fork() -> bool {
     let pid = std::process::id();
     let closing = USERS.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
@@ -130,7 +131,7 @@ pub fn before_fork() -> bool {
         return false;
     }
     let ptr = CURRENT.load(Ordering::Acquire);
-    // SAFETY: as in `current_for`; no lease is out and none can be taken
+    // SAFETY: as in `current_for`; no claim is out and none can be taken
     // while CLOSING is set, so nothing else refers to the runtime.
     let ours = unsafe { ptr.as_ref() }.is_some_and(|current| current.pid == pid);
     if ours
@@ -152,13 +153,13 @@ pub fn after_fork_in_parent() {
     });
 }
 
-/// Called in a forked child: no lease of the parent's counts here.
+/// Called in a forked child: no claim of the parent's counts here.
 pub fn after_fork_in_child() {
     USERS.store(users_word(std::process::id(), 0), Ordering::Release);
 }
 
 /// The runtime of the current process, created on first use. Only called
-/// under a lease: see [`lease`].
+/// under a claim: see [`lease`].
 fn get(pid: u32) -> Result<&'static Runtime> {
     if let Some(rt) = current_for(pid) {
         return Ok(rt);
@@ -170,7 +171,7 @@ fn current_for(pid: u32) -> Option<&'static Runtime> {
     let ptr = CURRENT.load(Ordering::Acquire);
     // SAFETY: every pointer stored in CURRENT comes from `Box::into_raw`. It
     // is freed only by `before_fork`, which unpublishes it first and only
-    // when no lease is out; callers hold a lease.
+    // when no claim is out; callers hold one.
     let current = unsafe { ptr.as_ref() }?;
     (current.pid == pid).then_some(&current.runtime)
 }
@@ -275,6 +276,8 @@ where
     if depth <= RUNTIME_DEPTH {
         return block_on(future, poll, interrupted);
     }
+    // The query's own thread waits in the same lock queues a fork must not copy.
+    let _running = claim();
     block_on_own_thread(future, crate::codec::bounded::stack_bytes(depth), poll, interrupted)
 }
 

@@ -48,8 +48,9 @@ where
 
 /// `os.register_at_fork(before=...)`: stops the process runtime when nothing
 /// uses it, so the child inherits no runtime thread waiting in a lock queue.
-/// The GIL stays held: a lease cannot be taken meanwhile by a thread holding
-/// it (see [`runtime::lease`]), and the stop waits at most a second.
+/// The GIL stays held from here to the after-fork hooks, so no thread that
+/// needs it can be stuck waiting for a claim meanwhile (see
+/// [`runtime::claim`]); the stop waits at most a second.
 #[pyfunction]
 pub fn _before_fork(py: Python<'_>) -> PyResult<()> {
     if !runtime::before_fork() {

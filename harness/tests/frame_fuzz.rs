@@ -3,8 +3,13 @@
 //! left stale or re-sealed so the damage reaches the body and the inline
 //! UDF payloads, through every frame and payload reader. Each input gives a
 //! value or an error; a panic fails the property.
+//!
+//! Re-sealed frames are decoded with inlining off only. With it on, damage
+//! inside a pickled callable reaches CPython's unpickler, which is not
+//! memory-safe on damaged pickles (it has crashed this process): that is
+//! what signed payloads are for, and the Python suite's flip campaign runs
+//! it in crash-isolated subprocesses instead.
 
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
 use dfship::codec::PythonLogicalCodec;
@@ -21,16 +26,17 @@ use proptest::test_runner::TestRunner;
 const ALL_MAGICS: [[u8; 4]; 5] =
     [MAGIC_LOGICAL_EXPR, MAGIC_PHYSICAL_EXPR, MAGIC_SCALAR_UDF, MAGIC_AGGREGATE_UDF, MAGIC_WINDOW_UDF];
 
-/// Every reader on `bytes`; returns how many accepted them, and what the
-/// permissive expression decoder made of them.
-fn read_everything(bytes: &[u8], ctx: &SessionContext) -> (usize, Option<Expr>) {
+/// Every reader on `bytes`, the expression decoder with each inlining
+/// setting of `inlining`; returns how many accepted them, and what the
+/// expression decoder made of them (the last setting that accepted).
+fn read_everything(bytes: &[u8], ctx: &SessionContext, inlining: &[bool]) -> (usize, Option<Expr>) {
     let mut accepted = 0;
     let mut decoded = None;
     let limits = WireLimits::default();
     accepted += usize::from(read_frame(bytes, &ALL_MAGICS, 1 << 20).is_ok());
     accepted += usize::from(UdfHeader::read(bytes, &ALL_MAGICS[2..]).is_ok());
     let _ = protobuf_depth(bytes);
-    for inlining in [false, true] {
+    for &inlining in inlining {
         let codec = PythonLogicalCodec::new().with_python_udf_inlining(inlining);
         if let Ok(expr) = decode_logical_expr(bytes, &ctx.task_ctx(), &codec, &limits) {
             accepted += 1;
@@ -47,22 +53,6 @@ fn read_everything(bytes: &[u8], ctx: &SessionContext) -> (usize, Option<Expr>) 
         dfship::codec::payload::decode_window("fuzz", bytes, dfship::wire::MAX_CALLABLE_BYTES).is_ok(),
     );
     (accepted, decoded)
-}
-
-/// Names of the harness's Python UDFs (all named `h_…`) in `expr`.
-fn harness_udfs(expr: &Expr) -> Vec<String> {
-    let mut names = Vec::new();
-    let _ = expr.apply(|e| {
-        let name = match e {
-            Expr::ScalarFunction(f) => Some(f.name().to_owned()),
-            Expr::AggregateFunction(f) => Some(f.func.name().to_owned()),
-            Expr::WindowFunction(f) => Some(f.fun.name().to_owned()),
-            _ => None,
-        };
-        names.extend(name.filter(|n| n.starts_with("h_")));
-        Ok(TreeNodeRecursion::Continue)
-    });
-    names
 }
 
 #[derive(Debug, Clone)]
@@ -126,7 +116,7 @@ fn arbitrary_bytes_never_panic() {
         ),
     ];
     let result = runner("frame_fuzz_arbitrary", n).run(&inputs, |bytes| {
-        let _ = read_everything(&bytes, &ctx);
+        let _ = read_everything(&bytes, &ctx, &[false, true]);
         Ok(())
     });
     dfship_harness::report(&format!(
@@ -161,24 +151,18 @@ fn damaged_frames_never_panic() {
         }
         let bytes =
             if reseal { write_frame(MAGIC_LOGICAL_EXPR, parsed.flags, &target, None) } else { target };
-        let (n_accepted, decoded) = read_everything(&bytes, &ctx);
+        // A stale check stops damage before any payload is read; a re-sealed
+        // one would let it reach the unpickler (see the top of this file).
+        let inlining: &[bool] = if reseal { &[false] } else { &[false, true] };
+        let (n_accepted, decoded) = read_everything(&bytes, &ctx, inlining);
         accepted.fetch_add(n_accepted, std::sync::atomic::Ordering::Relaxed);
-        // Whatever decodes encodes again, with one exception: a re-sealed flip
-        // inside a pickled callable can unpickle into another callable that no
-        // longer pickles (only a signed frame can refuse such a flip). Then the
-        // encoder must say so about that Python UDF, not fail otherwise.
+        // Whatever decodes encodes again.
         if let Some(back) = decoded
             && let Err(e) = encode_logical_expr(&back, &codec, &WireLimits::default())
         {
-            let udfs = harness_udfs(&back);
-            let message = e.to_string();
-            let about_a_udf = message.contains("cannot serialize Python")
-                && udfs.iter().any(|name| message.contains(&format!("'{name}'")));
-            if !about_a_udf {
-                return Err(TestCaseError::fail(format!(
-                    "{back} decoded from damaged bytes but does not encode: {e}"
-                )));
-            }
+            return Err(TestCaseError::fail(format!(
+                "{back} decoded from damaged bytes but does not encode: {e}"
+            )));
         }
         Ok(())
     });

@@ -51,6 +51,10 @@ const WORKER_STACK_BYTES: usize = 2 * 1024 * 1024;
 static USERS: AtomicU64 = AtomicU64::new(0);
 /// Set while a fork is being prepared: no new claim until it is done.
 const CLOSING: u64 = 1 << 31;
+/// Forks this process descends from through [`after_fork_in_child`]: a claim
+/// made in an ancestor whose pid a descendant happens to reuse still counts
+/// nothing there.
+static GENERATION: AtomicU32 = AtomicU32::new(0);
 /// How long a stopping runtime may wait for its threads before a fork.
 const STOP_WAIT: Duration = Duration::from_secs(1);
 
@@ -63,15 +67,19 @@ fn users_word(pid: u32, low: u64) -> u64 {
     (u64::from(pid) << 32) | low
 }
 
-/// A query in flight, or a result stream open: while any is held, a fork
-/// does not stop the process runtime.
+/// A query in flight, an open result stream or a serving worker: while any
+/// is held, a fork does not stop the process runtime.
 pub struct Claim {
     pid: u32,
+    generation: u32,
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        // A claim taken by the parent and dropped in a forked child counts nothing here.
+        // A claim made before a fork and dropped in the child counts nothing there.
+        if self.generation != GENERATION.load(Ordering::Acquire) {
+            return;
+        }
         let pid = self.pid;
         let _ = USERS.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
             (users_of(word, pid) & !CLOSING > 0).then(|| word - 1)
@@ -79,20 +87,29 @@ impl Drop for Claim {
     }
 }
 
-/// Claims the runtime (made or not) for the current process.
+/// Claims the process runtime (made or not). Waits while a fork is being
+/// prepared, so it must never be called with the GIL held: the forking
+/// thread may need the GIL back to finish.
 pub fn claim() -> Claim {
     let pid = std::process::id();
+    let mut waited = 0_u32;
     loop {
         let word = USERS.load(Ordering::Acquire);
         let users = users_of(word, pid);
         if users & CLOSING != 0 {
-            // The thread preparing a fork holds the GIL; this one does not.
-            std::thread::yield_now();
+            // Stopping the runtime takes milliseconds: yield at first, then
+            // sleep so as not to compete with it for the cores.
+            waited += 1;
+            if waited < 64 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             continue;
         }
         let claimed = users_word(pid, users + 1);
         if USERS.compare_exchange_weak(word, claimed, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-            return Claim { pid };
+            return Claim { pid, generation: GENERATION.load(Ordering::Acquire) };
         }
     }
 }
@@ -112,23 +129,40 @@ impl std::ops::Deref for Lease {
 }
 
 /// The runtime of the current process, created on first use, claimed until
-/// the lease is dropped.
+/// the lease is dropped. Never call it with the GIL held (see [`claim`]).
 pub fn lease() -> Result<Lease> {
     let claim = claim();
     Ok(Lease { runtime: get(claim.pid)?, _claim: claim })
 }
 
+/// What [`before_fork`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForkPrepared {
+    /// No thread of the process runtime is left for the child to inherit.
+    Stopped,
+    /// A claim is out, or the fork comes from inside a runtime: the runtime
+    /// was left running.
+    Busy,
+    /// Stopped, but some thread was still finishing work when the wait ran
+    /// out (an abandoned query's task, for example).
+    Lingering,
+}
+
 /// Called just before this process forks. When no claim is out, stops the
-/// process runtime (the next lease makes a new one) and returns true; when
-/// one is, leaves it running and returns false: the child may then find
-/// corrupted wait queues. New claims wait until [`after_fork_in_parent`].
-pub fn before_fork() -> bool {
+/// process runtime (the next lease makes a new one); otherwise leaves it
+/// running, and the child may then find corrupted wait queues. New claims
+/// wait until [`after_fork_in_parent`].
+pub fn before_fork() -> ForkPrepared {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        // A task forking (a UDF, say): no runtime may be stopped from here.
+        return ForkPrepared::Busy;
+    }
     let pid = std::process::id();
     let closing = USERS.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
         (users_of(word, pid) == 0).then_some(users_word(pid, CLOSING))
     });
     if closing.is_err() {
-        return false;
+        return ForkPrepared::Busy;
     }
     let ptr = CURRENT.load(Ordering::Acquire);
     // SAFETY: as in `current_for`; no claim is out and none can be taken
@@ -140,12 +174,16 @@ pub fn before_fork() -> bool {
         // SAFETY: the pointer came from `Box::into_raw` in this process and
         // was just unpublished; no `Lease` refers to it.
         let owned = unsafe { Box::from_raw(ptr) };
+        let started = std::time::Instant::now();
         owned.runtime.shutdown_timeout(STOP_WAIT);
+        if started.elapsed() >= STOP_WAIT {
+            return ForkPrepared::Lingering;
+        }
     }
-    true
+    ForkPrepared::Stopped
 }
 
-/// Called in the parent after a fork (or a failed one): leases may be taken again.
+/// Called in the parent after a fork (or a failed one): claims may be made again.
 pub fn after_fork_in_parent() {
     let pid = std::process::id();
     let _ = USERS.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
@@ -155,6 +193,7 @@ pub fn after_fork_in_parent() {
 
 /// Called in a forked child: no claim of the parent's counts here.
 pub fn after_fork_in_child() {
+    GENERATION.fetch_add(1, Ordering::AcqRel);
     USERS.store(users_word(std::process::id(), 0), Ordering::Release);
 }
 
@@ -208,7 +247,7 @@ fn build_for(pid: u32) -> Result<&'static Runtime> {
 fn make_runtime() -> Result<Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .thread_name("dfship-worker")
+        .thread_name("dfship-query")
         .thread_stack_size(WORKER_STACK_BYTES)
         .build()
         .map_err(|e| DfshipError::Invalid(format!("cannot start the async runtime: {e}")))
@@ -361,23 +400,50 @@ mod tests {
         assert!(std::ptr::eq(std::ptr::from_ref::<Runtime>(&a), std::ptr::from_ref::<Runtime>(&b)));
     }
 
+    /// Ends a fork preparation even when an assertion fails, so that the
+    /// other tests of this binary are not left waiting for claims.
+    struct Forking;
+
+    impl Drop for Forking {
+        fn drop(&mut self) {
+            after_fork_in_parent();
+        }
+    }
+
     #[test]
-    fn fork_stops_the_runtime_only_when_no_lease_is_out() {
+    fn fork_stops_the_runtime_only_when_no_claim_is_out() {
         let held = lease().expect("runtime");
-        assert!(!before_fork(), "stopped under a lease");
-        after_fork_in_parent();
+        {
+            let _forking = Forking;
+            assert_eq!(before_fork(), ForkPrepared::Busy, "stopped under a lease");
+        }
         assert_eq!(held.block_on(async { 7 }), 7);
         drop(held);
-        // Other tests of this binary may hold leases for a moment.
+        // Other tests of this binary may hold claims for a moment.
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while !before_fork() {
-            assert!(std::time::Instant::now() < deadline, "a lease never came back");
+        loop {
+            let forking = Forking;
+            match before_fork() {
+                ForkPrepared::Busy => {}
+                done => {
+                    assert_eq!(done, ForkPrepared::Stopped);
+                    assert!(CURRENT.load(Ordering::Acquire).is_null(), "the runtime was not stopped");
+                    break;
+                }
+            }
+            drop(forking);
+            assert!(std::time::Instant::now() < deadline, "a claim never came back");
             std::thread::sleep(Duration::from_millis(5));
         }
-        assert!(CURRENT.load(Ordering::Acquire).is_null(), "the runtime was not stopped");
-        after_fork_in_parent();
         let again = lease().expect("a new runtime");
         assert_eq!(again.block_on(async { 8 }), 8);
+    }
+
+    #[test]
+    fn inside_a_runtime_a_fork_stops_nothing() {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        // Refused before any state is touched: nothing to end.
+        assert_eq!(runtime.block_on(async { before_fork() }), ForkPrepared::Busy);
     }
 
     #[test]

@@ -13,15 +13,19 @@ idle runtime is stopped at every fork, and one in use makes the fork warn.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing as mp
 import os
+import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import _workers
+import pyarrow as pa
 import pytest
 
 import dfship
@@ -94,9 +98,21 @@ def _fork_again() -> dict[str, list[int]]:
 
 
 def runtime_threads() -> int:
-    """Threads of this process named like the query runtime's workers."""
-    tasks = Path("/proc/self/task")
-    return sum((t / "comm").read_text().strip() == "dfship-worker" for t in tasks.iterdir())
+    """Threads of this process's query runtime (named ``dfship-query``)."""
+    count = 0
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # a thread that ended meanwhile
+            count += (task / "comm").read_text().strip() == "dfship-query"
+    return count
+
+
+def no_runtime_threads_soon() -> bool:
+    """True once the runtime's threads are gone (they may take a moment to
+    leave /proc after being joined)."""
+    deadline = time.monotonic() + 5
+    while runtime_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return runtime_threads() == 0
 
 
 def fork_and_reap() -> None:
@@ -107,34 +123,66 @@ def fork_and_reap() -> None:
     os.waitpid(pid, 0)
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def fork_warnings(fork: Callable[[], object]) -> list[str]:
+    """The RuntimeWarnings that `fork` raised (a warning raised in a fork
+    hook only reaches a recording filter: as an error it would be dropped)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fork()
+    return [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+
+
+needs_proc = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+
+
+@needs_proc
 def test_fork_stops_the_idle_runtime_and_the_next_query_restarts_it() -> None:
     gc.collect()  # streams left by other tests hold the runtime
     assert runtime_threads() > 0  # the fixture's queries started it
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        fork_and_reap()
-    assert runtime_threads() == 0
+    assert fork_warnings(fork_and_reap) == []
+    assert no_runtime_threads_soon()
     assert _workers.four_partition_aggregate() == EXPECTED
     assert runtime_threads() > 0
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+@needs_proc
 def test_fork_with_an_open_stream_warns_and_keeps_the_stream_working() -> None:
     gc.collect()
     ctx = dfship.SessionContext(dfship.SessionConfig().with_target_partitions(4))
     df = ctx.from_pydict({"v": list(range(1000))}).repartition(4)
     stream = df.execute_stream()
     first = stream.next()
-    with pytest.warns(RuntimeWarning, match="result stream is open"):
-        fork_and_reap()
+    warned = fork_warnings(fork_and_reap)
+    assert len(warned) == 1 and "result stream not read to its end" in warned[0], warned
     assert runtime_threads() > 0  # left running for the stream
     rest = list(stream)
     values = [v for b in [first, *rest] for v in b.to_pyarrow().column(0).to_pylist()]
     assert sorted(values) == list(range(1000))
     # Exhausted, the stream no longer holds the runtime.
-    fork_and_reap()
-    assert runtime_threads() == 0
+    assert fork_warnings(fork_and_reap) == []
+    assert no_runtime_threads_soon()
+
+
+def test_partition_streams_hold_the_runtime_until_all_are_done() -> None:
+    gc.collect()
+    ctx = dfship.SessionContext(dfship.SessionConfig().with_target_partitions(2))
+    parts = [[pa.record_batch({"v": pa.array(range(p, 100, 2))})] for p in range(2)]
+    streams = ctx.create_dataframe(parts).execute_stream_partitioned()
+    assert len(streams) == 2
+    list(streams[0])
+    assert len(fork_warnings(fork_and_reap)) == 1
+    list(streams[1])
+    assert fork_warnings(fork_and_reap) == []
+
+
+def test_fork_while_a_worker_serves_in_process_warns() -> None:
+    from dfship.distributed import Worker
+
+    gc.collect()
+    with Worker():
+        warned = fork_warnings(fork_and_reap)
+        assert len(warned) == 1 and "a Worker serving" in warned[0], warned
+    assert fork_warnings(fork_and_reap) == []
 
 
 FORK_ROUNDS = 150
@@ -142,16 +190,25 @@ FORK_ROUNDS = 150
 
 def test_forked_pools_after_udf_queries_never_crash() -> None:
     """Round after round, the parent runs Python UDF queries over four
-    partitions and forks a pool whose workers run them too. Without stopping
-    the runtime at fork, a few percent of children abort (corrupted lock
-    queues); 150 rounds make a miss very unlikely."""
+    partitions and forks a pool whose workers run them too. Every fork must
+    find the runtime idle (no warning). Without stopping the runtime at fork,
+    a few percent of children aborted (corrupted lock queues)."""
     ctx = mp.get_context("fork")
     crashed = 0
+    warned: list[str] = []
     for _ in range(FORK_ROUNDS):
         assert _workers.halve_twice() == [v / 4 for v in range(200)]
-        with ProcessPoolExecutor(max_workers=2, mp_context=ctx) as pool:
-            try:
-                assert all(pool.map(_workers.halve_twice_three_times, range(4), timeout=TIMEOUT))
-            except BrokenProcessPool:
-                crashed += 1
+
+        def run_pool() -> None:
+            nonlocal crashed
+            with ProcessPoolExecutor(max_workers=2, mp_context=ctx) as pool:
+                try:
+                    assert all(
+                        pool.map(_workers.halve_twice_three_times, range(4), timeout=TIMEOUT)
+                    )
+                except BrokenProcessPool:
+                    crashed += 1
+
+        warned += fork_warnings(run_pool)
+    assert warned == []
     assert crashed == 0, f"{crashed} of {FORK_ROUNDS} forked pools lost a worker"

@@ -131,12 +131,16 @@ pub struct RunningWorker {
     shutdown: Option<oneshot::Sender<()>>,
     served: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     runtime: Option<Runtime>,
+    /// The worker's threads cannot be stopped for a fork: while it serves, a
+    /// fork is reported as unsafe (see [`crate::runtime::before_fork`]).
+    serving: Option<crate::runtime::Claim>,
 }
 
 impl RunningWorker {
     /// Binds `host:port` (0 picks a free port) and serves on `threads`
     /// runtime threads.
     pub fn start(host: &str, port: u16, threads: usize, settings: WorkerSettings) -> std::io::Result<Self> {
+        let serving = crate::runtime::claim();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .thread_name("dfship-worker")
@@ -175,7 +179,13 @@ impl RunningWorker {
                 })
                 .await
         });
-        Ok(Self { url, shutdown: Some(shutdown), served: Some(served), runtime: Some(runtime) })
+        Ok(Self {
+            url,
+            shutdown: Some(shutdown),
+            served: Some(served),
+            runtime: Some(runtime),
+            serving: Some(serving),
+        })
     }
 
     pub fn url(&self) -> &str {
@@ -199,6 +209,7 @@ impl RunningWorker {
             }
             runtime.shutdown_timeout(Duration::from_secs(1));
         }
+        self.serving = None;
     }
 }
 

@@ -1,6 +1,7 @@
 //! `DataFrame` handle: lazy plans over a session, executed on collect.
 
 use std::mem::ManuallyDrop;
+use std::sync::Arc;
 
 use arrow_pyarrow::{PyArrowType, ToPyArrow};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchReader};
@@ -21,7 +22,7 @@ use super::catalog::PyTable;
 use super::errors::guard;
 use super::expr::{PyExpr, PySortExpr, deepest, deepest_sort, exprs, sorts};
 use super::plan::{PyExecutionPlan, PyLogicalPlan};
-use super::runtime::wait_for_depth;
+use super::runtime::{stream_claim, wait_for_depth};
 use super::stream::{PyRecordBatchStream, StreamReader};
 use crate::codec::bounded::with_stack;
 use crate::codec::expr::expr_depth;
@@ -256,23 +257,26 @@ impl PyDataFrame {
     /// Starts the query; its batches, one at a time, from every partition.
     fn execute_stream(&self, py: Python<'_>) -> PyResult<PyRecordBatchStream> {
         let df = self.dataframe();
+        let claim = stream_claim(py);
         let stream = wait_for_depth(py, self.depth, async move { df.execute_stream().await })?;
-        PyRecordBatchStream::new(stream, self.depth)
+        Ok(PyRecordBatchStream::new(stream, self.depth, claim))
     }
 
     /// Starts the query; one stream per output partition.
     fn execute_stream_partitioned(&self, py: Python<'_>) -> PyResult<Vec<PyRecordBatchStream>> {
         let df = self.dataframe();
+        let claim = stream_claim(py);
         let streams = wait_for_depth(py, self.depth, async move { df.execute_stream_partitioned().await })?;
-        streams.into_iter().map(|s| PyRecordBatchStream::new(s, self.depth)).collect()
+        Ok(streams.into_iter().map(|s| PyRecordBatchStream::new(s, self.depth, Arc::clone(&claim))).collect())
     }
 
     /// Starts the query; a `pyarrow.RecordBatchReader` pulling its batches
     /// one at a time.
     fn arrow_reader(&self, py: Python<'_>) -> PyResult<PyArrowType<Box<dyn RecordBatchReader + Send>>> {
         let df = self.dataframe();
+        let claim = stream_claim(py);
         let stream = wait_for_depth(py, self.depth, async move { df.execute_stream().await })?;
-        Ok(PyArrowType(Box::new(StreamReader::new(stream, self.depth)?)))
+        Ok(PyArrowType(Box::new(StreamReader::new(stream, self.depth, claim))))
     }
 
     /// Runs the query; its batches, partition by partition.

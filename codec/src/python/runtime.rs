@@ -2,13 +2,14 @@
 //! query runs on the process runtime, and Ctrl-C is honoured.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::error::DataFusionError;
 use pyo3::prelude::*;
 
 use crate::error::DfshipError;
-use crate::runtime;
+use crate::runtime::{self, ForkPrepared};
 
 /// How often a waiting thread checks for signals (Ctrl-C).
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
@@ -47,23 +48,32 @@ where
 }
 
 /// `os.register_at_fork(before=...)`: stops the process runtime when nothing
-/// uses it, so the child inherits no runtime thread waiting in a lock queue.
-/// The GIL stays held from here to the after-fork hooks, so no thread that
-/// needs it can be stuck waiting for a claim meanwhile (see
-/// [`runtime::claim`]); the stop waits at most a second.
+/// uses it, so the child inherits no runtime thread waiting in a lock queue,
+/// and warns when it cannot. Claims are only ever waited for without the GIL
+/// (see [`runtime::claim`]), so the forking thread, which may let the GIL go
+/// before it forks, is never blocked by them; the stop waits at most a second.
 #[pyfunction]
 pub fn _before_fork(py: Python<'_>) -> PyResult<()> {
-    if !runtime::before_fork() {
-        PyErr::warn(
-            py,
-            &py.get_type::<pyo3::exceptions::PyRuntimeWarning>(),
-            c"fork() while a dfship query runs or a result stream is open in this process: the child may \
-              crash when it runs a query. Finish or drop them first, or start workers with 'spawn' or \
-              'forkserver'.",
-            1,
-        )?;
-    }
-    Ok(())
+    let message = match runtime::before_fork() {
+        ForkPrepared::Stopped => return Ok(()),
+        ForkPrepared::Busy => {
+            c"fork() while dfship is busy in this process (a query running in another thread, a result \
+              stream not read to its end, or a Worker serving): the child may crash when it runs a query. \
+              Finish or drop them first, or start workers with 'spawn' or 'forkserver'."
+        }
+        ForkPrepared::Lingering => {
+            c"fork() while a dfship runtime thread was still finishing abandoned work: the child may \
+              crash when it runs a query. Start workers with 'spawn' or 'forkserver' to rule it out."
+        }
+    };
+    PyErr::warn(py, &py.get_type::<pyo3::exceptions::PyRuntimeWarning>(), message, 1)
+}
+
+/// A claim on the process runtime for a result stream, made before its query
+/// starts and without the GIL (see [`runtime::claim`]), so that no fork can
+/// stop the runtime between the start and the first batch.
+pub fn stream_claim(py: Python<'_>) -> Arc<runtime::Claim> {
+    Arc::new(py.detach(runtime::claim))
 }
 
 /// `os.register_at_fork(after_in_parent=...)`.

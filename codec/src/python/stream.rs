@@ -2,7 +2,7 @@
 //! iteration and an Arrow C stream reader for `__arrow_c_stream__`. Neither
 //! holds more than the batch being handed over.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use arrow_pyarrow::ToPyArrow;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -14,7 +14,7 @@ use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
 use pyo3::prelude::*;
 
 use super::runtime::wait_for_depth;
-use crate::runtime::{Lease, lease};
+use crate::runtime::Claim;
 
 /// The next batch of `stream`, waited for on the process runtime with the
 /// GIL released; the stream is handed back with it.
@@ -43,22 +43,25 @@ pub struct PyRecordBatchStream {
     stream: Mutex<State>,
     schema: SchemaRef,
     depth: usize,
-    /// The query's tasks live on the process runtime until the stream ends.
-    lease: Mutex<Option<Lease>>,
+    /// The query's tasks may wait in the runtime's threads until the stream
+    /// ends: a fork meanwhile must not stop the runtime under them.
+    claim: Mutex<Option<Arc<Claim>>>,
 }
 
 impl PyRecordBatchStream {
-    pub fn new(stream: SendableRecordBatchStream, depth: usize) -> PyResult<Self> {
-        Ok(Self {
+    /// `claim` was made before the query started (see
+    /// [`super::runtime::stream_claim`]); streams of one query share it.
+    pub fn new(stream: SendableRecordBatchStream, depth: usize, claim: Arc<Claim>) -> Self {
+        Self {
             schema: stream.schema(),
             stream: Mutex::new(State::Ready(stream)),
             depth,
-            lease: Mutex::new(Some(lease()?)),
-        })
+            claim: Mutex::new(Some(claim)),
+        }
     }
 
     fn finished(&self) {
-        self.lease.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        self.claim.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
     }
 
     /// The lock is never held while a batch is computed, so a poisoned
@@ -116,15 +119,15 @@ impl PyRecordBatchStream {
 /// An Arrow `RecordBatchReader` pulling from a running query, for export
 /// through the Arrow C stream interface.
 pub struct StreamReader {
-    /// The stream, and a lease on the runtime its tasks run on, until it ends.
-    stream: Option<(SendableRecordBatchStream, Lease)>,
+    /// The stream, and the claim its query holds, until it ends.
+    stream: Option<(SendableRecordBatchStream, Arc<Claim>)>,
     schema: SchemaRef,
     depth: usize,
 }
 
 impl StreamReader {
-    pub fn new(stream: SendableRecordBatchStream, depth: usize) -> PyResult<Self> {
-        Ok(Self { schema: stream.schema(), stream: Some((stream, lease()?)), depth })
+    pub fn new(stream: SendableRecordBatchStream, depth: usize, claim: Arc<Claim>) -> Self {
+        Self { schema: stream.schema(), stream: Some((stream, claim)), depth }
     }
 }
 
@@ -132,7 +135,7 @@ impl Iterator for StreamReader {
     type Item = Result<RecordBatch, ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (stream, lease) = self.stream.take()?;
+        let (stream, claim) = self.stream.take()?;
         // The consumer may or may not hold the GIL; a query running Python
         // UDFs needs it released while it is waited for.
         let (stream, batch) = match Python::attach(|py| next_batch(py, self.depth, stream)) {
@@ -140,7 +143,7 @@ impl Iterator for StreamReader {
             Err(e) => return Some(Err(ArrowError::ExternalError(Box::new(e)))),
         };
         if batch.is_some() {
-            self.stream = Some((stream, lease));
+            self.stream = Some((stream, claim));
         }
         batch.map(Ok)
     }

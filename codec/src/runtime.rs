@@ -16,8 +16,9 @@
 //! runtime just before a fork ([`before_fork`], run by `os.fork` hooks the
 //! Python module registers) whenever nothing uses it, and makes a new one on
 //! next use. Every use holds a [`Claim`] (a [`Lease`] holds one): while one
-//! is out (a query running in another thread, an open result stream) the
-//! runtime is left running and the fork is reported as unsafe.
+//! is out (a query running in another thread, an open result stream, a
+//! worker serving in the process) the runtime is left running and the fork
+//! is reported as unsafe.
 //!
 //! The creation lock and the claim count are tagged with a pid too, so that
 //! state left by a parent's threads at the moment of `fork` does not bind the

@@ -188,7 +188,7 @@ pub fn before_fork() -> ForkPrepared {
 pub fn after_fork_in_parent() {
     let pid = std::process::id();
     let _ = USERS.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
-        (word >> 32 == u64::from(pid)).then_some(word & !CLOSING)
+        (users_of(word, pid) & CLOSING != 0).then_some(word & !CLOSING)
     });
 }
 

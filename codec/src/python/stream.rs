@@ -30,7 +30,10 @@ fn next_batch(
 }
 
 enum State {
-    Ready(SendableRecordBatchStream),
+    /// The stream, with the claim its query holds: its tasks may wait in the
+    /// runtime's threads until it ends, and a fork meanwhile must not stop
+    /// the runtime under them.
+    Ready(SendableRecordBatchStream, Arc<Claim>),
     /// Another thread is fetching a batch.
     Busy,
     /// Exhausted, or failed.
@@ -43,25 +46,13 @@ pub struct PyRecordBatchStream {
     stream: Mutex<State>,
     schema: SchemaRef,
     depth: usize,
-    /// The query's tasks may wait in the runtime's threads until the stream
-    /// ends: a fork meanwhile must not stop the runtime under them.
-    claim: Mutex<Option<Arc<Claim>>>,
 }
 
 impl PyRecordBatchStream {
     /// `claim` was made before the query started (see
     /// [`super::runtime::stream_claim`]); streams of one query share it.
     pub fn new(stream: SendableRecordBatchStream, depth: usize, claim: Arc<Claim>) -> Self {
-        Self {
-            schema: stream.schema(),
-            stream: Mutex::new(State::Ready(stream)),
-            depth,
-            claim: Mutex::new(Some(claim)),
-        }
-    }
-
-    fn finished(&self) {
-        self.claim.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        Self { schema: stream.schema(), stream: Mutex::new(State::Ready(stream, claim)), depth }
     }
 
     /// The lock is never held while a batch is computed, so a poisoned
@@ -78,8 +69,10 @@ impl PyRecordBatchStream {
         // Taken in its own statement: the guard must be released before the
         // arms lock again.
         let state = std::mem::replace(&mut *self.slot(), State::Busy);
-        let stream = match state {
-            State::Ready(stream) => stream,
+        // The claim is held here while the batch is computed, and released
+        // with this call once the stream has ended.
+        let (stream, claim) = match state {
+            State::Ready(stream, claim) => (stream, claim),
             State::Busy => {
                 return Err(PyRuntimeError::new_err("another thread is reading this stream"));
             }
@@ -92,20 +85,16 @@ impl PyRecordBatchStream {
         let mut slot = self.slot();
         match next {
             Ok((stream, Some(batch))) => {
-                *slot = State::Ready(stream);
+                *slot = State::Ready(stream, claim);
                 drop(slot);
                 batch.to_pyarrow(py)
             }
             Ok((_, None)) => {
                 *slot = State::Done;
-                drop(slot);
-                self.finished();
                 Err(PyStopIteration::new_err(()))
             }
             Err(e) => {
                 *slot = State::Done;
-                drop(slot);
-                self.finished();
                 Err(e)
             }
         }

@@ -16,6 +16,14 @@ export CARGO_TERM_COLOR ?= never
 # Every pip install obeys the pins (constraints.txt is the one place they live).
 export PIP_CONSTRAINT := $(abspath constraints.txt)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Tools that cargo installs for the build (mdbook, cargo-fuzz). Defined before
+# any variable that expands it: a `:=` above this line would see it empty, and
+# only a caller that exports TOOLS_DIR (.ci/run) would notice nothing.
+# tools/check_make_env.py (in build-checks) guards this for every variable.
+TOOLS_DIR ?= $(CURDIR)/.tools
+# Cargo's output: CARGO_TARGET_DIR when the caller sets it (.ci/run), else the clone's target/.
+CARGO_TARGET_DIR ?=
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
 STAMP := $(VENV)/.dfship-tools
 RUST_SOURCES := $(shell find codec/src -name '*.rs') Cargo.toml codec/Cargo.toml $(wildcard Cargo.lock) pyproject.toml
@@ -105,7 +113,7 @@ CARGO_FUZZ_VERSION := 0.13.2
 CARGO_FUZZ := $(TOOLS_DIR)/bin/cargo-fuzz
 FUZZ_TARGETS := frame expr_strict physical_strict signed
 FUZZ_SECONDS ?= 60
-FUZZ_TARGET_DIR ?= $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR)/fuzz,$(CURDIR)/target/fuzz)
+FUZZ_TARGET_DIR ?= $(TARGET_DIR)/fuzz
 FUZZ_SCRATCH ?= $(FUZZ_TARGET_DIR)/corpus
 FUZZ_FLAGS := --dev -s none --target-dir $(FUZZ_TARGET_DIR)
 # The targets link libpython (the codec embeds it for its Python UDFs).
@@ -154,7 +162,7 @@ bench-setup: $(STAMP) ## Optimised wheel + a separate venv with the peers (dataf
 
 # The report and charts land where the guide's Performance chapter includes them.
 BENCH_OUT := docs-book/src/performance
-CRITERION_DIR = $${CARGO_TARGET_DIR:-target}/criterion
+CRITERION_DIR := $(TARGET_DIR)/criterion
 
 .PHONY: bench
 bench: bench-setup ## cargo bench (criterion) + the Python path beside datafusion 55.0.0 and polars -> report and SVG charts
@@ -184,7 +192,6 @@ harness: $(BUILT) $(FFI_BUILT) other-python ## Property harness: codecs, fuzzing
 # The guide (docs-book/, mdbook). mdbook is installed by cargo into
 # TOOLS_DIR (.ci/run keeps it in its cache), without its server and watcher.
 MDBOOK_VERSION := 0.5.4
-TOOLS_DIR ?= $(CURDIR)/.tools
 MDBOOK := $(TOOLS_DIR)/bin/mdbook
 
 $(MDBOOK):
@@ -222,8 +229,9 @@ fmt: $(STAMP) ## Format Rust and Python
 	ruff check --fix python examples benches harness/driver tools
 
 .PHONY: build-checks
-build-checks: $(STAMP) ## Pins match constraints.txt; one feature set per crate across every build (one DataFusion build per profile)
+build-checks: $(STAMP) ## Pins match constraints.txt; one feature set per crate across every build; the Makefile the same with nothing exported
 	$(VPY) tools/check_pins.py
+	$(VPY) tools/check_make_env.py
 	$(VPY) tools/check_feature_union.py
 
 .PHONY: lint

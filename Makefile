@@ -26,7 +26,7 @@ CARGO_TARGET_DIR ?=
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
 STAMP := $(VENV)/.dfship-tools
-RUST_SOURCES := $(shell find codec/src -name '*.rs') Cargo.toml codec/Cargo.toml $(wildcard Cargo.lock) pyproject.toml
+RUST_SOURCES := $(shell find crates -name '*.rs' -o -name Cargo.toml) Cargo.toml $(wildcard Cargo.lock) pyproject.toml
 BUILT := $(VENV)/.dfship-built
 FFI_SOURCES := $(shell find examples/ffi-udf -name '*.rs' -o -name '*.toml' -o -name '*.py')
 FFI_BUILT := $(VENV)/.dfship-ffi-example-built
@@ -39,11 +39,14 @@ help: ## List the targets
 preflight: ## Check that the machine has Python 3.10+ with venv, the pinned Rust toolchain and a C compiler
 	@bash tools/preflight.sh $(PYTHON)
 
+# The venv also finds the TPC-H tooling (tpch/python, `python -m dfship_tpch`),
+# which stays out of the wheel, through a .pth file, as an editable install would.
 $(STAMP): pyproject.toml constraints.txt tools/preflight.sh
 	@bash tools/preflight.sh $(PYTHON)
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --quiet -r constraints.txt
 	$(VPY) tools/check_pins.py
+	echo "$(abspath tpch/python)" > "$$($(VPY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/dfship-tpch.pth"
 	touch $@
 
 .PHONY: venv
@@ -72,8 +75,8 @@ release: $(STAMP) ## Build the extension optimised into the virtualenv
 DEMO_DATA := target/tpch/sf0.1
 demo: release ## Set up, build optimised, generate TPC-H SF 0.1, ship eight queries to a worker pool, run all 22 on two workers
 	cargo run --release --quiet -p dfship-tpch -- gen --sf 0.1 --parts 8 --out $(DEMO_DATA)
-	$(VPY) -m dfship.tpch pool --data $(DEMO_DATA) --workers 2 --start spawn
-	$(VPY) -m dfship.tpch distributed --data $(DEMO_DATA) --workers 2 --iterations 1 --bytes-per-task 4194304
+	$(VPY) -m dfship_tpch pool --data $(DEMO_DATA) --workers 2 --start spawn
+	$(VPY) -m dfship_tpch distributed --data $(DEMO_DATA) --workers 2 --iterations 1 --bytes-per-task 4194304
 
 # TPC-H (tpch/): data from the embedded generator, the 22 queries checked
 # against DuckDB, and the pool mode. DATA=DIR picks a directory made by
@@ -92,18 +95,18 @@ tpch-data: $(STAMP) ## TPC-H data: TPCH_SF (0.01) in TPCH_PARTS (4) files per ta
 .PHONY: tpch-check
 tpch-check: $(BUILT) ## The 22 TPC-H queries through dfship and DuckDB, compared (DATA=DIR)
 	test -f $(DATA)/tpch-dataset.txt || $(MAKE) tpch-data
-	$(VPY) -m dfship.tpch check --data $(DATA)
+	$(VPY) -m dfship_tpch check --data $(DATA)
 
 .PHONY: tpch-pool
 tpch-pool: $(BUILT) ## Eight TPC-H queries shipped to WORKERS (2) processes started by START (spawn), checked
 	test -f $(DATA)/tpch-dataset.txt || $(MAKE) tpch-data
-	$(VPY) -m dfship.tpch pool --data $(DATA) --workers $(WORKERS) --start $(START)
+	$(VPY) -m dfship_tpch pool --data $(DATA) --workers $(WORKERS) --start $(START)
 
 .PHONY: tpch-distributed
 CLUSTERS ?= 2,3
 tpch-distributed: $(BUILT) ## The 22 TPC-H queries on CLUSTERS (2,3) local dfship worker processes vs single-node (DATA=DIR)
 	test -f $(DATA)/tpch-dataset.txt || $(MAKE) tpch-data
-	$(VPY) -m dfship.tpch distributed --data $(DATA) --workers $(CLUSTERS)
+	$(VPY) -m dfship_tpch distributed --data $(DATA) --workers $(CLUSTERS)
 
 # Fuzzing: cargo-fuzz (libFuzzer) targets in fuzz/, built with coverage
 # instrumentation and no sanitizer (-s none) in the dev profile, from the
@@ -155,7 +158,7 @@ tpch-long: ## The longer TPC-H run: SF 0.1 against DuckDB, and the pool under fo
 .PHONY: bench-setup
 BENCH_VENV := .venv-bench
 bench-setup: $(STAMP) ## Optimised wheel + a separate venv with the peers (datafusion 55.0.0, polars) and matplotlib
-	maturin build --release --quiet -m codec/Cargo.toml --out target/wheels
+	maturin build --release --quiet -m crates/python/Cargo.toml --out target/wheels
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet -r benches/requirements.txt pyarrow cloudpickle
 	$(BENCH_VENV)/bin/python -m pip install --quiet --force-reinstall --no-deps target/wheels/dfship-*.whl
@@ -225,13 +228,14 @@ pytest: $(BUILT) $(FFI_BUILT) ## Python tests and doctests (TPC-H at SF 0.01 inc
 .PHONY: fmt
 fmt: $(STAMP) ## Format Rust and Python
 	cargo fmt --all
-	ruff format python examples benches harness/driver tools
-	ruff check --fix python examples benches harness/driver tools
+	ruff format python examples benches harness/driver tools tpch/python
+	ruff check --fix python examples benches harness/driver tools tpch/python
 
 .PHONY: build-checks
-build-checks: $(STAMP) ## Pins match constraints.txt; one feature set per crate across every build; the Makefile the same with nothing exported
+build-checks: $(STAMP) ## Pins match constraints.txt; one feature set per crate across every build; the Makefile the same with nothing exported; the layers one-way
 	$(VPY) tools/check_pins.py
 	$(VPY) tools/check_make_env.py
+	$(VPY) tools/check_layers.py
 	$(VPY) tools/check_feature_union.py
 
 .PHONY: lint
@@ -239,8 +243,8 @@ lint: $(BUILT) ## rustfmt, clippy, ruff, mypy, stubtest
 	cargo fmt --all -- --check
 	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
-	ruff check python examples benches harness/driver tools
-	ruff format --check python examples benches harness/driver tools
+	ruff check python examples benches harness/driver tools tpch/python
+	ruff format --check python examples benches harness/driver tools tpch/python
 	mypy
 	$(VPY) -m mypy.stubtest dfship._internal --mypy-config-file pyproject.toml --allowlist python/stubtest-allowlist.txt
 

@@ -1,6 +1,6 @@
 """Writes the guide's generated pages into DIR (docs-book/src/generated):
 
-- `wire-format.md`, the module documentation of `codec/src/wire.rs` (the
+- `wire-format.md`, the module documentation of `crates/wire/src/lib.rs` (the
   format's specification), so the book and the code cannot disagree;
 - `api.md`, the API reference, from the docstrings of every public name of
   the installed `dfship` package.
@@ -33,7 +33,6 @@ MODULES = [
     "dfship.record_batch",
     "dfship.ipc",
     "dfship.exceptions",
-    "dfship.tpch",
     "dfship.distributed",
     "dfship.distributed.ray",
     "dfship.worker",
@@ -43,7 +42,7 @@ MODULES = [
 def wire_format() -> str:
     """The `//!` lines of wire.rs as Markdown, rustdoc links made plain code."""
     lines: list[str] = []
-    for line in (ROOT / "codec" / "src" / "wire.rs").read_text().splitlines():
+    for line in (ROOT / "crates" / "wire" / "src" / "lib.rs").read_text().splitlines():
         if not line.startswith("//!"):
             if lines:
                 break

@@ -122,7 +122,7 @@ fn bench_reference(c: &mut Criterion, reference: &[Item], task: &TaskContext) {
         } else {
             group.bench_function(BenchmarkId::new("decode-miss/dfship", &item.name), |b| {
                 b.iter(|| {
-                    dfship::codec::clear_decoded_udf_cache();
+                    dfship_core::codec::clear_decoded_udf_cache();
                     dfship_decode(black_box(&framed), task)
                 });
             });

@@ -21,12 +21,14 @@ use datafusion::logical_expr::{Expr, LogicalPlan, Volatility, col, lit, when};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::bytes::Serializeable;
-use dfship::codec::expr::{WireLimits, decode_logical_expr, encode_logical_expr};
-use dfship::codec::{PythonLogicalCodec, PythonPhysicalCodec, decode_physical_plan, encode_physical_plan};
-use dfship::udf::UdfSignature;
-use dfship::udf::aggregate::PythonAggregateUDF;
-use dfship::udf::scalar::PythonScalarUDF;
-use dfship::udf::window::PythonWindowUDF;
+use dfship_core::codec::{
+    PythonLogicalCodec, PythonPhysicalCodec, decode_physical_plan, encode_physical_plan,
+};
+use dfship_core::codec::{WireLimits, decode_logical_expr, encode_logical_expr};
+use dfship_core::udf::UdfSignature;
+use dfship_core::udf::aggregate::PythonAggregateUDF;
+use dfship_core::udf::scalar::PythonScalarUDF;
+use dfship_core::udf::window::PythonWindowUDF;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use tpchgen_arrow::{

@@ -4,7 +4,7 @@ use std::sync::{Arc, LazyLock};
 
 use datafusion::execution::TaskContext;
 use datafusion::prelude::SessionContext;
-use dfship::wire::{self, FLAG_INLINE_PYTHON, Signer};
+use dfship_wire::{self as wire, FLAG_INLINE_PYTHON, Signer};
 
 /// DataFusion's built-in functions, so that decoding gets past names.
 pub static REGISTRY: LazyLock<Arc<TaskContext>> = LazyLock::new(|| SessionContext::new().task_ctx());

@@ -2,8 +2,8 @@
 //! and an accepted frame's parts lie inside the input.
 #![no_main]
 
-use dfship::distributed::guard;
-use dfship::wire::{self, UdfHeader};
+use dfship_distributed::guard;
+use dfship_wire::{self as wire, UdfHeader};
 use libfuzzer_sys::fuzz_target;
 
 const MAGICS: [[u8; 4]; 3] = [wire::MAGIC_LOGICAL_EXPR, wire::MAGIC_PHYSICAL_EXPR, wire::MAGIC_PHYSICAL_PLAN];

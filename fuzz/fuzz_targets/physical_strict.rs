@@ -6,8 +6,8 @@ mod common;
 
 use common::{REGISTRY, framed, quiet_panics};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use dfship::codec::{PythonPhysicalCodec, WireLimits, decode_physical_expr, decode_physical_plan};
-use dfship::wire;
+use dfship_core::codec::{PythonPhysicalCodec, WireLimits, decode_physical_expr, decode_physical_plan};
+use dfship_wire as wire;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(init: quiet_panics(), |data: &[u8]| {

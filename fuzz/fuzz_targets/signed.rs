@@ -9,9 +9,9 @@
 mod common;
 
 use common::{REGISTRY, framed, quiet_panics};
-use dfship::codec::signing::PayloadKeys;
-use dfship::codec::{CodecError, PythonLogicalCodec, WireLimits, decode_logical_expr};
-use dfship::wire;
+use dfship_core::codec::signing::PayloadKeys;
+use dfship_core::codec::{CodecError, PythonLogicalCodec, WireLimits, decode_logical_expr};
+use dfship_wire as wire;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(init: quiet_panics(), |data: &[u8]| {

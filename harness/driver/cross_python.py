@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import zipfile
 from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -125,7 +126,7 @@ def build_wheel() -> pathlib.Path:
             "build",
             "--quiet",
             "-m",
-            str(ROOT / "codec" / "Cargo.toml"),
+            str(ROOT / "crates" / "python" / "Cargo.toml"),
             "--out",
             str(out),
         ],
@@ -134,7 +135,24 @@ def build_wheel() -> pathlib.Path:
         stdout=sys.stderr,
     )
     (built,) = out.glob("dfship-*.whl")
+    check_wheel(built)
     return built
+
+
+def check_wheel(wheel: pathlib.Path) -> None:
+    """The wheel ships the package and nothing else: no project tooling
+    (TPC-H lives in tpch/python), no other top-level names."""
+    with zipfile.ZipFile(wheel) as whl:
+        names = whl.namelist()
+    stray = [
+        n
+        for n in names
+        if not (n.startswith("dfship/") or n.split("/")[0].endswith(".dist-info"))
+        or n.startswith(("dfship/tpch/", "dfship_tpch/"))
+    ]
+    if stray or "dfship/__init__.py" not in names:
+        raise SystemExit(f"cross-python: the wheel {wheel.name} holds what it should not: {stray}")
+    log(f"wheel {wheel.name}: {len(names)} files, the dfship package only")
 
 
 def venv_for(version: tuple[int, int], exe: pathlib.Path, wheel: pathlib.Path) -> pathlib.Path:

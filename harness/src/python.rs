@@ -8,10 +8,10 @@ use std::sync::{Arc, Once};
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::Volatility as DfVolatility;
-use dfship::udf::UdfSignature;
-use dfship::udf::aggregate::PythonAggregateUDF;
-use dfship::udf::scalar::PythonScalarUDF;
-use dfship::udf::window::PythonWindowUDF;
+use dfship_core::udf::UdfSignature;
+use dfship_core::udf::aggregate::PythonAggregateUDF;
+use dfship_core::udf::scalar::PythonScalarUDF;
+use dfship_core::udf::window::PythonWindowUDF;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 

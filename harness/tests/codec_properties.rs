@@ -23,8 +23,8 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::bytes::{
     physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
 };
-use dfship::codec::expr::{WireLimits, decode_logical_expr, encode_logical_expr};
-use dfship::codec::{PythonLogicalCodec, PythonPhysicalCodec};
+use dfship_core::codec::{PythonLogicalCodec, PythonPhysicalCodec};
+use dfship_core::codec::{WireLimits, decode_logical_expr, encode_logical_expr};
 use dfship_harness::spec::{Case, Root};
 use dfship_harness::strategies::{Config, case};
 use dfship_harness::{cases, data, proptest_config, python};

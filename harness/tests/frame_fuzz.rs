@@ -12,14 +12,14 @@
 
 use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
-use dfship::codec::PythonLogicalCodec;
-use dfship::codec::expr::{WireLimits, decode_logical_expr, encode_logical_expr};
-use dfship::wire::{
+use dfship_core::codec::PythonLogicalCodec;
+use dfship_core::codec::{WireLimits, decode_logical_expr, encode_logical_expr};
+use dfship_harness::strategies::{Config, case};
+use dfship_harness::{cases, proptest_config, python};
+use dfship_wire::{
     MAGIC_AGGREGATE_UDF, MAGIC_LOGICAL_EXPR, MAGIC_PHYSICAL_EXPR, MAGIC_SCALAR_UDF, MAGIC_WINDOW_UDF,
     UdfHeader, protobuf_depth, read_frame, write_frame,
 };
-use dfship_harness::strategies::{Config, case};
-use dfship_harness::{cases, proptest_config, python};
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 
@@ -44,13 +44,13 @@ fn read_everything(bytes: &[u8], ctx: &SessionContext, inlining: &[bool]) -> (us
         }
     }
     accepted += usize::from(
-        dfship::codec::payload::decode_scalar("fuzz", bytes, dfship::wire::MAX_CALLABLE_BYTES).is_ok(),
+        dfship_core::codec::payload::decode_scalar("fuzz", bytes, dfship_wire::MAX_CALLABLE_BYTES).is_ok(),
     );
     accepted += usize::from(
-        dfship::codec::payload::decode_aggregate("fuzz", bytes, dfship::wire::MAX_CALLABLE_BYTES).is_ok(),
+        dfship_core::codec::payload::decode_aggregate("fuzz", bytes, dfship_wire::MAX_CALLABLE_BYTES).is_ok(),
     );
     accepted += usize::from(
-        dfship::codec::payload::decode_window("fuzz", bytes, dfship::wire::MAX_CALLABLE_BYTES).is_ok(),
+        dfship_core::codec::payload::decode_window("fuzz", bytes, dfship_wire::MAX_CALLABLE_BYTES).is_ok(),
     );
     (accepted, decoded)
 }

@@ -9,16 +9,16 @@ use std::fmt::Write as _;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::prelude::SessionContext;
-use dfship::codec::PythonLogicalCodec;
-use dfship::codec::expr::{WireLimits, decode_logical_expr, encode_logical_expr};
-use dfship::wire::{
-    MAGIC_AGGREGATE_UDF, MAGIC_LOGICAL_EXPR, MAGIC_SCALAR_UDF, MAGIC_WINDOW_UDF, UdfHeader, read_bytes,
-    read_count, read_frame, read_varint, write_frame,
-};
+use dfship_core::codec::PythonLogicalCodec;
+use dfship_core::codec::{WireLimits, decode_logical_expr, encode_logical_expr};
 use dfship_harness::python;
 use dfship_harness::snap::assert_snapshot;
 use dfship_harness::spec::{
     Agg, BinOp, Case, Column, E, Family, Lit, Root, Ty, UdfKind, UdfSpec, Volatility, Win,
+};
+use dfship_wire::{
+    MAGIC_AGGREGATE_UDF, MAGIC_LOGICAL_EXPR, MAGIC_SCALAR_UDF, MAGIC_WINDOW_UDF, UdfHeader, read_bytes,
+    read_count, read_frame, read_varint, write_frame,
 };
 
 fn udf(family: Family, kind: UdfKind) -> UdfSpec {
@@ -152,7 +152,7 @@ fn describe(frame: &[u8]) -> String {
         String::from_utf8_lossy(&parsed.magic),
         parsed.version,
         parsed.flags,
-        if parsed.flags & dfship::wire::FLAG_INLINE_PYTHON == 0 {
+        if parsed.flags & dfship_wire::FLAG_INLINE_PYTHON == 0 {
             length.to_string()
         } else {
             "[varies]".into()
@@ -237,12 +237,13 @@ fn unpicklable_encode_error() -> String {
         Ok(ns.get_item("body")?.expect("defined").unbind())
     })
     .expect("python");
-    let shape = dfship::udf::UdfSignature {
+    let shape = dfship_core::udf::UdfSignature {
         input_types: vec![DataType::Int64],
         return_type: DataType::Int64,
         volatility: datafusion::logical_expr::Volatility::Immutable,
     };
-    let locked = dfship::udf::scalar::PythonScalarUDF::new("holds_a_lock", unpicklable, shape).into_udf();
+    let locked =
+        dfship_core::udf::scalar::PythonScalarUDF::new("holds_a_lock", unpicklable, shape).into_udf();
     let refused =
         encode_logical_expr(&locked.call(vec![col("a")]), &PythonLogicalCodec::new(), &WireLimits::default())
             .expect_err("unpicklable");

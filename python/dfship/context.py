@@ -553,8 +553,10 @@ class SessionContext:
         delimiter: str = ",",
         schema_infer_max_records: int = 1000,
         file_extension: str = ".csv",
+        file_compression_type: str | None = None,
     ) -> DataFrame:
-        """A data frame over CSV files."""
+        """A data frame over CSV files. ``file_compression_type`` is ``gzip``,
+        ``bz2``, ``xz`` or ``zstd`` for compressed files."""
         return DataFrame(
             self._raw.read_csv(
                 _paths(path),
@@ -563,6 +565,7 @@ class SessionContext:
                 delimiter,
                 schema_infer_max_records,
                 file_extension,
+                file_compression_type,
             )
         )
 

@@ -166,3 +166,20 @@ class WorkerUnavailableError(ExecutionError, ConnectionError):
 class WorkerAuthError(ExecutionError, PermissionError):
     """A worker refused a request: it requires a token and the request
     carried none or another one. Nothing ran on that worker."""
+
+
+def _check_against_the_extension() -> None:
+    """The extension raises classes of this module by the names of its own
+    table (``dfship_core::exceptions``): a class it names that is missing here
+    would only show when that error happens, so a mismatch fails the import."""
+    from dfship import _internal
+
+    missing = sorted(set(_internal.EXCEPTION_NAMES) - set(__all__))
+    if missing:
+        raise ImportError(
+            f"dfship.exceptions lacks {', '.join(missing)}, which the compiled extension raises: "
+            "the package and its extension module come from different builds"
+        )
+
+
+_check_against_the_extension()

@@ -72,6 +72,12 @@ def _data_type(to: pa.DataType | type) -> pa.DataType:
     )
 
 
+def _call(name: str, *args: Any) -> Expr:
+    """Calls the built-in scalar function `name` on `args` (expressions, or
+    values taken as literals): what `dfship.functions` is built on."""
+    return Expr(_internal.scalar_function(name, [_raw(a) for a in args]))
+
+
 class _Function:
     """A method that calls a built-in function on the expression:
     ``col("s").upper()`` is ``functions.upper(col("s"))``."""
@@ -399,24 +405,22 @@ class Expr:
         >>> col("l")[1:3]
         Expr(array_slice(l, Int64(2), Int64(3)))
         """
-        from dfship import functions as f
-
         if isinstance(key, str):
-            return f.get_field(self, key)
+            return _call("get_field", self, key)
         if isinstance(key, bool) or not isinstance(key, (int, slice)):
             raise TypeError(
                 f"an Expr is indexed by a str, an int or a slice, not {type(key).__name__}"
             )
         if isinstance(key, int):
-            return f.array_element(self, key + 1 if key >= 0 else key)
+            return _call("array_element", self, key + 1 if key >= 0 else key)
         for part in (key.start, key.stop, key.step):
             if part is not None and (isinstance(part, bool) or not isinstance(part, int)):
                 raise TypeError("a list slice takes int bounds and step")
         start = 1 if key.start is None else key.start + 1 if key.start >= 0 else key.start
         stop = -1 if key.stop is None else key.stop if key.stop >= 0 else key.stop - 1
         if key.step is None:
-            return f.array_slice(self, start, stop)
-        return f.call("array_slice", self, start, stop, key.step)
+            return _call("array_slice", self, start, stop)
+        return _call("array_slice", self, start, stop, key.step)
 
     # -- introspection -----------------------------------------------------
     def schema_name(self) -> str:
@@ -548,15 +552,11 @@ class Expr:
         >>> col("a").fill_null(0)
         Expr(nvl(a, Int64(0)))
         """
-        from dfship import functions
-
-        return functions.call("nvl", self, value)
+        return _call("nvl", self, value)
 
     def fill_nan(self, value: Any = None) -> Expr:
         """This expression, with NaN replaced by ``value`` (``nanvl``)."""
-        from dfship import functions
-
-        return functions.call("nanvl", self, value)
+        return _call("nanvl", self, value)
 
 
 class RexType(Enum):

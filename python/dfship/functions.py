@@ -29,6 +29,7 @@ from dfship.expr import (
     NullTreatment,
     SortKey,
     Window,
+    _call,
     _ignore_nulls,
     _raw,
     _sort_list,
@@ -294,7 +295,7 @@ def call(name: str, *args: Any) -> Expr:
     >>> call("abs", col("x"))
     Expr(abs(x))
     """
-    return Expr(_internal.scalar_function(name, [_raw(a) for a in args]))
+    return _call(name, *args)
 
 
 def _agg(

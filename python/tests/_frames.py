@@ -1,6 +1,6 @@
 """Frame surgery for tests: edit bytes inside a dfship frame and re-seal it
 with a valid check, so that the decoder's later checks (not the checksum) are
-what a test exercises. Mirrors the layout in codec/src/wire.rs."""
+what a test exercises. Mirrors the layout in crates/wire/src/lib.rs."""
 
 from __future__ import annotations
 

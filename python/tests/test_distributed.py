@@ -32,7 +32,7 @@ from dfship.exceptions import (
     WorkerAuthError,
     WorkerUnavailableError,
 )
-from dfship.tpch import compare, context, is_ordered, query_text, register, run_query
+from dfship_tpch import compare, context, is_ordered, query_text, register, run_query
 
 # Small enough that every SF 0.01 lineitem and orders file splits into
 # several tasks.
@@ -602,7 +602,7 @@ def test_tpch_distributed_command(tpch_data: str) -> None:
 
     done = subprocess.run(
         [
-            *(sys.executable, "-m", "dfship.tpch", "distributed", "--data", tpch_data),
+            *(sys.executable, "-m", "dfship_tpch", "distributed", "--data", tpch_data),
             *("--workers", "2", "--query", "5", "--query", "18", "--iterations", "1"),
             *("--bytes-per-task", str(BYTES_PER_TASK)),
         ],

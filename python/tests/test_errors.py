@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 import dfship
-from dfship import col, exceptions, udf
+from dfship import _internal, col, exceptions, udf
 
 
 def test_every_exception_derives_from_the_base() -> None:
@@ -22,6 +22,14 @@ def test_every_exception_derives_from_the_base() -> None:
     for cls in classes:
         assert issubclass(cls, exceptions.DfshipError)
         assert issubclass(cls, Exception)
+
+
+def test_the_rust_table_names_every_class_once() -> None:
+    # dfship_core::exceptions is the one table the Rust side raises from and
+    # tags worker refusals with; dfship.exceptions defines the classes.
+    names = _internal.EXCEPTION_NAMES
+    assert len(names) == len(set(names))
+    assert set(names) == set(exceptions.__all__)
 
 
 def test_exceptions_pickle_by_reference() -> None:

@@ -15,9 +15,9 @@ import pytest
 
 import dfship
 from dfship import exceptions, ipc
-from dfship.tpch import DatasetError, compare, context, run_query, statements
-from dfship.tpch import pool as tpch_pool
-from dfship.tpch.check import check
+from dfship_tpch import DatasetError, compare, context, run_query, statements
+from dfship_tpch import pool as tpch_pool
+from dfship_tpch.check import check
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -129,7 +129,7 @@ def test_pool_refuses_unknown_queries_and_variants() -> None:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "dfship.tpch", *args], capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "dfship_tpch", *args], capture_output=True, text=True, timeout=600
     )
 
 

@@ -8,7 +8,7 @@
 //! that disagrees with the request is an error rather than a silent mix.
 //!
 //! The query texts live in `tpch/queries/qNN.sql`, shared with the Python
-//! package (`python -m dfship.tpch`).
+//! package (`python -m dfship_tpch`).
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};

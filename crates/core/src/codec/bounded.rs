@@ -1,0 +1,251 @@
+//! The one way dfship decodes protobuf: measure, refuse, then decode.
+//!
+//! prost recurses once per nested message (and per nested group it skips),
+//! and dfship builds it without its fixed recursion limit of 100 so that
+//! legitimately deep expressions decode. Every protobuf message that reaches
+//! a decoder in this crate therefore passes through here first:
+//!
+//! * [`decode_message`] for the messages dfship decodes itself (frame bodies,
+//!   the Arrow types inside inline UDF payloads);
+//! * [`check_nested`] for the bytes datafusion-proto hands to an extension
+//!   codec (extension nodes, table providers, file formats, functions), which
+//!   the inner codec may decode as protobuf in turn.
+//!
+//! Both measure nesting with [`protobuf_depth`] (iterative, linear in the
+//! input) and refuse anything over the limit with [`CodecError::NestedTooDeep`]
+//! before any recursive step; what passes is decoded on a stack grown to fit
+//! ([`with_stack`]). Nesting alone does not bound the trees built from a
+//! message: datafusion-proto folds flat operand lists into left-deep chains.
+//! So converting a message runs on a stack sized for that too
+//! ([`with_stack_for`]), and the converted tree is measured exactly before it
+//! is accepted. A source test (below) fails if a prost `decode` call
+//! appears anywhere else in the crate.
+
+use prost::Message;
+
+use super::error::CodecError;
+use dfship_wire::{Nesting, protobuf_depth, protobuf_nesting, read_varint};
+
+/// Depth up to which the current stack is used as is.
+const SHALLOW: usize = 64;
+/// Stack reserved per level of depth beyond [`SHALLOW`], generous for
+/// unoptimised builds.
+const STACK_PER_LEVEL: usize = 32 * 1024;
+
+/// Stack reserved per level of a chain a decoder folds from a flat list:
+/// building a plan node over such a chain walks it recursively (for
+/// example to derive its ordering properties).
+const STACK_PER_FOLDED_LEVEL: usize = 16 * 1024;
+
+/// The deepest chain a message may fold into, as bounded by
+/// [`Nesting::unfolded`]: at 16 KiB of stack per level this reserves at
+/// most 4 GiB of address space (not memory) for the stack. Also bounds
+/// flat lists (an `IN` list of more entries is refused).
+pub const MAX_UNFOLDED: usize = 262_144;
+
+/// A stack size that serves `depth` levels of recursion.
+pub fn stack_bytes(depth: usize) -> usize {
+    depth.saturating_mul(STACK_PER_LEVEL).saturating_add(1 << 20)
+}
+
+/// Runs `f` on a stack large enough for `depth` levels of recursion.
+pub fn with_stack<R>(depth: usize, f: impl FnOnce() -> R) -> R {
+    if depth <= SHALLOW { f() } else { stacker::grow(stack_bytes(depth), f) }
+}
+
+/// Runs `f`, which decodes a message of this nesting into a tree and may
+/// drop that tree again, on a stack large enough for both.
+pub fn with_stack_for<R>(nesting: Nesting, f: impl FnOnce() -> R) -> R {
+    if nesting.levels <= SHALLOW && nesting.unfolded <= SHALLOW {
+        return f();
+    }
+    stacker::grow(stack_for(nesting), f)
+}
+
+/// The stack that decoding a message of this nesting into a tree, and
+/// dropping that tree, may take.
+pub fn stack_for(nesting: Nesting) -> usize {
+    stack_bytes(nesting.levels).saturating_add(nesting.unfolded.saturating_mul(STACK_PER_FOLDED_LEVEL))
+}
+
+/// Refuses `bytes` when they are a protobuf message nested deeper than
+/// `max_levels`; returns the nesting found (0 when the bytes are not
+/// protobuf at all, which a protobuf decoder refuses without recursing).
+pub fn check_nested(bytes: &[u8], max_levels: usize, what: &'static str) -> Result<usize, CodecError> {
+    match protobuf_depth(bytes) {
+        Some(levels) if levels > max_levels => {
+            Err(CodecError::NestedTooDeep { what, levels, limit: max_levels })
+        }
+        Some(levels) => Ok(levels),
+        None => Ok(0),
+    }
+}
+
+/// Decodes a `M` from `bytes` if it nests no deeper than `max_levels`
+/// protobuf levels, on a stack grown to fit. Returns the message and how it
+/// nests, so that converting it ([`with_stack_for`]) can run on a large
+/// enough stack too.
+pub fn decode_message<M: Message + Default>(
+    bytes: &[u8],
+    max_levels: usize,
+    what: &'static str,
+) -> Result<(M, Nesting), CodecError> {
+    let nesting = protobuf_nesting(bytes)
+        .ok_or_else(|| CodecError::Malformed(format!("the {what} is not a protobuf message")))?;
+    if nesting.levels > max_levels {
+        return Err(CodecError::NestedTooDeep { what, levels: nesting.levels, limit: max_levels });
+    }
+    if nesting.unfolded > MAX_UNFOLDED {
+        return Err(CodecError::NestedTooDeep {
+            what: "flat lists (which fold into chains as deep as they are long)",
+            levels: nesting.unfolded,
+            limit: MAX_UNFOLDED,
+        });
+    }
+    refuse_overlong_ipc(bytes, what)?;
+    let message = with_stack(nesting.levels, || M::decode(bytes))
+        .map_err(|e| CodecError::Malformed(format!("bad {what}: {e}")))?;
+    Ok((message, nesting))
+}
+
+/// Arrow IPC streams travel inside messages (the batches of an in-memory
+/// scan). Arrow's stream reader allocates a message body of the length the
+/// message declares before reading it, and a failed allocation aborts the
+/// process; it also slices each buffer of a batch out of the body where the
+/// message says, and panics on a range outside it. So every
+/// length-delimited field of `bytes` (at any depth) that reads as an IPC
+/// stream is walked message by message, and a message whose declared body
+/// is longer than the bytes left, or whose buffers lie outside its body, is
+/// refused here.
+///
+/// A field only counts as IPC when its metadata verifies as an Arrow IPC
+/// `Message` flatbuffer, so other bytes are never refused for looking alike.
+fn refuse_overlong_ipc(bytes: &[u8], what: &'static str) -> Result<(), CodecError> {
+    let mut ranges = vec![(0, bytes.len())];
+    while let Some((start, end)) = ranges.pop() {
+        let mut pos = start;
+        while pos < end {
+            let Ok((key, used)) = read_varint(&bytes[pos..end]) else { break };
+            pos += used;
+            let next = match key & 7 {
+                0 => read_varint(&bytes[pos..end]).ok().map(|(_, used)| pos + used),
+                1 => Some(pos + 8),
+                5 => Some(pos + 4),
+                2 => {
+                    let Ok((len, used)) = read_varint(&bytes[pos..end]) else { break };
+                    let content = pos + used;
+                    let Some(content_end) =
+                        usize::try_from(len).ok().and_then(|l| content.checked_add(l)).filter(|e| *e <= end)
+                    else {
+                        break;
+                    };
+                    if let Some(problem) = bad_ipc_message(&bytes[content..content_end]) {
+                        return Err(CodecError::Malformed(format!(
+                            "an Arrow IPC message inside the {what} {problem}"
+                        )));
+                    }
+                    ranges.push((content, content_end));
+                    Some(content_end)
+                }
+                _ => None,
+            };
+            match next {
+                Some(next) if next <= end => pos = next,
+                _ => break,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What is wrong with the first message of `stream` that Arrow could not
+/// read safely, if `stream` reads as an Arrow IPC stream: a body longer
+/// than the bytes that follow, or a batch buffer outside the body.
+fn bad_ipc_message(stream: &[u8]) -> Option<String> {
+    const CONTINUATION: [u8; 4] = [0xff; 4];
+    let mut pos = 0;
+    loop {
+        let mut word: [u8; 4] = stream.get(pos..pos + 4)?.try_into().ok()?;
+        pos += 4;
+        if word == CONTINUATION {
+            word = stream.get(pos..pos + 4)?.try_into().ok()?;
+            pos += 4;
+        }
+        let meta_len = usize::try_from(i32::from_le_bytes(word)).ok().filter(|n| *n > 0)?;
+        let meta = stream.get(pos..pos.checked_add(meta_len)?)?;
+        let message = arrow::ipc::root_as_message(meta).ok()?;
+        pos += meta_len;
+        let body = message.bodyLength();
+        let length = match usize::try_from(body) {
+            Ok(n) if n <= stream.len() - pos => n,
+            _ => return Some(format!("declares a body of {body} bytes, more than the stream holds")),
+        };
+        let batch = message.header_as_record_batch().or_else(|| message.header_as_dictionary_batch()?.data());
+        for buffer in batch.and_then(|b| b.buffers()).into_iter().flatten() {
+            let (offset, len) = (buffer.offset(), buffer.length());
+            if offset < 0 || len < 0 || offset.checked_add(len).is_none_or(|end| end > body) {
+                return Some(format!(
+                    "places a buffer at {offset} (+{len} bytes) outside its body of {body} bytes"
+                ));
+            }
+        }
+        pos += length;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion_proto::protobuf::LogicalExprNode;
+
+    use super::*;
+    use dfship_wire::nested_message;
+
+    #[test]
+    fn over_deep_messages_are_refused_before_decoding() {
+        let deep = nested_message(200_000);
+        let err = decode_message::<LogicalExprNode>(&deep, 1_000, "expression").expect_err("too deep");
+        assert!(matches!(err, CodecError::NestedTooDeep { levels: 200_000, limit: 1_000, .. }), "{err}");
+        assert!(matches!(check_nested(&deep, 1_000, "node"), Err(CodecError::NestedTooDeep { .. })));
+        // Deep groups in an unknown field are what prost skips by recursion.
+        let mut groups = vec![0x7b_u8; 100_000];
+        groups.extend(std::iter::repeat_n(0x7c_u8, 100_000));
+        let err = decode_message::<LogicalExprNode>(&groups, 1_000, "expression").expect_err("too deep");
+        assert!(matches!(err, CodecError::NestedTooDeep { .. }), "{err}");
+        // Within the limit, a legitimate message decodes.
+        assert!(decode_message::<LogicalExprNode>(&[], 10, "expression").is_ok());
+        assert_eq!(check_nested(b"DFSs not protobuf", 1, "node").expect("not protobuf"), 0);
+    }
+
+    /// Every prost decode in the workspace's crates goes through `decode_message`.
+    #[test]
+    fn no_other_protobuf_decode_sites() {
+        let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut stack: Vec<_> = std::fs::read_dir(&crates)
+            .expect("crates dir")
+            .map(|entry| entry.expect("entry").path().join("src"))
+            .filter(|src| src.is_dir())
+            .collect();
+        assert!(stack.len() >= 4, "every layer crate is scanned: {stack:?}");
+        let mut offenders = Vec::new();
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).expect("source dir") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                if path.file_name().is_some_and(|n| n == "bounded.rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).expect("source");
+                for (i, line) in text.lines().enumerate() {
+                    let code = line.split("//").next().unwrap_or("");
+                    if code.contains("::decode(") || code.contains("decode_length_delimited") {
+                        offenders.push(format!("{}:{}", path.display(), i + 1));
+                    }
+                }
+            }
+        }
+        assert!(offenders.is_empty(), "decode protobuf through codec::bounded only: {offenders:?}");
+    }
+}

@@ -1,0 +1,108 @@
+//! Whole expressions in and out of frames, with size and depth limits.
+//!
+//! Expression trees are recursive and so are the protobuf and DataFusion
+//! routines that walk them. Depth is therefore checked before any recursive
+//! step — on encode by walking the tree iteratively, on decode by measuring
+//! the nesting of the protobuf body without recursion
+//! ([`dfship_wire::protobuf_depth`]) — and deep inputs run on a stack grown
+//! to fit, so no input within the limit can overflow the stack and no input
+//! over it is decoded at all.
+
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::Expr;
+use datafusion_proto::logical_plan::from_proto::parse_expr;
+use datafusion_proto::logical_plan::to_proto::serialize_expr;
+use datafusion_proto::protobuf::{FromProtoError, LogicalExprNode};
+
+pub use super::bounded::with_stack;
+use super::bounded::{decode_message, with_stack_for};
+use super::error::CodecError;
+use super::extension::PythonLogicalCodec;
+use super::framing;
+use super::limits::{PROTO_LEVELS_PER_EXPR, WireLimits};
+use dfship_wire::MAGIC_LOGICAL_EXPR;
+
+/// The nesting depth of an expression, found without recursion.
+pub fn expr_depth(expr: &Expr) -> usize {
+    expr_shape(expr).0
+}
+
+/// The nesting depth and the node count of an expression, found without
+/// recursion.
+pub fn expr_shape(expr: &Expr) -> (usize, usize) {
+    let mut max = 0;
+    let mut nodes = 0;
+    let mut stack = vec![(expr, 1usize)];
+    while let Some((e, depth)) = stack.pop() {
+        max = max.max(depth);
+        nodes += 1;
+        // `apply_children` visits only the direct children: no recursion.
+        let _ = e.apply_children(|child| {
+            stack.push((child, depth + 1));
+            Ok(TreeNodeRecursion::Continue)
+        });
+    }
+    (max, nodes)
+}
+
+/// Serializes `expr` into a `DFSE` frame.
+pub fn encode_logical_expr(
+    expr: &Expr,
+    codec: &PythonLogicalCodec,
+    limits: &WireLimits,
+) -> Result<Vec<u8>, CodecError> {
+    let (depth, nodes) = expr_shape(expr);
+    if depth > limits.max_depth {
+        return Err(CodecError::TooDeep { depth, limit: limits.max_depth, stage: "encode" });
+    }
+    if nodes > limits.max_nodes {
+        return Err(CodecError::TooManyNodes { nodes, limit: limits.max_nodes, stage: "encode" });
+    }
+    let (encoding, tracking) = codec.for_frame(limits.proto_levels(), limits, false);
+    with_stack(depth * PROTO_LEVELS_PER_EXPR, || {
+        framing::seal(MAGIC_LOGICAL_EXPR, &tracking, serialize_expr(expr, &encoding), "expression", limits)
+    })
+}
+
+/// Checks a `DFSE` frame and rebuilds its expression, resolving functions
+/// named in it through `registry`.
+pub fn decode_logical_expr(
+    bytes: &[u8],
+    registry: &TaskContext,
+    codec: &PythonLogicalCodec,
+    limits: &WireLimits,
+) -> Result<Expr, CodecError> {
+    let frame = framing::open(bytes, MAGIC_LOGICAL_EXPR, limits)?;
+    let proto_limit = limits.proto_levels();
+    let (node, nesting) =
+        decode_message::<LogicalExprNode>(frame.body, proto_limit, "body").map_err(|e| match e {
+            // Reported in expression levels, as the limit is set.
+            CodecError::NestedTooDeep { what: "body", levels, .. } => {
+                CodecError::TooDeep { depth: levels.div_ceil(2), limit: limits.max_depth, stage: "decode" }
+            }
+            other => other,
+        })?;
+    let flagged = framing::flagged_inline(&frame);
+    let (decoding, tracking) = codec.for_frame(proto_limit, limits, flagged);
+    with_stack_for(nesting, move || {
+        let parsed = framing::converting("expression", || {
+            parse_expr(&node, registry, &decoding).map_err(|e| match e {
+                FromProtoError::DataFusionError(e) => CodecError::Query(e),
+                other => CodecError::Malformed(other.to_string()),
+            })
+        });
+        drop(node);
+        let expr = framing::finish(&tracking, flagged, parsed)?;
+        // The nesting bound keeps decoding safe, but operand lists fold into
+        // chains deeper than the message nests: this check is exact.
+        let (depth, nodes) = expr_shape(&expr);
+        if depth > limits.max_depth {
+            return Err(CodecError::TooDeep { depth, limit: limits.max_depth, stage: "decode" });
+        }
+        if nodes > limits.max_nodes {
+            return Err(CodecError::TooManyNodes { nodes, limit: limits.max_nodes, stage: "decode" });
+        }
+        Ok(expr)
+    })
+}

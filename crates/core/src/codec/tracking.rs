@@ -1,0 +1,94 @@
+//! What a codec did while one frame was encoded or decoded.
+//!
+//! datafusion-proto discards the errors of UDF encoders (the UDF would then
+//! silently travel by name) and flattens those of nested decoders into text
+//! (losing their type), and a frame's inline-Python flag has to say whether
+//! the body holds inline code. A codec made for one frame
+//! (`for_frame` on either codec) carries a [`Tracking`] that records both.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use datafusion::error::{DataFusionError, Result};
+
+use super::error::CodecError;
+use super::error::codec_error;
+use super::family::INLINE_MAGIC_PREFIX;
+
+#[derive(Debug)]
+pub struct Tracking {
+    /// On decode: whether the frame says its body holds inline Python code.
+    flagged_inline: bool,
+    inline: AtomicBool,
+    failure: Mutex<Option<DataFusionError>>,
+}
+
+impl Tracking {
+    pub fn new(flagged_inline: bool) -> Self {
+        Self { flagged_inline, inline: AtomicBool::new(false), failure: Mutex::new(None) }
+    }
+
+    /// Whether an inline Python UDF was written or read.
+    pub fn saw_inline(&self) -> bool {
+        self.inline.load(Ordering::Relaxed)
+    }
+
+    /// The first error a UDF encoder or decoder returned, whole.
+    pub fn take_failure(&self) -> Option<DataFusionError> {
+        self.failure.lock().ok().and_then(|mut f| f.take())
+    }
+
+    /// Keeps the first error whole and hands datafusion-proto its text.
+    pub fn keep<T>(tracking: Option<&Self>, outcome: Result<T>) -> Result<T> {
+        let Some(tracking) = tracking else { return outcome };
+        outcome.map_err(|e| {
+            let message = e.to_string();
+            if let Ok(mut slot) = tracking.failure.lock() {
+                slot.get_or_insert(e);
+            }
+            DataFusionError::Execution(message)
+        })
+    }
+
+    /// Decodes one function node. An inline payload in a frame whose flag
+    /// says there is none is refused before the codec (and the unpickler)
+    /// sees it.
+    pub fn decode_node<T>(
+        tracking: Option<&Self>,
+        name: &str,
+        buf: &[u8],
+        decode: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        if let Some(t) = tracking
+            && buf.starts_with(INLINE_MAGIC_PREFIX)
+        {
+            t.inline.store(true, Ordering::Relaxed);
+            if !t.flagged_inline {
+                return Self::keep(
+                    tracking,
+                    Err(codec_error(CodecError::Malformed(format!(
+                        "the frame's inline-Python flag is clear, but its body holds an inline Python UDF \
+                         ('{name}'): refused without loading it"
+                    )))),
+                );
+            }
+        }
+        Self::keep(tracking, decode())
+    }
+
+    /// Encodes one function node, noting whether it was written inline.
+    pub fn encode_node(
+        tracking: Option<&Self>,
+        buf: &mut Vec<u8>,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+    ) -> Result<()> {
+        let before = buf.len();
+        let outcome = encode(buf);
+        if let (Some(t), Ok(())) = (tracking, &outcome)
+            && buf[before..].starts_with(INLINE_MAGIC_PREFIX)
+        {
+            t.inline.store(true, Ordering::Relaxed);
+        }
+        Self::keep(tracking, outcome)
+    }
+}

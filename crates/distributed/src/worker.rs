@@ -1,0 +1,230 @@
+//! A dfship worker: datafusion-distributed's worker service on its own
+//! runtime, behind a token check, with a session builder that registers the
+//! query's Python UDFs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::SessionState;
+use datafusion::execution::context::SessionContext;
+use datafusion_distributed::{
+    DistributedExt, Worker, WorkerPlanRewriteEvent, WorkerPlanRewriteEventResponse, WorkerQueryContext,
+    WorkerSessionBuilder,
+};
+use http::HeaderMap;
+use tokio::runtime::Runtime;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+use super::bundle::{self, PythonUdf, UDF_HEADER};
+use super::channels::{Channels, auth_header};
+use super::guard::{Checks, REFUSED_HEADER, RequestGuard, token_digest};
+use dfship_core::codec::CodecError;
+use dfship_core::codec::physical::plan_depth;
+use dfship_core::session::ShipSettings;
+
+/// Stack of the worker's runtime threads: they run DataFusion's recursive
+/// operators. Decoding a plan, the deepest recursion, runs on a stack
+/// sized for that plan instead ([`super::guard`]).
+const WORKER_STACK_BYTES: usize = 16 * 1024 * 1024;
+/// How long `stop` lets running requests finish.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// What a worker runs queries with.
+#[derive(Clone)]
+pub struct WorkerSettings {
+    /// What the Python UDFs a query brings are decoded with: with inlining
+    /// off they are refused; the bounds, and the keys a UDF frame must be
+    /// signed with.
+    pub ship: ShipSettings,
+    /// Required of every request when set.
+    pub token: Option<String>,
+    /// A session whose registered functions (FFI UDFs, Python UDFs made on
+    /// the worker) every query can call by name.
+    pub functions: Option<SessionContext>,
+}
+
+#[derive(Clone)]
+struct WorkerSession {
+    settings: Arc<WorkerSettings>,
+    channels: Channels,
+    url: Arc<str>,
+}
+
+/// A refusal the coordinator turns back into the typed exception.
+fn refusal(url: &str, what: &str, err: &CodecError) -> DataFusionError {
+    let err = err.innermost();
+    DataFusionError::Execution(
+        err.kind().exception().tagged(format_args!("the dfship worker at {url} refused {what}: {err}")),
+    )
+}
+
+#[async_trait]
+impl WorkerSessionBuilder for WorkerSession {
+    async fn build_session_state(&self, ctx: WorkerQueryContext) -> Result<SessionState> {
+        let WorkerQueryContext { mut builder, headers } = ctx;
+        if let Some(refusal) = headers.get(REFUSED_HEADER) {
+            // The guard refused this task's plan: fail the task with that.
+            let refusal = String::from_utf8_lossy(refusal.as_bytes()).into_owned();
+            return Err(DataFusionError::Execution(refusal));
+        }
+        builder = builder.with_distributed_channel_resolver(self.channels.clone());
+        // The request's nesting was bounded before the plan was decoded
+        // (`guard`); operand lists fold into deeper chains than they nest,
+        // so the decoded plan is measured exactly before it is registered.
+        let (limits, url) = (self.settings.ship.limits.clone(), Arc::clone(&self.url));
+        builder =
+            builder.with_distributed_worker_plan_rewrite_handler(move |ev: WorkerPlanRewriteEvent<'_>| {
+                plan_depth(&ev.plan)
+                    .check(&limits, "decode")
+                    .map_err(|e| refusal(&url, "the query plan", &e))?;
+                Ok(WorkerPlanRewriteEventResponse::new(ev.plan))
+            });
+        if let Some(token) = &self.settings.token {
+            // Requests this worker makes of other workers carry it too.
+            let (name, value) = auth_header(token)?;
+            let mut own = HeaderMap::new();
+            own.insert(name, value);
+            builder = builder.with_distributed_passthrough_headers(own)?;
+        }
+        if let Some(own) = &self.settings.functions {
+            // Only the function maps are copied, under the session's lock:
+            // this runs for every task.
+            let state = own.state_ref();
+            let state = state.read();
+            builder
+                .scalar_functions()
+                .get_or_insert_default()
+                .extend(state.scalar_functions().values().cloned());
+            builder
+                .aggregate_functions()
+                .get_or_insert_default()
+                .extend(state.aggregate_functions().values().cloned());
+            builder
+                .window_functions()
+                .get_or_insert_default()
+                .extend(state.window_functions().values().cloned());
+        }
+        if let Some(value) = headers.get(UDF_HEADER) {
+            let udfs = bundle::read_header(
+                value.as_bytes(),
+                &self.settings.ship.logical_codec(),
+                &self.settings.ship.limits,
+            )
+            .map_err(|e| refusal(&self.url, "the query's Python UDFs", &e))?;
+            for udf in udfs {
+                match udf {
+                    PythonUdf::Scalar(u) => builder.scalar_functions().get_or_insert_default().push(u),
+                    PythonUdf::Aggregate(u) => builder.aggregate_functions().get_or_insert_default().push(u),
+                    PythonUdf::Window(u) => builder.window_functions().get_or_insert_default().push(u),
+                }
+            }
+        }
+        Ok(builder.build())
+    }
+}
+
+/// A worker serving on its own runtime until stopped.
+pub struct RunningWorker {
+    url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    served: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
+    runtime: Option<Runtime>,
+    /// The worker's threads cannot be stopped for a fork: while it serves, a
+    /// fork is reported as unsafe (see [`dfship_core::runtime::before_fork`]).
+    serving: Option<dfship_core::runtime::Claim>,
+}
+
+impl RunningWorker {
+    /// Binds `host:port` (0 picks a free port) and serves on `threads`
+    /// runtime threads.
+    pub fn start(host: &str, port: u16, threads: usize, settings: WorkerSettings) -> std::io::Result<Self> {
+        let serving = dfship_core::runtime::claim();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("dfship-worker")
+            .thread_stack_size(WORKER_STACK_BYTES)
+            .enable_all()
+            .build()?;
+        let listener = runtime.block_on(tokio::net::TcpListener::bind((host, port)))?;
+        let address = listener.local_addr()?;
+        let url = format!("http://{address}");
+        let max_payload = settings.ship.limits.max_payload_bytes;
+        let shared: Arc<str> = Arc::from(url.as_str());
+        let checks = Checks {
+            token: settings.token.as_deref().map(token_digest),
+            limits: settings.ship.limits.clone(),
+            url: Arc::clone(&shared),
+        };
+        let session = WorkerSession {
+            channels: Channels::new(settings.ship.limits.keys.clone()),
+            settings: Arc::new(settings),
+            url: shared,
+        };
+        // Plans and work units arrive in requests: bounded like any payload.
+        let service =
+            Worker::from_session_builder(session).into_worker_server().max_decoding_message_size(max_payload);
+        let service = RequestGuard::new(service, checks);
+        // The Python UDF header is bounded by the payload limit, in base64.
+        let header_limit = u32::try_from(max_payload.saturating_mul(4) / 3 + 64 * 1024).unwrap_or(u32::MAX);
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let served = runtime.spawn(async move {
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            Server::builder()
+                .http2_max_header_list_size(header_limit)
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Ok(Self {
+            url,
+            shutdown: Some(shutdown),
+            served: Some(served),
+            runtime: Some(runtime),
+            serving: Some(serving),
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.runtime.is_some()
+    }
+
+    /// Stops accepting requests, lets running ones finish for a few seconds
+    /// and shuts the runtime down. Blocks: call it without the GIL, as
+    /// running Python UDFs need it to finish.
+    pub fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(runtime) = self.runtime.take() {
+            if let Some(served) = self.served.take() {
+                let _ = runtime.block_on(async move { tokio::time::timeout(DRAIN, served).await });
+            }
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        }
+        self.serving = None;
+    }
+}
+
+impl Drop for RunningWorker {
+    fn drop(&mut self) {
+        // Dropped without `stop`: never block here (the dropping thread may
+        // hold the GIL that running UDFs wait for).
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}

@@ -1,0 +1,439 @@
+//! `DataFrame` handle: lazy plans over a session, executed on collect.
+
+use std::mem::ManuallyDrop;
+use std::sync::Arc;
+
+use arrow_pyarrow::{PyArrowType, ToPyArrow};
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchReader};
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::common::JoinType;
+use datafusion::common::config::{CsvOptions, TableParquetOptions};
+use datafusion::common::{Column, RecursionUnnestOption, UnnestOptions};
+use datafusion::dataframe::DataFrame;
+use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::logical_expr::Partitioning;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+use super::catalog::PyTable;
+use super::errors::guard;
+use super::expr::{self, PyExpr, PySortExpr, deepest, deepest_sort, exprs, sorts};
+use super::plan::{PyExecutionPlan, PyLogicalPlan};
+use super::runtime::{stream_claim, wait_for_depth};
+use super::stream::{PyRecordBatchStream, StreamReader};
+use dfship_core::codec::bounded::with_stack;
+use dfship_core::depth::plan_expr_depth;
+use dfship_core::error::DfshipError;
+use dfship_core::query;
+
+#[pyclass(name = "DataFrame", module = "dfship._internal", frozen)]
+pub struct PyDataFrame {
+    /// Dropped in [`Drop`], on a stack sized by `depth`.
+    df: ManuallyDrop<DataFrame>,
+    /// The deepest expression in the plan: planning and running it need a
+    /// stack sized by it.
+    depth: usize,
+}
+
+impl PyDataFrame {
+    pub fn new(df: DataFrame) -> Self {
+        let depth = plan_expr_depth(df.logical_plan());
+        Self { df: ManuallyDrop::new(df), depth }
+    }
+
+    /// A copy of the frame (its top plan node owns expressions, which a copy
+    /// clones), made on a large enough stack.
+    pub fn dataframe(&self) -> DataFrame {
+        with_stack(self.depth, || (*self.df).clone())
+    }
+
+    /// A new frame from this one; `depth` is the deepest expression `f`
+    /// adds, and `f` runs on a stack sized for it.
+    fn then(
+        &self,
+        depth: usize,
+        f: impl FnOnce(DataFrame) -> datafusion::error::Result<DataFrame>,
+    ) -> PyResult<Self> {
+        let depth = depth.max(self.depth);
+        guard(|| {
+            with_stack(depth, || {
+                let df = f((*self.df).clone()).map_err(DfshipError::from)?;
+                Ok(Self { depth: depth.max(plan_expr_depth(df.logical_plan())), df: ManuallyDrop::new(df) })
+            })
+        })
+    }
+
+    fn collect_batches(&self, py: Python<'_>) -> PyResult<Vec<RecordBatch>> {
+        let df = self.dataframe();
+        wait_for_depth(py, self.depth, async move { df.collect().await })
+    }
+}
+
+impl Drop for PyDataFrame {
+    fn drop(&mut self) {
+        // SAFETY: `df` is taken once, here, and never touched again.
+        let df = unsafe { ManuallyDrop::take(&mut self.df) };
+        with_stack(self.depth, move || drop(df));
+    }
+}
+
+fn join_type(how: &str) -> PyResult<JoinType> {
+    Ok(match how {
+        "inner" => JoinType::Inner,
+        "left" => JoinType::Left,
+        "right" => JoinType::Right,
+        "full" => JoinType::Full,
+        "semi" | "left_semi" => JoinType::LeftSemi,
+        "anti" | "left_anti" => JoinType::LeftAnti,
+        "right_semi" => JoinType::RightSemi,
+        "right_anti" => JoinType::RightAnti,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "how must be one of inner, left, right, full, semi, anti; not {other:?}"
+            )));
+        }
+    })
+}
+
+fn positive(n: usize, name: &str) -> PyResult<()> {
+    if n == 0 {
+        return Err(PyValueError::new_err(format!("{name} must be at least 1")));
+    }
+    Ok(())
+}
+
+fn write_options(
+    single_file_output: Option<bool>,
+    partition_by: Vec<String>,
+    sort_by: &[PyRef<'_, PySortExpr>],
+) -> DataFrameWriteOptions {
+    let mut options =
+        DataFrameWriteOptions::new().with_partition_by(partition_by).with_sort_by(sorts(sort_by));
+    if let Some(single) = single_file_output {
+        options = options.with_single_file_output(single);
+    }
+    options
+}
+
+/// Renders batches as a text table, noting when rows were left out.
+fn render(batches: &[RecordBatch], shown: usize, more: bool) -> PyResult<String> {
+    let mut text = pretty_format_batches(batches).map_err(DfshipError::from)?.to_string();
+    if more {
+        text.push_str("\n(showing the first ");
+        text.push_str(&shown.to_string());
+        text.push_str(" rows)");
+    }
+    Ok(text)
+}
+
+#[pymethods]
+impl PyDataFrame {
+    fn select(&self, exprs: Vec<PyRef<'_, PyExpr>>) -> PyResult<Self> {
+        let list = expr::exprs(&exprs);
+        self.then(deepest(&exprs), |df| df.select(list))
+    }
+
+    fn with_column(&self, name: &str, expr: &PyExpr) -> PyResult<Self> {
+        let (depth, expr) = (expr.depth(), expr.cloned());
+        self.then(depth, |df| df.with_column(name, expr))
+    }
+
+    fn filter(&self, predicate: &PyExpr) -> PyResult<Self> {
+        let (depth, predicate) = (predicate.depth(), predicate.cloned());
+        self.then(depth, |df| df.filter(predicate))
+    }
+
+    fn aggregate(&self, group_by: Vec<PyRef<'_, PyExpr>>, aggs: Vec<PyRef<'_, PyExpr>>) -> PyResult<Self> {
+        let depth = deepest(&group_by).max(deepest(&aggs));
+        let (group_by, aggs) = (exprs(&group_by), exprs(&aggs));
+        self.then(depth, |df| df.aggregate(group_by, aggs))
+    }
+
+    fn sort(&self, exprs: Vec<PyRef<'_, PySortExpr>>) -> PyResult<Self> {
+        let depth = deepest_sort(&exprs);
+        let keys = sorts(&exprs);
+        self.then(depth, |df| df.sort(keys))
+    }
+
+    fn limit(&self, count: usize, offset: usize) -> PyResult<Self> {
+        self.then(0, |df| df.limit(offset, Some(count)))
+    }
+
+    fn distinct(&self) -> PyResult<Self> {
+        self.then(0, DataFrame::distinct)
+    }
+
+    /// Rows of both frames (`UNION ALL`; `UNION` with `distinct`).
+    fn union(&self, other: &PyDataFrame, distinct: bool) -> PyResult<Self> {
+        let right = other.dataframe();
+        self.then(other.depth, |df| if distinct { df.union_distinct(right) } else { df.union(right) })
+    }
+
+    /// Rows found in both frames (`INTERSECT ALL`; `INTERSECT` with `distinct`).
+    fn intersect(&self, other: &PyDataFrame, distinct: bool) -> PyResult<Self> {
+        let right = other.dataframe();
+        self.then(other.depth, |df| if distinct { df.intersect_distinct(right) } else { df.intersect(right) })
+    }
+
+    /// Rows of this frame not found in `other` (`EXCEPT ALL`; `EXCEPT` with `distinct`).
+    fn except_all(&self, other: &PyDataFrame, distinct: bool) -> PyResult<Self> {
+        let right = other.dataframe();
+        self.then(other.depth, |df| if distinct { df.except_distinct(right) } else { df.except(right) })
+    }
+
+    /// One row per element of the list (or field of the struct) columns.
+    /// `recursions` holds `(input, output, depth)` for columns unnested
+    /// more than one level.
+    #[pyo3(signature = (columns, preserve_nulls=true, recursions=None))]
+    fn unnest_columns(
+        &self,
+        columns: Vec<String>,
+        preserve_nulls: bool,
+        recursions: Option<Vec<(String, String, usize)>>,
+    ) -> PyResult<Self> {
+        let mut options = UnnestOptions::new().with_preserve_nulls(preserve_nulls);
+        for (input, output, depth) in recursions.unwrap_or_default() {
+            options = options.with_recursions(RecursionUnnestOption {
+                input_column: Column::from_name(input),
+                output_column: Column::from_name(output),
+                depth,
+            });
+        }
+        let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+        self.then(0, |df| df.unnest_columns_with_options(&names, options))
+    }
+
+    /// Summary statistics of every column (count, null_count, mean, std,
+    /// min, max, median).
+    fn describe(&self, py: Python<'_>) -> PyResult<Self> {
+        let df = self.dataframe();
+        wait_for_depth(py, self.depth, async move { df.describe().await }).map(Self::new)
+    }
+
+    /// Runs the query now and keeps its result in memory: a frame over it.
+    fn cache(&self, py: Python<'_>) -> PyResult<Self> {
+        let df = self.dataframe();
+        wait_for_depth(py, self.depth, async move { df.cache().await }).map(Self::new)
+    }
+
+    /// Spreads rows round-robin over `num` partitions.
+    fn repartition(&self, num: usize) -> PyResult<Self> {
+        positive(num, "num")?;
+        self.then(0, |df| df.repartition(Partitioning::RoundRobinBatch(num)))
+    }
+
+    /// Spreads rows over `num` partitions by a hash of `exprs`.
+    fn repartition_by_hash(&self, exprs: Vec<PyRef<'_, PyExpr>>, num: usize) -> PyResult<Self> {
+        positive(num, "num")?;
+        let depth = deepest(&exprs);
+        let list = expr::exprs(&exprs);
+        self.then(depth, |df| df.repartition(Partitioning::Hash(list, num)))
+    }
+
+    /// Joins on arbitrary predicates (equalities among them become join keys).
+    fn join_on(&self, right: &PyDataFrame, on_exprs: Vec<PyRef<'_, PyExpr>>, how: &str) -> PyResult<Self> {
+        let how = join_type(how)?;
+        let depth = deepest(&on_exprs).max(right.depth);
+        let (on, right) = (exprs(&on_exprs), right.dataframe());
+        self.then(depth, |df| df.join_on(right, how, on))
+    }
+
+    /// Starts the query; its batches, one at a time, from every partition.
+    fn execute_stream(&self, py: Python<'_>) -> PyResult<PyRecordBatchStream> {
+        let df = self.dataframe();
+        let claim = stream_claim(py);
+        let stream = wait_for_depth(py, self.depth, async move { df.execute_stream().await })?;
+        Ok(PyRecordBatchStream::new(stream, self.depth, claim))
+    }
+
+    /// Starts the query; one stream per output partition.
+    fn execute_stream_partitioned(&self, py: Python<'_>) -> PyResult<Vec<PyRecordBatchStream>> {
+        let df = self.dataframe();
+        let claim = stream_claim(py);
+        let streams = wait_for_depth(py, self.depth, async move { df.execute_stream_partitioned().await })?;
+        Ok(streams.into_iter().map(|s| PyRecordBatchStream::new(s, self.depth, Arc::clone(&claim))).collect())
+    }
+
+    /// Starts the query; a `pyarrow.RecordBatchReader` pulling its batches
+    /// one at a time.
+    fn arrow_reader(&self, py: Python<'_>) -> PyResult<PyArrowType<Box<dyn RecordBatchReader + Send>>> {
+        let df = self.dataframe();
+        let claim = stream_claim(py);
+        let stream = wait_for_depth(py, self.depth, async move { df.execute_stream().await })?;
+        Ok(PyArrowType(Box::new(StreamReader::new(stream, self.depth, claim))))
+    }
+
+    /// Runs the query; its batches, partition by partition.
+    fn collect_partitioned(&self, py: Python<'_>) -> PyResult<Vec<Py<PyList>>> {
+        let df = self.dataframe();
+        let partitions = wait_for_depth(py, self.depth, async move { df.collect_partitioned().await })?;
+        partitions
+            .iter()
+            .map(|batches| {
+                let items = batches.iter().map(|b| b.to_pyarrow(py)).collect::<PyResult<Vec<_>>>()?;
+                Ok(PyList::new(py, items)?.unbind())
+            })
+            .collect()
+    }
+
+    /// The frame as a table provider (a view over its plan).
+    #[allow(clippy::wrong_self_convention)] // the datafusion package's name; the frame stays usable
+    fn into_view(&self, temporary: bool) -> PyTable {
+        let df = self.dataframe();
+        PyTable::new(if temporary { df.into_temporary_view() } else { df.into_view() })
+    }
+
+    #[pyo3(signature = (path, compression=None, single_file_output=None, partition_by=vec![], sort_by=vec![]))]
+    fn write_parquet(
+        &self,
+        py: Python<'_>,
+        path: String,
+        compression: Option<String>,
+        single_file_output: Option<bool>,
+        partition_by: Vec<String>,
+        sort_by: Vec<PyRef<'_, PySortExpr>>,
+    ) -> PyResult<()> {
+        let options = write_options(single_file_output, partition_by, &sort_by);
+        let mut parquet = TableParquetOptions::default();
+        parquet.global.compression = compression;
+        let df = self.dataframe();
+        wait_for_depth(py, self.depth, async move { df.write_parquet(&path, options, Some(parquet)).await })?;
+        Ok(())
+    }
+
+    #[pyo3(signature = (path, with_header=false, single_file_output=None, partition_by=vec![], sort_by=vec![]))]
+    fn write_csv(
+        &self,
+        py: Python<'_>,
+        path: String,
+        with_header: bool,
+        single_file_output: Option<bool>,
+        partition_by: Vec<String>,
+        sort_by: Vec<PyRef<'_, PySortExpr>>,
+    ) -> PyResult<()> {
+        let options = write_options(single_file_output, partition_by, &sort_by);
+        let csv = CsvOptions::default().with_has_header(with_header);
+        let df = self.dataframe();
+        wait_for_depth(py, self.depth, async move { df.write_csv(&path, options, Some(csv)).await })?;
+        Ok(())
+    }
+
+    #[pyo3(signature = (path, single_file_output=None, partition_by=vec![], sort_by=vec![]))]
+    fn write_json(
+        &self,
+        py: Python<'_>,
+        path: String,
+        single_file_output: Option<bool>,
+        partition_by: Vec<String>,
+        sort_by: Vec<PyRef<'_, PySortExpr>>,
+    ) -> PyResult<()> {
+        let options = write_options(single_file_output, partition_by, &sort_by);
+        let df = self.dataframe();
+        wait_for_depth(py, self.depth, async move { df.write_json(&path, options, None).await })?;
+        Ok(())
+    }
+
+    fn with_column_renamed(&self, old_name: &str, new_name: &str) -> PyResult<Self> {
+        self.then(0, |df| df.with_column_renamed(old_name, new_name))
+    }
+
+    fn drop(&self, columns: Vec<String>) -> PyResult<Self> {
+        let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+        self.then(0, |df| df.drop_columns(&names))
+    }
+
+    /// Joins on equal keys. With `coalesce_duplicate_keys`, a key that has the same name
+    /// on both sides appears once in the result (for outer joins, the value
+    /// from whichever side has one).
+    fn join(
+        &self,
+        right: &PyDataFrame,
+        how: &str,
+        left_on: Vec<String>,
+        right_on: Vec<String>,
+        coalesce_duplicate_keys: bool,
+    ) -> PyResult<Self> {
+        if left_on.len() != right_on.len() || left_on.is_empty() {
+            return Err(PyValueError::new_err(
+                "join needs the same number (at least one) of left and right keys",
+            ));
+        }
+        let how = join_type(how)?;
+        let (right_depth, right) = (right.depth, right.dataframe());
+        self.then(right_depth, |left| {
+            let (l, r): (Vec<&str>, Vec<&str>) =
+                (left_on.iter().map(String::as_str).collect(), right_on.iter().map(String::as_str).collect());
+            query::join(left, right, how, &l, &r, coalesce_duplicate_keys)
+        })
+    }
+
+    fn collect(&self, py: Python<'_>) -> PyResult<Py<PyList>> {
+        let batches = self.collect_batches(py)?;
+        let items = batches.iter().map(|b| b.to_pyarrow(py)).collect::<PyResult<Vec<_>>>()?;
+        Ok(PyList::new(py, items)?.unbind())
+    }
+
+    fn count(&self, py: Python<'_>) -> PyResult<usize> {
+        let df = self.dataframe();
+        wait_for_depth(py, self.depth, async move { df.count().await })
+    }
+
+    fn schema<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.df.schema().as_arrow().to_pyarrow(py)
+    }
+
+    fn explain(&self, py: Python<'_>, verbose: bool, analyze: bool) -> PyResult<String> {
+        let plan = self.then(0, |df| df.explain(verbose, analyze))?;
+        let batches = plan.collect_batches(py)?;
+        render(&batches, 0, false)
+    }
+
+    /// The first `rows` rows as a text table.
+    fn to_string(&self, py: Python<'_>, rows: usize) -> PyResult<String> {
+        let head = self.then(0, |df| df.limit(0, Some(rows + 1)))?;
+        let batches = head.collect_batches(py)?;
+        let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let more = total > rows;
+        let batches = if more {
+            let mut left = rows;
+            batches
+                .into_iter()
+                .filter_map(|b| {
+                    let take = left.min(b.num_rows());
+                    left -= take;
+                    (take > 0).then(|| b.slice(0, take))
+                })
+                .collect()
+        } else {
+            batches
+        };
+        if batches.is_empty() {
+            let empty = RecordBatch::new_empty(self.df.schema().inner().clone());
+            return render(&[empty], 0, false);
+        }
+        render(&batches, rows, more)
+    }
+
+    /// The physical plan this frame runs.
+    fn execution_plan(&self, py: Python<'_>) -> PyResult<PyExecutionPlan> {
+        let df = self.dataframe();
+        let plan = wait_for_depth(py, self.depth, async move { df.create_physical_plan().await })?;
+        Ok(PyExecutionPlan::new(plan))
+    }
+
+    /// The logical plan as built, before optimization.
+    fn logical_plan(&self) -> PyLogicalPlan {
+        PyLogicalPlan::new(with_stack(self.depth, || self.df.logical_plan().clone()))
+    }
+
+    /// The logical plan after DataFusion's optimizer.
+    fn optimized_logical_plan(&self) -> PyResult<PyLogicalPlan> {
+        let df = self.dataframe();
+        guard(|| {
+            with_stack(self.depth, || {
+                Ok(PyLogicalPlan::new(df.into_optimized_plan().map_err(DfshipError::from)?))
+            })
+        })
+    }
+}

@@ -1,0 +1,107 @@
+//! `dfship.distributed`: workers, and the coordinating session behind
+//! `DistributedContext`.
+
+use std::sync::Mutex;
+
+use datafusion::execution::SessionStateBuilder;
+use pyo3::exceptions::PyOSError;
+use pyo3::prelude::*;
+
+use super::config::{PyRuntimeEnvBuilder, PySessionConfig};
+use super::errors::guard;
+use super::session::PySessionContext;
+use dfship_core::session::{ShipSession, ShipSettings};
+use dfship_distributed::coordinator::{CoordinatorSettings, coordinator_session};
+use dfship_distributed::validate_token;
+use dfship_distributed::worker::{RunningWorker, WorkerSettings};
+
+/// A worker serving datafusion-distributed tasks from this process, on a
+/// runtime of its own.
+#[pyclass(name = "Worker", module = "dfship._internal", frozen)]
+pub struct PyWorker {
+    url: String,
+    running: Mutex<Option<RunningWorker>>,
+}
+
+#[pymethods]
+impl PyWorker {
+    #[new]
+    #[pyo3(signature = (port, host, token, python_udf_inlining, ctx=None, threads=None))]
+    fn new(
+        py: Python<'_>,
+        port: u16,
+        host: String,
+        token: Option<String>,
+        python_udf_inlining: bool,
+        ctx: Option<PyRef<'_, PySessionContext>>,
+        threads: Option<usize>,
+    ) -> PyResult<Self> {
+        validate_token(token.as_deref())?;
+        let base: &ShipSession = match ctx.as_deref() {
+            Some(c) => &c.session,
+            None => ShipSession::global(),
+        };
+        let settings = WorkerSettings {
+            ship: base.settings.clone().with_inlining(python_udf_inlining),
+            token,
+            functions: ctx.as_deref().map(|c| c.session.ctx.clone()),
+        };
+        let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+        let running = guard(|| {
+            py.detach(|| RunningWorker::start(&host, port, threads, settings)).map_err(|e| {
+                PyOSError::new_err(format!("cannot start a dfship worker on {host}:{port}: {e}"))
+            })
+        })?;
+        Ok(Self { url: running.url().to_owned(), running: Mutex::new(Some(running)) })
+    }
+
+    #[getter]
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    #[getter]
+    fn running(&self) -> bool {
+        self.running.lock().is_ok_and(|r| r.as_ref().is_some_and(RunningWorker::is_running))
+    }
+
+    /// Stops serving; running requests get a few seconds to finish.
+    fn stop(&self, py: Python<'_>) -> PyResult<()> {
+        let taken = self.running.lock().ok().and_then(|mut r| r.take());
+        if let Some(mut worker) = taken {
+            guard(|| {
+                py.detach(move || worker.stop());
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The session of a `DistributedContext`: queries are planned into stages
+/// and run on `workers`.
+#[pyfunction]
+#[pyo3(signature = (workers, token=None, config=None, runtime=None, bytes_per_task=None, payload_key=None, python_udf_inlining=true))]
+#[allow(clippy::too_many_arguments)]
+pub fn distributed_session(
+    workers: Vec<String>,
+    token: Option<String>,
+    config: Option<PyRef<'_, PySessionConfig>>,
+    runtime: Option<PyRef<'_, PyRuntimeEnvBuilder>>,
+    bytes_per_task: Option<usize>,
+    payload_key: Option<Vec<u8>>,
+    python_udf_inlining: bool,
+) -> PyResult<PySessionContext> {
+    let ship = match payload_key {
+        Some(key) => ShipSettings::default().with_payload_key(&key, &[])?,
+        None => ShipSettings::from_env(),
+    }
+    .with_inlining(python_udf_inlining);
+    let mut builder = SessionStateBuilder::new().with_default_features();
+    if let Some(runtime) = runtime {
+        builder = builder.with_runtime_env(runtime.build()?);
+    }
+    let config = config.map(|c| c.config.clone()).unwrap_or_default();
+    let settings = CoordinatorSettings { ship, token, bytes_per_task };
+    Ok(coordinator_session(&workers, config, builder, settings)?.into())
+}

@@ -1,0 +1,205 @@
+//! `ExecutionPlan`: the physical plan a DataFrame runs, which can be shipped
+//! as a `DFSP` frame and run elsewhere.
+
+use std::mem::ManuallyDrop;
+use std::sync::Arc;
+
+use arrow_pyarrow::ToPyArrow;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, collect, displayable};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+use super::errors::guard;
+use super::runtime::wait_for_depth;
+use super::session::PySessionContext;
+use dfship_core::codec::bounded::with_stack;
+use dfship_core::codec::encode_physical_plan;
+use dfship_core::codec::physical::{decode_physical_plan_measured, plan_depth};
+use dfship_core::depth::plan_expr_depth;
+use dfship_core::slots;
+
+#[pyclass(name = "RawExecutionPlan", module = "dfship._internal", frozen)]
+pub struct PyExecutionPlan {
+    /// Dropped in [`Drop`], on a stack sized by `depth`.
+    plan: ManuallyDrop<Arc<dyn ExecutionPlan>>,
+    /// A bound on the recursion any walk of the plan (its nodes and their
+    /// expressions) takes.
+    depth: usize,
+}
+
+impl PyExecutionPlan {
+    pub fn new(plan: Arc<dyn ExecutionPlan>) -> Self {
+        let depth = plan_depth(&plan).recursion();
+        Self { plan: ManuallyDrop::new(plan), depth }
+    }
+
+    fn with_depth(plan: Arc<dyn ExecutionPlan>, depth: usize) -> Self {
+        Self { plan: ManuallyDrop::new(plan), depth }
+    }
+}
+
+impl Drop for PyExecutionPlan {
+    fn drop(&mut self) {
+        // SAFETY: `plan` is taken once, here, and never touched again.
+        let plan = unsafe { ManuallyDrop::take(&mut self.plan) };
+        with_stack(self.depth, move || drop(plan));
+    }
+}
+
+#[pymethods]
+impl PyExecutionPlan {
+    /// Serializes into a `DFSP` frame with the settings of `ctx`, else of
+    /// this thread's sender slot, else the defaults.
+    #[pyo3(signature = (ctx=None))]
+    fn to_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        ctx: Option<PyRef<'_, PySessionContext>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        guard(|| {
+            let settings = slots::encode_settings(ctx.as_deref().map(|c| &c.session));
+            let bytes = encode_physical_plan(&self.plan, &settings.physical_codec(), &settings.limits)?;
+            Ok(PyBytes::new(py, &bytes))
+        })
+    }
+
+    /// Rebuilds a plan from `to_bytes` output, resolving functions and
+    /// following the settings of `ctx`, else this thread's worker slot, else
+    /// the global session.
+    #[staticmethod]
+    #[pyo3(signature = (buf, ctx=None))]
+    fn from_bytes(buf: &[u8], ctx: Option<PyRef<'_, PySessionContext>>) -> PyResult<Self> {
+        guard(|| {
+            let session = slots::decode_session(ctx.as_deref().map(|c| &c.session));
+            let settings = &session.settings;
+            let (plan, depth) = decode_physical_plan_measured(
+                buf,
+                &session.task_ctx(),
+                &settings.physical_codec(),
+                &settings.limits,
+            )?;
+            Ok(Self::with_depth(plan, depth.recursion()))
+        })
+    }
+
+    /// Runs every partition on `ctx` (else the worker slot's session, else
+    /// the global one) and returns the batches.
+    #[pyo3(signature = (ctx=None))]
+    fn collect(&self, py: Python<'_>, ctx: Option<PyRef<'_, PySessionContext>>) -> PyResult<Py<PyList>> {
+        let task = slots::decode_session(ctx.as_deref().map(|c| &c.session)).task_ctx();
+        let plan = Arc::clone(&self.plan);
+        let batches = wait_for_depth(py, self.depth, async move { collect(plan, task).await })?;
+        let items = batches.iter().map(|b| b.to_pyarrow(py)).collect::<PyResult<Vec<_>>>()?;
+        Ok(PyList::new(py, items)?.unbind())
+    }
+
+    fn children(&self) -> Vec<Self> {
+        self.plan.children().into_iter().map(|c| Self::with_depth(Arc::clone(c), self.depth)).collect()
+    }
+
+    #[getter]
+    fn partition_count(&self) -> usize {
+        self.plan.output_partitioning().partition_count()
+    }
+
+    /// The top node on one line.
+    fn display(&self) -> String {
+        with_stack(self.depth, || displayable(self.plan.as_ref()).one_line().to_string())
+    }
+
+    /// The whole plan, one node per line.
+    fn display_indent(&self) -> String {
+        with_stack(self.depth, || displayable(self.plan.as_ref()).indent(false).to_string())
+    }
+
+    fn __repr__(&self) -> String {
+        self.display_indent()
+    }
+}
+
+/// A logical plan (see `DataFrame.logical_plan`), for inspection.
+#[pyclass(name = "LogicalPlan", module = "dfship._internal", frozen)]
+pub struct PyLogicalPlan {
+    /// Dropped in [`Drop`], on a stack sized by `depth`.
+    plan: ManuallyDrop<LogicalPlan>,
+    depth: usize,
+}
+
+impl PyLogicalPlan {
+    pub fn new(plan: LogicalPlan) -> Self {
+        let depth = plan_expr_depth(&plan);
+        Self { plan: ManuallyDrop::new(plan), depth }
+    }
+}
+
+impl Drop for PyLogicalPlan {
+    fn drop(&mut self) {
+        // SAFETY: `plan` is taken once, here, and never touched again.
+        let plan = unsafe { ManuallyDrop::take(&mut self.plan) };
+        with_stack(self.depth, move || drop(plan));
+    }
+}
+
+#[pymethods]
+impl PyLogicalPlan {
+    /// The plans this node reads from.
+    fn inputs(&self) -> Vec<Self> {
+        with_stack(self.depth, || self.plan.inputs().into_iter().map(|p| Self::new(p.clone())).collect())
+    }
+
+    /// The kind of the top node (`Projection`, `Filter`, `TableScan`, ...).
+    fn variant_name(&self) -> &'static str {
+        match &*self.plan {
+            LogicalPlan::Projection(_) => "Projection",
+            LogicalPlan::Filter(_) => "Filter",
+            LogicalPlan::Window(_) => "Window",
+            LogicalPlan::Aggregate(_) => "Aggregate",
+            LogicalPlan::Sort(_) => "Sort",
+            LogicalPlan::Join(_) => "Join",
+            LogicalPlan::Repartition(_) => "Repartition",
+            LogicalPlan::Union(_) => "Union",
+            LogicalPlan::TableScan(_) => "TableScan",
+            LogicalPlan::EmptyRelation(_) => "EmptyRelation",
+            LogicalPlan::Subquery(_) => "Subquery",
+            LogicalPlan::SubqueryAlias(_) => "SubqueryAlias",
+            LogicalPlan::Limit(_) => "Limit",
+            LogicalPlan::Statement(_) => "Statement",
+            LogicalPlan::Values(_) => "Values",
+            LogicalPlan::Explain(_) => "Explain",
+            LogicalPlan::Analyze(_) => "Analyze",
+            LogicalPlan::Extension(_) => "Extension",
+            LogicalPlan::Distinct(_) => "Distinct",
+            LogicalPlan::Dml(_) => "Dml",
+            LogicalPlan::Ddl(_) => "Ddl",
+            LogicalPlan::Copy(_) => "Copy",
+            LogicalPlan::DescribeTable(_) => "DescribeTable",
+            LogicalPlan::Unnest(_) => "Unnest",
+            LogicalPlan::RecursiveQuery(_) => "RecursiveQuery",
+        }
+    }
+
+    /// The top node on one line.
+    fn display(&self) -> String {
+        with_stack(self.depth, || self.plan.display().to_string())
+    }
+
+    /// The whole plan, one node per line.
+    fn display_indent(&self) -> String {
+        with_stack(self.depth, || self.plan.display_indent().to_string())
+    }
+
+    /// [`display_indent`](Self::display_indent) with each node's output schema.
+    fn display_indent_schema(&self) -> String {
+        with_stack(self.depth, || self.plan.display_indent_schema().to_string())
+    }
+
+    /// The plan in Graphviz `dot` syntax.
+    fn display_graphviz(&self) -> String {
+        with_stack(self.depth, || self.plan.display_graphviz().to_string())
+    }
+
+    fn __repr__(&self) -> String {
+        self.display_indent()
+    }
+}

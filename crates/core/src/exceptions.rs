@@ -65,6 +65,11 @@ exceptions! {
     Serialization => "SerializationError", taggable: true;
     WorkerUnavailable => "WorkerUnavailableError", taggable: true;
     WorkerAuth => "WorkerAuthError", taggable: true;
+    ObjectStore => "ObjectStoreError", taggable: true;
+    ObjectStoreNotConfigured => "ObjectStoreNotConfiguredError", taggable: true;
+    ObjectStoreAuth => "ObjectStoreAuthError", taggable: true;
+    ObjectStoreNotFound => "ObjectStoreNotFoundError", taggable: true;
+    ObjectStoreUnavailable => "ObjectStoreUnavailableError", taggable: true;
 }
 
 impl Exception {

@@ -96,6 +96,7 @@ pub mod query;
 pub mod runtime;
 pub mod session;
 pub mod slots;
+pub mod stores;
 pub mod udf;
 
 pub use error::{DfshipError, Result};

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use datafusion::execution::TaskContext;
 use datafusion::execution::context::SessionContext;
+use datafusion::prelude::SessionConfig;
 
 use crate::codec::signing::PayloadKeys;
 use crate::codec::{PythonLogicalCodec, PythonPhysicalCodec, WireLimits};
@@ -196,7 +197,11 @@ impl ShipSession {
     /// process's payload key.
     pub fn global() -> &'static Self {
         static GLOBAL: OnceLock<ShipSession> = OnceLock::new();
-        GLOBAL.get_or_init(|| Self::new(SessionContext::new()).with_settings(ShipSettings::from_env()))
+        GLOBAL.get_or_init(|| {
+            let ctx =
+                SessionContext::new_with_config_rt(SessionConfig::new(), crate::stores::default_runtime());
+            Self::new(ctx).with_settings(ShipSettings::from_env())
+        })
     }
 
     /// The same DataFusion session with other settings.

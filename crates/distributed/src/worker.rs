@@ -26,6 +26,7 @@ use super::guard::{Checks, REFUSED_HEADER, RequestGuard, token_digest};
 use dfship_core::codec::CodecError;
 use dfship_core::codec::physical::plan_depth;
 use dfship_core::session::ShipSettings;
+use dfship_core::stores::StoreRegistry;
 
 /// Stack of the worker's runtime threads: they run DataFusion's recursive
 /// operators. Decoding a plan, the deepest recursion, runs on a stack
@@ -46,6 +47,9 @@ pub struct WorkerSettings {
     /// A session whose registered functions (FFI UDFs, Python UDFs made on
     /// the worker) every query can call by name.
     pub functions: Option<SessionContext>,
+    /// Where the URLs a plan names are read from: the worker's own
+    /// configuration, never anything a query brings.
+    pub stores: Arc<StoreRegistry>,
 }
 
 #[derive(Clone)]
@@ -154,6 +158,14 @@ impl RunningWorker {
         let address = listener.local_addr()?;
         let url = format!("http://{address}");
         let max_payload = settings.ship.limits.max_payload_bytes;
+        // One runtime for every query: datafusion-distributed keeps its
+        // channels to other workers per runtime.
+        let stores: Arc<dyn datafusion::execution::object_store::ObjectStoreRegistry> =
+            settings.stores.clone();
+        let runtime_env = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_object_store_registry(stores)
+            .build_arc()
+            .map_err(std::io::Error::other)?;
         let shared: Arc<str> = Arc::from(url.as_str());
         let checks = Checks {
             token: settings.token.as_deref().map(token_digest),
@@ -166,8 +178,10 @@ impl RunningWorker {
             url: shared,
         };
         // Plans and work units arrive in requests: bounded like any payload.
-        let service =
-            Worker::from_session_builder(session).into_worker_server().max_decoding_message_size(max_payload);
+        let service = Worker::from_session_builder(session)
+            .with_runtime_env(runtime_env)
+            .into_worker_server()
+            .max_decoding_message_size(max_payload);
         let service = RequestGuard::new(service, checks);
         // The Python UDF header is bounded by the payload limit, in base64.
         let header_limit = u32::try_from(max_payload.saturating_mul(4) / 3 + 64 * 1024).unwrap_or(u32::MAX);

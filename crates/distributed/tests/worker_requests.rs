@@ -44,6 +44,7 @@ fn worker(keys: Option<PayloadKeys>, limits: WireLimits) -> RunningWorker {
         ship: ShipSettings { inlining: true, limits: WireLimits { keys, ..limits } },
         token: None,
         functions: None,
+        stores: std::sync::Arc::default(),
     };
     RunningWorker::start("127.0.0.1", 0, 2, settings).expect("worker starts")
 }

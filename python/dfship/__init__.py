@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from dfship import _internal, exceptions, functions, ipc, user_defined
+from dfship import _internal, exceptions, functions, ipc, object_store, user_defined
 from dfship._internal import __version__
 from dfship.catalog import Catalog, Table
 from dfship.context import RuntimeEnvBuilder, SessionConfig, SessionContext, SQLOptions
@@ -80,6 +80,7 @@ __all__ = [
     "exceptions",
     "functions",
     "ipc",
+    "object_store",
     "lit",
     "literal",
     "max_expression_depth",

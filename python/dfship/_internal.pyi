@@ -4,6 +4,7 @@
 from typing import Any, final
 
 import pyarrow as pa
+from typing_extensions import disjoint_base
 
 __all__ = [
     "AggregateUDF",
@@ -15,6 +16,12 @@ __all__ = [
     "DEFAULT_MAX_CLOSURE_BYTES",
     "DataFrame",
     "EXCEPTION_NAMES",
+    "AmazonS3",
+    "GoogleCloud",
+    "Http",
+    "LocalFileSystem",
+    "MicrosoftAzure",
+    "ObjectStore",
     "LogicalPlan",
     "RawExecutionPlan",
     "RawExpr",
@@ -123,6 +130,10 @@ class SessionContext:
         self, name: str, partitions: list[list[pa.RecordBatch]]
     ) -> None: ...
     def read_arrow_stream(self, data: Any, name: str | None = None) -> DataFrame: ...
+    def register_object_store(
+        self, schema: str, store: ObjectStore, host: str | None = None
+    ) -> None: ...
+    def deregister_object_store(self, schema: str, host: str | None = None) -> None: ...
     def register_parquet(
         self,
         name: str,
@@ -450,6 +461,63 @@ class WindowUDF:
     def name(self) -> str: ...
     def __call__(self, *args: RawExpr) -> RawExpr: ...
 
+@disjoint_base
+class ObjectStore:
+    def __reduce__(self) -> tuple[Any, ...]: ...
+
+@final
+class AmazonS3(ObjectStore):
+    def __new__(
+        cls,
+        bucket_name: str,
+        region: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        session_token: str | None = None,
+        endpoint: str | None = None,
+        allow_http: bool = False,
+        imdsv1_fallback: bool = False,
+        *,
+        client_options: dict[str, str] | None = None,
+    ) -> AmazonS3: ...
+
+@final
+class GoogleCloud(ObjectStore):
+    def __new__(
+        cls,
+        bucket_name: str,
+        service_account_path: str | None = None,
+        *,
+        client_options: dict[str, str] | None = None,
+    ) -> GoogleCloud: ...
+
+@final
+class MicrosoftAzure(ObjectStore):
+    def __new__(
+        cls,
+        container_name: str,
+        account: str | None = None,
+        access_key: str | None = None,
+        bearer_token: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        tenant_id: str | None = None,
+        sas_query_pairs: list[tuple[str, str]] | None = None,
+        use_emulator: bool | None = None,
+        allow_http: bool | None = None,
+        use_fabric_endpoint: bool | None = None,
+        *,
+        client_options: dict[str, str] | None = None,
+    ) -> MicrosoftAzure: ...
+
+@final
+class Http(ObjectStore):
+    def __new__(cls, url: str, client_options: dict[str, str] | None = None) -> Http: ...
+
+@final
+class LocalFileSystem(ObjectStore):
+    def __new__(cls, prefix: str | None = None) -> LocalFileSystem: ...
+
 @final
 class Worker:
     def __new__(
@@ -460,6 +528,7 @@ class Worker:
         python_udf_inlining: bool,
         ctx: SessionContext | None = None,
         threads: int | None = None,
+        object_stores: list[str] = ...,
     ) -> Worker: ...
     @property
     def url(self) -> str: ...

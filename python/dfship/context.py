@@ -232,12 +232,20 @@ class SQLOptions:
         )
 
 
-def _local_only(object_store: Any | None) -> None:
-    if object_store is not None:
-        raise NotImplementedError(
-            "dfship reads local paths; object stores cannot be registered yet "
-            "(copy the files locally, or read them with pyarrow and pass the data)"
+def _store_url(path: PathLike) -> tuple[str, str | None]:
+    """The scheme and host an ``object_store`` argument is registered under
+    for ``path``: ``s3://bucket/key`` gives ``("s3://", "bucket")``."""
+    text = os.fspath(path)
+    scheme, sep, rest = text.partition("://")
+    if not sep or not scheme:
+        raise ValueError(
+            f"object_store is given, but {text!r} is not a URL: "
+            "write it as scheme://host/path (s3://bucket/key, file:///data/x.parquet)"
         )
+    host = rest.split("/", 1)[0]
+    if scheme != "file" and not host:
+        raise ValueError(f"{text!r} names no bucket or host after {scheme}://")
+    return f"{scheme}://", host or None
 
 
 _PARTITION_TYPE_ALIASES = {"string": pa.string(), "int": pa.int32()}
@@ -482,9 +490,10 @@ class SessionContext:
     ) -> None:
         """Registers a Parquet file or directory as table ``name``
         (``table_partition_cols`` and ``file_sort_order`` as in
-        :meth:`register_listing_table`). Paths are local: ``object_store``
-        is not supported."""
-        _local_only(object_store)
+        :meth:`register_listing_table`). ``path`` may be a URL (``s3://...``);
+        ``object_store``, if given, is registered for its scheme and host
+        first."""
+        self._with_store(path, object_store)
         self._raw.register_parquet(
             name,
             os.fspath(path),
@@ -503,8 +512,11 @@ class SessionContext:
         parquet_pruning: bool = True,
         skip_metadata: bool = True,
         schema: pa.Schema | None = None,
+        object_store: Any | None = None,
     ) -> DataFrame:
-        """A data frame over Parquet files or directories."""
+        """A data frame over Parquet files or directories (paths or URLs;
+        ``object_store``, if given, is registered for them first)."""
+        self._with_store(path, object_store)
         return DataFrame(
             self._raw.read_parquet(
                 _paths(path), file_extension, parquet_pruning, skip_metadata, schema
@@ -525,10 +537,11 @@ class SessionContext:
         object_store: Any | None = None,
     ) -> None:
         """Registers CSV files as table ``name``. ``file_compression_type`` is
-        ``gzip``, ``bz2``, ``xz`` or ``zstd`` for compressed files. Paths are
-        local (``object_store`` is not supported) and the reading options are
-        the keyword arguments (``options`` is not supported)."""
-        _local_only(object_store)
+        ``gzip``, ``bz2``, ``xz`` or ``zstd`` for compressed files. Paths may
+        be URLs (``object_store``, if given, is registered for them first) and
+        the reading options are the keyword arguments (``options`` is not
+        supported)."""
+        self._with_store(path, object_store)
         if options is not None:
             raise TypeError(
                 "dfship takes CSV options as keyword arguments (schema, has_header, "
@@ -554,9 +567,12 @@ class SessionContext:
         schema_infer_max_records: int = 1000,
         file_extension: str = ".csv",
         file_compression_type: str | None = None,
+        object_store: Any | None = None,
     ) -> DataFrame:
         """A data frame over CSV files. ``file_compression_type`` is ``gzip``,
-        ``bz2``, ``xz`` or ``zstd`` for compressed files."""
+        ``bz2``, ``xz`` or ``zstd`` for compressed files; ``object_store``, if
+        given, is registered for the paths' URL first."""
+        self._with_store(path, object_store)
         return DataFrame(
             self._raw.read_csv(
                 _paths(path),
@@ -575,8 +591,11 @@ class SessionContext:
         schema: pa.Schema | None = None,
         schema_infer_max_records: int = 1000,
         file_extension: str = ".json",
+        object_store: Any | None = None,
     ) -> DataFrame:
-        """A data frame over newline-delimited JSON files."""
+        """A data frame over newline-delimited JSON files (``object_store``,
+        if given, is registered for the paths' URL first)."""
+        self._with_store(path, object_store)
         return DataFrame(
             self._raw.read_json(_paths(path), schema, schema_infer_max_records, file_extension)
         )
@@ -710,9 +729,9 @@ class SessionContext:
     ) -> None:
         """Registers newline-delimited JSON files (a file or a directory) as
         table ``name``. ``file_compression_type`` is ``gzip``, ``bz2``, ``xz``
-        or ``zstd`` for compressed files. Paths are local: ``object_store`` is
-        not supported."""
-        _local_only(object_store)
+        or ``zstd`` for compressed files. ``path`` may be a URL; ``object_store``,
+        if given, is registered for it first."""
+        self._with_store(path, object_store)
         self._raw.register_json(
             name,
             os.fspath(path),
@@ -744,6 +763,29 @@ class SessionContext:
             schema,
             [_sort_list(keys) for keys in file_sort_order or []],
         )
+
+    # -- object stores -----------------------------------------------------
+    def register_object_store(self, schema: str, store: Any, host: str | None = None) -> None:
+        """Reads and writes URLs of ``schema`` (``"s3://"``) and ``host``
+        (default: the store's bucket, container or server) with ``store``, a
+        class of :mod:`dfship.object_store`. Without a registration, a URL
+        whose scheme the process's environment configures (``AWS_*``, ...)
+        gets a store built from it."""
+        self._raw.register_object_store(schema, store, host)
+
+    def deregister_object_store(self, schema: str, host: str | None = None) -> None:
+        """Forgets the store registered for ``schema`` and ``host``."""
+        self._raw.deregister_object_store(schema, host)
+
+    def _with_store(self, path: PathLike | Sequence[PathLike], store: Any | None) -> None:
+        if store is None:
+            return
+        seen = set()
+        for one in _paths(path):
+            key = _store_url(one)
+            if key not in seen:
+                seen.add(key)
+                self.register_object_store(key[0], store, key[1])
 
     # -- functions ---------------------------------------------------------
     def register_udf(self, udf: ScalarUDF) -> None:

@@ -23,6 +23,11 @@ strict receiver's refusal)
 :class:`WorkerUnavailableError`     ``ConnectionError`` (dfship only:
                                    query-level distribution)
 :class:`WorkerAuthError`            ``PermissionError`` (dfship only)
+:class:`ObjectStoreError`           ``OSError``; its subclasses also
+                                   ``PermissionError`` (credentials),
+                                   ``FileNotFoundError`` (bucket or
+                                   object), ``ConnectionError``
+                                   (endpoint)
 =================================  ====================================
 
 >>> import dfship
@@ -47,6 +52,11 @@ __all__ = [
     "ExpressionTooDeepError",
     "InliningDisabledError",
     "InternalError",
+    "ObjectStoreAuthError",
+    "ObjectStoreError",
+    "ObjectStoreNotConfiguredError",
+    "ObjectStoreNotFoundError",
+    "ObjectStoreUnavailableError",
     "PayloadError",
     "PayloadTooLargeError",
     "PlanError",
@@ -166,6 +176,33 @@ class WorkerUnavailableError(ExecutionError, ConnectionError):
 class WorkerAuthError(ExecutionError, PermissionError):
     """A worker refused a request: it requires a token and the request
     carried none or another one. Nothing ran on that worker."""
+
+
+class ObjectStoreError(ExecutionError, OSError):
+    """Reading or writing an object store (S3, GCS, Azure, HTTP) failed. The
+    message names the URL and never contains a credential the store was
+    configured with."""
+
+
+class ObjectStoreNotConfiguredError(ObjectStoreError):
+    """A query names a URL that this process (the driver or a worker) has no
+    store for, or a scheme dfship does not know. The message says which
+    registration, worker option or environment variable would configure it:
+    stores are never sent with a query."""
+
+
+class ObjectStoreAuthError(ObjectStoreError, PermissionError):
+    """The store refused the credentials (wrong key, expired token, no
+    permission on the bucket or object)."""
+
+
+class ObjectStoreNotFoundError(ObjectStoreError, FileNotFoundError):
+    """The bucket, container or object does not exist."""
+
+
+class ObjectStoreUnavailableError(ObjectStoreError, ConnectionError):
+    """The store's endpoint could not be reached within the retry bounds
+    (``connect_timeout``, ``retry_timeout``, ``max_retries``)."""
 
 
 def _check_against_the_extension() -> None:

@@ -4,6 +4,10 @@ It prints the URL it listens on, serves until SIGTERM or SIGINT (Ctrl-C),
 then stops cleanly. The token comes from ``--token`` or, so that it does not
 show in the process list, from the ``DFSHIP_WORKER_TOKEN`` environment
 variable. The payload key, if any, comes from ``DFSHIP_PAYLOAD_KEY``.
+
+Object stores are the worker's own: ``--object-store URL`` (repeatable; the
+URL's query string holds options, never credentials) and the standard
+``AWS_*``, ``GOOGLE_*`` and ``AZURE_*`` variables of its environment.
 """
 
 from __future__ import annotations
@@ -39,6 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads", type=int, default=None, help="runtime threads (default: cores)"
     )
+    parser.add_argument(
+        "--object-store",
+        action="append",
+        default=[],
+        metavar="URL",
+        help=(
+            "read URLs under this one with a store built from the environment and the URL's "
+            "options, e.g. s3://bucket?endpoint=http://host:9000&allow_http=true (repeatable)"
+        ),
+    )
     args = parser.parse_args(argv)
 
     token = args.token or _token_from_env()
@@ -49,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
             token=token,
             python_udf_inlining=not args.no_inlining,
             threads=args.threads,
+            object_stores=args.object_store,
         )
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, TypeError) as e:
         print(f"dfship worker: {e}", file=sys.stderr)
         return 2
 
@@ -63,8 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     inlining = "off" if args.no_inlining else "on"
     auth = "required" if token else "none"
+    stores = (
+        f", object stores {' '.join(_store_names(args.object_store))}" if args.object_store else ""
+    )
     print(
-        f"dfship worker listening on {worker.url} (Python UDF inlining {inlining}, token {auth})",
+        f"dfship worker listening on {worker.url} "
+        f"(Python UDF inlining {inlining}, token {auth}{stores})",
         flush=True,
     )
     while not stop.wait(0.5):
@@ -72,6 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     worker.stop()
     print("dfship worker stopped", flush=True)
     return 0
+
+
+def _store_names(urls: list[str]) -> list[str]:
+    """``scheme://host`` of each URL: its options are not printed."""
+    from urllib.parse import urlsplit
+
+    return [f"{u.scheme}://{u.netloc}" for u in map(urlsplit, urls)]
 
 
 if __name__ == "__main__":

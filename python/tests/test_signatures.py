@@ -44,8 +44,8 @@ PAIRS: list[tuple[type, type]] = [
 # (wrapper class, method) -> the parameters only the wrapper has, only the
 # extension has, and why. Everything not listed must match by name.
 NO_STORES = (
-    "object stores are not supported yet: the parameter is there for parity with the "
-    "datafusion package and any value is refused in Python"
+    "object_store (as in the datafusion package) is registered in Python, with "
+    "register_object_store, for the path's scheme and host before the extension reads it"
 )
 WRITE_OPTIONS = (
     "write_options (a DataFrameWriteOptions) is unpacked in Python into the partitioning, "
@@ -54,11 +54,14 @@ WRITE_OPTIONS = (
 DIFFERENCES: dict[tuple[str, str], tuple[set[str], set[str], str]] = {
     ("SessionContext", "register_parquet"): ({"object_store"}, set(), NO_STORES),
     ("SessionContext", "register_json"): ({"object_store"}, set(), NO_STORES),
+    ("SessionContext", "read_parquet"): ({"object_store"}, set(), NO_STORES),
+    ("SessionContext", "read_json"): ({"object_store"}, set(), NO_STORES),
     ("SessionContext", "register_csv"): (
         {"object_store", "options"},
         set(),
         NO_STORES + "; CSV options are keyword arguments, and an options object is refused",
     ),
+    ("SessionContext", "read_csv"): ({"object_store"}, set(), NO_STORES),
     ("SessionContext", "sql"): (
         {"options", "named_params"},
         {"allow"},

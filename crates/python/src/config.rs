@@ -105,7 +105,7 @@ impl PyRuntimeEnvBuilder {
             Pool::FairSpill(size) => Arc::new(FairSpillPool::new(size)),
             Pool::Greedy(size) => Arc::new(GreedyMemoryPool::new(size)),
         };
-        let env = RuntimeEnvBuilder::new()
+        let env = dfship_core::stores::with_stores(RuntimeEnvBuilder::new())
             .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode))
             .with_memory_pool(pool)
             .build()

@@ -24,6 +24,7 @@ use super::config::{PyRuntimeEnvBuilder, PySessionConfig};
 use super::dataframe::PyDataFrame;
 use super::errors::guard;
 use super::expr::{PySortExpr, sorts};
+use super::object_store::PyObjectStore;
 use super::runtime::wait_for;
 use super::session::PySessionContext;
 use super::udf::{PyAggregateUDF, PyScalarUDF, PyWindowUDF};
@@ -99,7 +100,7 @@ impl PySessionContext {
         let config = config.map(|c| c.config.clone()).unwrap_or_default();
         let ctx = match runtime {
             Some(r) => SessionContext::new_with_config_rt(config, r.build()?),
-            None => SessionContext::new_with_config(config),
+            None => SessionContext::new_with_config_rt(config, dfship_core::stores::default_runtime()),
         };
         Ok(Self::from_session(ctx))
     }
@@ -107,6 +108,32 @@ impl PySessionContext {
     #[staticmethod]
     fn global_ctx() -> Self {
         Self::global()
+    }
+
+    /// Reads URLs of `schema` (`"s3://"` or `"s3"`) and `host` (default: the
+    /// store's bucket, container or server) from `store`.
+    #[pyo3(signature = (schema, store, host=None))]
+    fn register_object_store(
+        &self,
+        schema: &str,
+        store: PyRef<'_, PyObjectStore>,
+        host: Option<&str>,
+    ) -> PyResult<()> {
+        let (schema, host) = split_schema(schema, host);
+        let url = store.url(Some(schema), host)?;
+        self.session.ctx.runtime_env().register_object_store(&url, Arc::clone(&store.store));
+        Ok(())
+    }
+
+    /// Forgets the store registered for `schema` and `host`.
+    #[pyo3(signature = (schema, host=None))]
+    fn deregister_object_store(&self, schema: &str, host: Option<&str>) -> PyResult<()> {
+        let (schema, host) = split_schema(schema, host);
+        let name = schema.trim_end_matches('/').trim_end_matches(':');
+        let text = format!("{name}://{}", host.unwrap_or(""));
+        let url = url::Url::parse(&text).map_err(|e| DfshipError::InvalidArgument(format!("{text}: {e}")))?;
+        self.session.ctx.runtime_env().deregister_object_store(&url).map_err(DfshipError::from)?;
+        Ok(())
     }
 
     /// A new handle on the same session with inline Python UDFs on or off.
@@ -536,5 +563,14 @@ impl PySessionContext {
         names.1.sort();
         names.2.sort();
         names
+    }
+}
+
+/// `("s3://bucket", None)` means `("s3://", Some("bucket"))`.
+fn split_schema<'a>(schema: &'a str, host: Option<&'a str>) -> (&'a str, Option<&'a str>) {
+    match schema.split_once("://") {
+        Some((name, rest)) if host.is_none() && !rest.is_empty() => (name, Some(rest.trim_end_matches('/'))),
+        Some((name, _)) => (name, host),
+        None => (schema, host),
     }
 }

@@ -1,7 +1,7 @@
 //! `dfship.distributed`: workers, and the coordinating session behind
 //! `DistributedContext`.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use datafusion::execution::SessionStateBuilder;
 use pyo3::exceptions::PyOSError;
@@ -11,6 +11,7 @@ use super::config::{PyRuntimeEnvBuilder, PySessionConfig};
 use super::errors::guard;
 use super::session::PySessionContext;
 use dfship_core::session::{ShipSession, ShipSettings};
+use dfship_core::stores::StoreRegistry;
 use dfship_distributed::coordinator::{CoordinatorSettings, coordinator_session};
 use dfship_distributed::validate_token;
 use dfship_distributed::worker::{RunningWorker, WorkerSettings};
@@ -26,7 +27,7 @@ pub struct PyWorker {
 #[pymethods]
 impl PyWorker {
     #[new]
-    #[pyo3(signature = (port, host, token, python_udf_inlining, ctx=None, threads=None))]
+    #[pyo3(signature = (port, host, token, python_udf_inlining, ctx=None, threads=None, object_stores=vec![]))]
     fn new(
         py: Python<'_>,
         port: u16,
@@ -35,16 +36,27 @@ impl PyWorker {
         python_udf_inlining: bool,
         ctx: Option<PyRef<'_, PySessionContext>>,
         threads: Option<usize>,
+        object_stores: Vec<String>,
     ) -> PyResult<Self> {
         validate_token(token.as_deref())?;
         let base: &ShipSession = match ctx.as_deref() {
             Some(c) => &c.session,
             None => ShipSession::global(),
         };
+        // The worker's own stores (`--object-store`) come first, then the
+        // stores of the session it was given, then its environment's.
+        let mut stores = StoreRegistry::new();
+        if let Some(c) = ctx.as_deref() {
+            stores = stores.with_fallback(Arc::clone(&c.session.ctx.runtime_env().object_store_registry));
+        }
+        for spec in &object_stores {
+            stores.register_spec(spec)?;
+        }
         let settings = WorkerSettings {
             ship: base.settings.clone().with_inlining(python_udf_inlining),
             token,
             functions: ctx.as_deref().map(|c| c.session.ctx.clone()),
+            stores: Arc::new(stores),
         };
         let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
         let running = guard(|| {
@@ -98,9 +110,10 @@ pub fn distributed_session(
     }
     .with_inlining(python_udf_inlining);
     let mut builder = SessionStateBuilder::new().with_default_features();
-    if let Some(runtime) = runtime {
-        builder = builder.with_runtime_env(runtime.build()?);
-    }
+    builder = builder.with_runtime_env(match runtime {
+        Some(runtime) => runtime.build()?,
+        None => dfship_core::stores::default_runtime(),
+    });
     let config = config.map(|c| c.config.clone()).unwrap_or_default();
     let settings = CoordinatorSettings { ship, token, bytes_per_task };
     Ok(coordinator_session(&workers, config, builder, settings)?.into())

@@ -80,6 +80,14 @@ class Worker(_StopsOnExit):
     signed with one of them; a plan over ``max_payload_bytes``, or nested
     deeper than ``max_depth`` allows, is refused before it is decoded.
 
+    The URLs a plan scans (``s3://bucket/...``) are read with the worker's
+    own stores, never with anything the query brings: first
+    ``object_stores`` (URLs whose query string holds options, such as
+    ``"s3://bucket?endpoint=http://10.0.0.5:9000&allow_http=true"``;
+    credentials are refused there), then the stores registered on ``ctx``,
+    then stores built from the process's ``AWS_*``, ``GOOGLE_*`` or
+    ``AZURE_*`` environment variables (see :mod:`dfship.object_store`).
+
     >>> with Worker(token="s3cret") as worker:
     ...     worker.url.startswith("http://127.0.0.1:")
     True
@@ -96,7 +104,10 @@ class Worker(_StopsOnExit):
         python_udf_inlining: bool = True,
         ctx: SessionContext | None = None,
         threads: int | None = None,
+        object_stores: Sequence[str] = (),
     ) -> None:
+        if isinstance(object_stores, str):
+            raise TypeError("object_stores is a sequence of URLs, not one string")
         self._raw = _internal.Worker(
             int(port),
             str(host),
@@ -104,6 +115,7 @@ class Worker(_StopsOnExit):
             bool(python_udf_inlining),
             None if ctx is None else ctx.raw,
             threads,
+            [str(u) for u in object_stores],
         )
 
     @property
@@ -219,11 +231,13 @@ def spawn_worker(
     threads: int | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = 60.0,
+    object_stores: Sequence[str] = (),
 ) -> WorkerProcess:
     """Starts ``python -m dfship.worker`` with this interpreter and waits
     (up to ``timeout`` seconds) until it listens. The token reaches it
     through its environment, not its command line; ``env`` adds variables
-    (``DFSHIP_PAYLOAD_KEY``, for example).
+    (``DFSHIP_PAYLOAD_KEY``, or ``AWS_*`` credentials, for example), and
+    ``object_stores`` become ``--object-store`` options.
 
     >>> with spawn_worker() as worker:
     ...     worker.banner.startswith("dfship worker listening on http://127.0.0.1:")
@@ -234,6 +248,10 @@ def spawn_worker(
         command.append("--no-inlining")
     if threads is not None:
         command += ["--threads", str(threads)]
+    if isinstance(object_stores, str):
+        raise TypeError("object_stores is a sequence of URLs, not one string")
+    for url in object_stores:
+        command += ["--object-store", str(url)]
     environment = {**os.environ, **(env or {})}
     environment.pop(TOKEN_ENV, None)
     if token is not None:

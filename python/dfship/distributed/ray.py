@@ -10,6 +10,7 @@ node's address. The workers live as long as the returned
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = ["RayWorkers", "start_workers"]
@@ -41,7 +42,12 @@ def _actor_class(ray: Any) -> Any:
     @ray.remote
     class DfshipWorkerActor:
         def __init__(
-            self, port: int, token: str | None, python_udf_inlining: bool, threads: int | None
+            self,
+            port: int,
+            token: str | None,
+            python_udf_inlining: bool,
+            threads: int | None,
+            object_stores: list[str],
         ) -> None:
             from dfship.distributed import Worker
 
@@ -52,6 +58,7 @@ def _actor_class(ray: Any) -> Any:
                 token=token,
                 python_udf_inlining=python_udf_inlining,
                 threads=threads,
+                object_stores=object_stores,
             )
 
         def url(self) -> str:
@@ -76,6 +83,7 @@ def start_workers(
     port: int = 0,
     threads: int | None = None,
     num_cpus: float = 1,
+    object_stores: Sequence[str] = (),
 ) -> RayWorkers:
     """Starts ``n`` dfship workers as Ray actors on the connected Ray
     cluster (``ray.init()`` first) and returns their URLs.
@@ -85,13 +93,17 @@ def start_workers(
     ``num_cpus`` of Ray's CPUs; ``threads`` sets the worker's own runtime
     threads (default: the node's cores). The workers share ``token`` and
     read ``DFSHIP_PAYLOAD_KEY`` from their environment, which Ray's
-    ``runtime_env`` can set.
+    ``runtime_env`` can set. Object stores are each worker's own:
+    ``object_stores`` (``--object-store`` URLs) and the ``AWS_*``,
+    ``GOOGLE_*`` or ``AZURE_*`` variables of ``runtime_env``'s ``env_vars``.
     """
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     actor = _actor_class(ray)
-    args = (port, token, python_udf_inlining, threads)
+    if isinstance(object_stores, str):
+        raise TypeError("object_stores is a sequence of URLs, not one string")
+    args = (port, token, python_udf_inlining, threads, [str(u) for u in object_stores])
     if n is None:
         alive = ray.nodes()  # type: ignore[no-untyped-call]
         nodes = [node["NodeID"] for node in alive if node.get("Alive")]

@@ -30,6 +30,7 @@ __all__ = [
     "compare",
     "context",
     "dataset",
+    "is_url",
     "is_ordered",
     "query_text",
     "queries_dir",
@@ -41,6 +42,8 @@ __all__ = [
 
 TABLES = ("nation", "region", "part", "supplier", "partsupp", "customer", "orders", "lineitem")
 MARKER = "tpch-dataset.txt"
+# Tables the generator writes as one file whatever the part count.
+SINGLE_PART_TABLES = ("nation", "region")
 
 
 class DatasetError(ValueError):
@@ -91,21 +94,67 @@ def is_ordered(text: str) -> bool:
     return re.search(r"\border\s+by\b", text, re.IGNORECASE) is not None
 
 
-def dataset(data: str | os.PathLike[str]) -> tuple[float, int]:
-    """The scale factor and parts per table recorded in a data directory."""
-    marker = Path(data) / MARKER
+def is_url(data: str | os.PathLike[str]) -> bool:
+    """Whether ``data`` is an object store URL (``s3://bucket/prefix``)."""
+    return "://" in os.fspath(data)
+
+
+def _join(data: str | os.PathLike[str], *parts: str) -> str:
+    if is_url(data):
+        return "/".join([os.fspath(data).rstrip("/"), *parts])
+    return str(Path(data).joinpath(*parts))
+
+
+def _marker_text(data: str | os.PathLike[str]) -> str:
+    if not is_url(data):
+        return (Path(data) / MARKER).read_text()
+    # Read through dfship, so the store is the one queries use (the
+    # process's own configuration): one line per `key=value`.
+    from dfship.exceptions import ObjectStoreNotFoundError
+
     try:
-        fields = dict(line.split("=", 1) for line in marker.read_text().splitlines() if "=" in line)
+        table = (
+            SessionContext()
+            .read_csv(
+                _join(data, MARKER),
+                schema=pa.schema([("key", pa.string()), ("value", pa.string())]),
+                has_header=False,
+                delimiter="=",
+                file_extension=".txt",
+            )
+            .to_arrow_table()
+        )
+    except ObjectStoreNotFoundError:
+        raise FileNotFoundError(_join(data, MARKER)) from None
+    if table.num_rows == 0:  # a URL that names nothing lists as empty
+        raise FileNotFoundError(_join(data, MARKER))
+    keys, values = table.column(0).to_pylist(), table.column(1).to_pylist()
+    return "\n".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
+
+
+def dataset(data: str | os.PathLike[str]) -> tuple[float, int]:
+    """The scale factor and parts per table recorded in a data directory or
+    under an object store URL. The marker is written last, so a dataset
+    whose writing was interrupted has none and is refused here."""
+    try:
+        text = _marker_text(data)
     except FileNotFoundError:
         raise DatasetError(
             f"{data} holds no TPC-H data ({MARKER} is missing): "
             "generate it with `dfship-tpch gen --sf SF --out DIR`"
         ) from None
+    fields = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
     return float(fields["scale_factor"]), int(fields["parts"])
 
 
 def table_files(data: str | os.PathLike[str], table: str) -> list[str]:
-    """A table's parquet files, in part order."""
+    """A table's parquet files, in part order. Under a URL they are named
+    from the marker's part count, as the generator names them (a store is
+    not listed; the tests hold this rule to the generator's output)."""
+    if is_url(data):
+        _, parts = dataset(data)
+        count = 1 if table in SINGLE_PART_TABLES else parts
+        return [_join(data, table, f"part-{i}.parquet") for i in range(1, count + 1)]
     folder = Path(data) / table
     files = sorted(folder.glob("part-*.parquet"), key=lambda p: int(p.stem.split("-")[1]))
     if not files:
@@ -114,10 +163,10 @@ def table_files(data: str | os.PathLike[str], table: str) -> list[str]:
 
 
 def register(ctx: SessionContext, data: str | os.PathLike[str]) -> None:
-    """Registers the eight tables of a data directory on ``ctx``."""
+    """Registers the eight tables of a data directory (or URL) on ``ctx``."""
     dataset(data)
     for table in TABLES:
-        ctx.register_parquet(table, str(Path(data) / table))
+        ctx.register_parquet(table, _join(data, table) + ("/" if is_url(data) else ""))
 
 
 def context(data: str | os.PathLike[str]) -> SessionContext:

@@ -142,11 +142,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="the 22 queries in dfship and DuckDB, compared")
-    check.add_argument("--data", required=True, help="a directory made by `dfship-tpch gen`")
+    check.add_argument("--data", required=True, help="a local directory made by `dfship-tpch gen`")
     check.add_argument("--query", type=int, action="append", help="only this query (repeatable)")
     check.set_defaults(run=_check)
     pool = commands.add_parser("pool", help="eight queries shipped to a multiprocessing pool")
-    pool.add_argument("--data", required=True, help="a directory made by `dfship-tpch gen`")
+    pool.add_argument(
+        "--data",
+        required=True,
+        help="a directory made by `dfship-tpch gen`, or an s3:// (gs://, az://) URL holding one, "
+        "read with the store the AWS_* (GOOGLE_*, AZURE_*) variables configure",
+    )
     pool.add_argument("--workers", type=int, default=2)
     pool.add_argument("--start", choices=mp.get_all_start_methods(), default="spawn")
     pool.add_argument("--query", type=int, action="append", help="only this query (repeatable)")
@@ -155,7 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     dist = commands.add_parser(
         "distributed", help="the 22 queries on local dfship worker processes vs single-node"
     )
-    dist.add_argument("--data", required=True, help="a directory made by `dfship-tpch gen`")
+    dist.add_argument(
+        "--data",
+        required=True,
+        help="a directory made by `dfship-tpch gen`, or an s3:// (gs://, az://) URL holding one, "
+        "read with the store the AWS_* (GOOGLE_*, AZURE_*) variables configure",
+    )
     dist.add_argument("--workers", default="2,3", help="worker counts, comma-separated")
     dist.add_argument("--query", type=int, action="append", help="only this query (repeatable)")
     dist.add_argument(

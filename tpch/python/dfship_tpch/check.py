@@ -19,10 +19,12 @@ import pyarrow as pa
 
 from dfship_tpch import (
     TABLES,
+    DatasetError,
     compare,
     context,
     dataset,
     is_ordered,
+    is_url,
     query_text,
     run_query,
     run_statements,
@@ -66,6 +68,11 @@ def check(
     report: Callable[[Checked], None] | None = None,
 ) -> list[Checked]:
     """Runs each query in both engines and compares the results."""
+    if is_url(data):
+        raise DatasetError(
+            f"{data}: check compares with DuckDB, which reads local files here; copy the dataset "
+            "locally, or run `pool` or `distributed`, which compare with dfship on one node"
+        )
     dataset(data)
     ctx = context(data)
     con = duckdb_connection(data)

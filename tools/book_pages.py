@@ -32,6 +32,7 @@ MODULES = [
     "dfship.plan",
     "dfship.record_batch",
     "dfship.ipc",
+    "dfship.object_store",
     "dfship.exceptions",
     "dfship.distributed",
     "dfship.distributed.ray",

@@ -108,6 +108,18 @@ tpch-distributed: $(BUILT) ## The 22 TPC-H queries on CLUSTERS (2,3) local dfshi
 	test -f $(DATA)/tpch-dataset.txt || $(MAKE) tpch-data
 	$(VPY) -m dfship_tpch distributed --data $(DATA) --workers $(CLUSTERS)
 
+# The same runs with the data on S3: a local S3 server (moto, its own
+# process, credentials checked), the dataset written there by `dfship-tpch
+# gen`, and the pool and distributed runs reading it with credentials from
+# the environment only.
+.PHONY: tpch-s3
+tpch-s3: $(BUILT) ## TPC-H from a local S3 server: gen to s3://, then the pool and distributed runs (TPCH_SF, TPCH_PARTS)
+	cargo build --quiet -p dfship-tpch
+	$(VPY) -m dfship_tpch.s3_server --bucket tpch --log $(TARGET_DIR)/s3-server.log -- sh -ec '\
+		$(TARGET_DIR)/debug/dfship-tpch gen --sf $(TPCH_SF) --parts $(TPCH_PARTS) --out s3://tpch/sf$(TPCH_SF); \
+		$(VPY) -m dfship_tpch pool --data s3://tpch/sf$(TPCH_SF) --workers $(WORKERS) --start $(START); \
+		$(VPY) -m dfship_tpch distributed --data s3://tpch/sf$(TPCH_SF) --workers $(CLUSTERS) --bytes-per-task 1048576'
+
 # Fuzzing: cargo-fuzz (libFuzzer) targets in fuzz/, built with coverage
 # instrumentation and no sanitizer (-s none) in the dev profile, from the
 # committed seed corpus. libFuzzer's flags need RUSTC_BOOTSTRAP on a stable

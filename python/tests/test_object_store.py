@@ -1,5 +1,5 @@
 """Object stores through the public API, against real servers: moto's S3
-server as its own process (``_s3``), and a small HTTP file server of the
+server as its own process (``dfship_tpch.s3_server``), and a small HTTP file server of the
 test's own with range requests."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.server
 import os
 import pickle
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -15,13 +16,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from _s3 import S3Server, free_port, start_s3_server
 
 import dfship
 import dfship_tpch
 from dfship import exceptions
 from dfship.distributed import DistributedContext, Worker, spawn_worker
 from dfship.object_store import AmazonS3, Http, LocalFileSystem, MicrosoftAzure
+from dfship_tpch.s3_server import S3Server, free_port, start_s3_server
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,8 @@ def no_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
         if name.startswith(("AWS_", "GOOGLE_", "AZURE_")):
             monkeypatch.delenv(name)
 
+
+ROOT = Path(__file__).resolve().parents[2]
 
 FRAME = {"id": [1, 2, 3, 4], "name": ["a", "b", None, "d"], "score": [1.5, 2.5, 3.5, None]}
 
@@ -290,14 +293,69 @@ BYTES_PER_TASK = 64 * 1024
 
 
 @pytest.fixture(scope="module")
-def tpch_s3(s3: S3Server, tpch_data: str) -> str:
-    """The SF 0.01 dataset uploaded to its own bucket."""
+def tpch_s3(s3: S3Server) -> str:
+    """SF 0.01 in four parts, written to its own bucket by `dfship-tpch gen`
+    with the server's environment variables (the same generator as the
+    local dataset, so the two hold the same rows)."""
     s3.create_bucket("tpch")
-    client = s3.client()
-    for path in sorted(Path(tpch_data).rglob("*")):
-        if path.is_file():
-            client.upload_file(str(path), "tpch", f"sf0.01/{path.relative_to(tpch_data)}")
+    _tpch_gen(s3, "s3://tpch/sf0.01")
     return "s3://tpch/sf0.01"
+
+
+def _tpch_gen(s3: S3Server, out: str) -> str:
+    command = ["cargo", "run", "--quiet", "-p", "dfship-tpch", "--"]
+    command += ["gen", "--sf", "0.01", "--parts", "4", "--out", out]
+    done = subprocess.run(
+        command, cwd=ROOT, env={**os.environ, **s3.env()}, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_tpch_gen_to_s3_is_idempotent_and_marks_the_dataset_last(
+    s3: S3Server, tpch_s3: str
+) -> None:
+    keys = s3.keys("tpch", "sf0.01/")
+    assert "sf0.01/tpch-dataset.txt" in keys
+    assert "sf0.01/tpch-dataset.txt.partial" not in keys
+    assert len([k for k in keys if k.endswith(".parquet")]) == 2 + 6 * 4
+    assert "nothing to generate" in _tpch_gen(s3, tpch_s3)
+    # A file lost: the marker goes while it is written again, then returns.
+    s3.client().delete_object(Bucket="tpch", Key="sf0.01/orders/part-3.parquet")
+    out = _tpch_gen(s3, tpch_s3)
+    assert "orders" in out and "lineitem" not in out, out
+    assert "sf0.01/orders/part-3.parquet" in s3.keys("tpch", "sf0.01/")
+    assert "sf0.01/tpch-dataset.txt.partial" not in s3.keys("tpch", "sf0.01/")
+
+
+def test_an_interrupted_tpch_dataset_on_s3_is_not_read(
+    s3: S3Server, tpch_s3: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What an interrupted `gen` leaves: the request recorded in the partial
+    marker, some files, no marker. Readers refuse it."""
+    client = s3.client()
+    client.copy_object(
+        Bucket="tpch",
+        Key="cut/tpch-dataset.txt.partial",
+        CopySource={"Bucket": "tpch", "Key": "sf0.01/tpch-dataset.txt"},
+    )
+    client.copy_object(
+        Bucket="tpch",
+        Key="cut/nation/part-1.parquet",
+        CopySource={"Bucket": "tpch", "Key": "sf0.01/nation/part-1.parquet"},
+    )
+    for name, value in s3.env().items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(dfship_tpch.DatasetError, match="missing"):
+        dfship_tpch.dataset("s3://tpch/cut")
+    done = subprocess.run(
+        ["cargo", "run", "--quiet", "-p", "dfship-tpch", "--", "run", "--data", "s3://tpch/cut"],
+        cwd=ROOT,
+        env={**os.environ, **s3.env()},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0 and "tpch-dataset.txt is missing" in done.stderr, done.stderr
 
 
 def _tpch_ctx(ctx: dfship.SessionContext, root: str) -> dfship.SessionContext:

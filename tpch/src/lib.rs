@@ -35,6 +35,8 @@ use tpchgen_arrow::{
     SupplierArrow,
 };
 
+pub mod store;
+
 /// The marker file at the root of a generated data directory.
 pub const MARKER: &str = "tpch-dataset.txt";
 
@@ -56,6 +58,8 @@ pub enum TpchError {
     OtherDataset { dir: PathBuf, found: String, wanted: String },
     #[error("{dir} holds no TPC-H data ({MARKER} is missing): generate it with `dfship-tpch gen`")]
     NoDataset { dir: PathBuf },
+    #[error("{url}: {reason}")]
+    Store { url: String, reason: String },
     #[error("the scale factor must be a positive number, not {0}")]
     ScaleFactor(f64),
     #[error("the number of parts must be between 1 and 10000, not {0}")]
@@ -203,10 +207,13 @@ pub fn generate(
     if !(1..=10_000).contains(&options.parts) {
         return Err(TpchError::Parts(options.parts));
     }
+    let wanted = marker_text(sf, options.parts);
+    if let Some(url) = store::as_url(&options.out) {
+        return store::StoreDir::open(url)?.generate(options, &wanted, progress);
+    }
     let out = &options.out;
     fs::create_dir_all(out).map_err(io(out))?;
     let marker = out.join(MARKER);
-    let wanted = marker_text(sf, options.parts);
     match fs::read_to_string(&marker) {
         Ok(found) if found == wanted => {}
         Ok(found) => {
@@ -221,9 +228,23 @@ pub fn generate(
         }
         Err(e) => return Err(io(&marker)(e)),
     }
+    let (kept, pending): (Vec<_>, Vec<_>) =
+        files(out, options.parts).into_iter().partition(|f| f.path.exists());
+    write_files(kept, pending, options.threads, progress, &|file| {
+        write_file(file, sf, options.parts, progress)
+    })
+}
 
-    let all = files(out, options.parts);
-    let (kept, mut pending): (Vec<_>, Vec<_>) = all.into_iter().partition(|f| f.path.exists());
+/// Reports the `kept` files, then writes the `pending` ones with `write`
+/// on `threads` threads (0: one per core), largest first; stops at the
+/// first failure.
+pub(crate) fn write_files(
+    kept: Vec<DataFile>,
+    mut pending: Vec<DataFile>,
+    threads: usize,
+    progress: &(dyn Fn(Progress) + Sync),
+    write: &(dyn Fn(&DataFile) -> Result<usize, TpchError> + Sync),
+) -> Result<Vec<(DataFile, FileOutcome)>, TpchError> {
     progress(Progress::Planned { pending: pending.len(), kept: kept.len() });
     let mut outcomes: Vec<(DataFile, FileOutcome)> =
         kept.into_iter().map(|file| (file, FileOutcome::Kept)).collect();
@@ -233,7 +254,7 @@ pub fn generate(
     // Largest first, so the last thread to finish is not the one that
     // started lineitem last.
     pending.reverse();
-    let threads = match options.threads {
+    let threads = match threads {
         0 => thread::available_parallelism().map_or(1, usize::from),
         n => n,
     }
@@ -250,7 +271,7 @@ pub fn generate(
                     if failure.lock().is_ok_and(|f| f.is_some()) {
                         break;
                     }
-                    match write_file(file, sf, options.parts, progress) {
+                    match write(file) {
                         Ok(rows) => {
                             let outcome = FileOutcome::Written { rows };
                             progress(Progress::Done { file: file.clone(), outcome });
@@ -276,6 +297,10 @@ pub fn generate(
     Ok(outcomes)
 }
 
+fn parquet_properties() -> WriterProperties {
+    WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build()
+}
+
 /// Writes one file under a temporary name and renames it into place, so an
 /// interrupted run never leaves a file that a later run would keep.
 fn write_file(
@@ -288,7 +313,7 @@ fn write_file(
     fs::create_dir_all(dir).map_err(io(dir))?;
     let partial = file.path.with_extension("parquet.partial");
     let sink = File::create(&partial).map_err(io(&partial))?;
-    let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
+    let props = parquet_properties();
     let batches = file.table.batches(sf, file.part, file.table.parts(parts));
     let parquet = |source| TpchError::Parquet { path: file.path.clone(), source };
     let mut writer = ArrowWriter::try_new(sink, batches.schema(), Some(props)).map_err(parquet)?;
@@ -305,13 +330,18 @@ fn write_file(
     Ok(rows)
 }
 
-/// The scale factor and parts recorded in a data directory.
-pub fn dataset(dir: &Path) -> Result<(f64, u32), TpchError> {
-    let marker = dir.join(MARKER);
-    let text = fs::read_to_string(&marker).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => TpchError::NoDataset { dir: dir.to_path_buf() },
-        _ => io(&marker)(e),
-    })?;
+/// The scale factor and parts recorded in a data directory (a path or a
+/// store URL).
+pub async fn dataset(dir: &Path) -> Result<(f64, u32), TpchError> {
+    let text = if let Some(url) = store::as_url(dir) {
+        store::StoreDir::open(url)?.marker().await?
+    } else {
+        let marker = dir.join(MARKER);
+        fs::read_to_string(&marker).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => TpchError::NoDataset { dir: dir.to_path_buf() },
+            _ => io(&marker)(e),
+        })?
+    };
     let field = |key: &str| {
         text.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix('=')).unwrap_or("").to_string()
     };
@@ -360,16 +390,26 @@ pub fn statements(text: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Registers the eight tables of a data directory on `ctx`.
+/// Registers the eight tables of a data directory (a path or a store URL)
+/// on `ctx`.
 pub async fn register(ctx: &SessionContext, dir: &Path) -> Result<(), TpchError> {
-    dataset(dir)?;
+    dataset(dir).await?;
+    let url = store::as_url(dir);
+    if let Some(url) = url {
+        store::StoreDir::open(url)?.register_on(ctx);
+    }
     for table in Table::ALL {
-        let folder = dir.join(table.name());
-        let folder = folder.to_str().ok_or_else(|| TpchError::Io {
-            path: folder.clone(),
-            source: std::io::Error::other("the path is not UTF-8"),
-        })?;
-        ctx.register_parquet(table.name(), folder, ParquetReadOptions::default()).await?;
+        // A URL names a folder only with its trailing slash.
+        let folder = if let Some(url) = url {
+            format!("{}/{}/", url.trim_end_matches('/'), table.name())
+        } else {
+            let folder = dir.join(table.name());
+            folder.to_str().map(str::to_owned).ok_or_else(|| TpchError::Io {
+                path: folder.clone(),
+                source: std::io::Error::other("the path is not UTF-8"),
+            })?
+        };
+        ctx.register_parquet(table.name(), &folder, ParquetReadOptions::default()).await?;
     }
     Ok(())
 }

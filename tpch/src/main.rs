@@ -26,7 +26,9 @@ enum Command {
         /// Scale factor: 1 is about 6 million lineitem rows
         #[arg(long)]
         sf: f64,
-        /// Directory to write; one folder per table
+        /// Directory to write, one folder per table: a path, or a store URL
+        /// (s3://bucket/prefix, gs://, az://, file://) whose credentials
+        /// come from the store's environment variables
         #[arg(long)]
         out: PathBuf,
         /// Files per table (nation and region are always one)
@@ -38,7 +40,7 @@ enum Command {
     },
     /// Run the queries on one node and report time and rows per query
     Run {
-        /// A directory made by `gen`
+        /// A directory made by `gen`: a path or a store URL
         #[arg(long)]
         data: PathBuf,
         /// Only this query (1 to 22)
@@ -148,7 +150,7 @@ fn run(data: PathBuf, only: Option<u32>, iterations: u32) -> Result<(), TpchErro
         .build()
         .map_err(|source| TpchError::Io { path: data.clone(), source })?;
     runtime.block_on(async {
-        let (sf, parts) = dfship_tpch::dataset(&data)?;
+        let (sf, parts) = dfship_tpch::dataset(&data).await?;
         let ctx = dfship_tpch::context(&data).await?;
         say(&format!(
             "TPC-H SF {sf} ({parts} part(s) per table) from {}, {iterations} iteration(s)",

@@ -105,3 +105,62 @@ fn the_22_queries_run_on_generated_data() {
     ));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A URL output goes through the object store API (here `file://`, the same
+/// code path as `s3://`): the marker is written last, and a dataset that is
+/// being written, or was interrupted, is not read.
+#[test]
+fn a_store_url_is_written_marker_last() {
+    let dir = scratch("store");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let url = format!("file://{}", dir.display());
+    let out = PathBuf::from(&url);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let marker = dir.join(dfship_tpch::MARKER);
+    let partial = dir.join(dfship_tpch::store::PARTIAL_MARKER);
+
+    let first = dfship_tpch::generate(&options(&out), &|_| {}).expect("generate to a URL");
+    assert_eq!(rows_of(&first, Table::LineItem), 60_175);
+    assert!(marker.exists() && !partial.exists());
+    assert_eq!(runtime.block_on(dfship_tpch::dataset(&out)).expect("dataset"), (0.01, 2));
+    runtime.block_on(async {
+        let ctx = dfship_tpch::context(&out).await.expect("register from the URL");
+        let q1 = dfship_tpch::run_query(&ctx, 1).await.expect("q01");
+        assert_eq!(dfship_tpch::row_count(&q1), 4);
+    });
+
+    // An interrupted run: its request recorded, a file missing, no marker.
+    let lost = dir.join("lineitem").join("part-1.parquet");
+    std::fs::remove_file(&lost).expect("remove");
+    std::fs::rename(&marker, &partial).expect("rename");
+    assert!(matches!(runtime.block_on(dfship_tpch::dataset(&out)), Err(TpchError::NoDataset { .. })));
+    let other = GenOptions { scale_factor: 0.1, ..options(&out) };
+    let refused = dfship_tpch::generate(&other, &|_| {}).expect_err("another request");
+    assert!(matches!(refused, TpchError::OtherDataset { .. }), "{refused}");
+    let resumed = dfship_tpch::generate(&options(&out), &|_| {}).expect("resume");
+    let written: Vec<_> = resumed
+        .iter()
+        .filter(|(_, o)| matches!(o, FileOutcome::Written { .. }))
+        .map(|(f, _)| f.part)
+        .collect();
+    assert_eq!(written, vec![1]);
+    assert!(lost.exists() && marker.exists() && !partial.exists());
+
+    // A complete dataset that lost a file stops being readable while it is
+    // written again.
+    std::fs::remove_file(&lost).expect("remove again");
+    let seen = std::sync::Mutex::new(None);
+    let watch = |p: Progress| {
+        if let Progress::Rows { .. } = p {
+            seen.lock().expect("lock").get_or_insert(marker.exists());
+        }
+    };
+    dfship_tpch::generate(&options(&out), &watch).expect("repair");
+    assert_eq!(*seen.lock().expect("lock"), Some(false), "the marker was still there while writing");
+    assert!(marker.exists());
+
+    let secret = "s3://key:hunter22@bucket/tpch";
+    let refused = dfship_tpch::generate(&options(&PathBuf::from(secret)), &|_| {}).expect_err("credentials");
+    assert!(matches!(refused, TpchError::Store { .. }), "{refused}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

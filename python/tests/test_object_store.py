@@ -487,3 +487,28 @@ def test_tpch_pool_mode_under_spawn_reads_from_s3(
     assert len(outcomes) == len(tpch_pool.QUERIES) * len(tpch_pool.VARIANTS)
     assert {(o.query, o.variant): o.difference for o in outcomes if o.difference} == {}
     assert all(o.tasks == 4 for o in outcomes)
+
+
+def test_ray_hosted_workers_read_s3_with_their_runtime_env(
+    s3: S3Server, tpch_s3: str, tpch_data: str, no_aws_env: None
+) -> None:
+    """Ray actors get the store from ``runtime_env``'s variables; the driver
+    (and so the Ray processes it starts) has none."""
+    ray = pytest.importorskip("ray", reason="Ray has no build for this Python")
+    from dfship.distributed.ray import start_workers
+
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": s3.env()},
+    )
+    try:
+        workers = start_workers(2, num_cpus=1, threads=2)
+        dist = _distributed(s3, list(workers), tpch_s3)
+        local = dfship_tpch.context(tpch_data)
+        for n in (1, 5, 18):
+            _same_as_local(dist, local, n)
+        workers.stop()
+    finally:
+        ray.shutdown()

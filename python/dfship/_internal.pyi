@@ -529,6 +529,9 @@ class Worker:
         ctx: SessionContext | None = None,
         threads: int | None = None,
         object_stores: list[str] = ...,
+        tls: tuple[bytes, bytes, bytes | None] | None = None,
+        client_tls: tuple[bytes | None, bytes | None, bytes | None] | None = None,
+        payload_key: bytes | None = None,
     ) -> Worker: ...
     @property
     def url(self) -> str: ...
@@ -544,6 +547,7 @@ def distributed_session(
     bytes_per_task: int | None = None,
     payload_key: bytes | None = None,
     python_udf_inlining: bool = True,
+    tls: tuple[bytes | None, bytes | None, bytes | None] | None = None,
 ) -> SessionContext: ...
 def scalar_function(name: str, args: list[RawExpr]) -> RawExpr: ...
 def aggregate_function(

@@ -1,9 +1,20 @@
 """``python -m dfship.worker``: run one dfship worker in the foreground.
 
 It prints the URL it listens on, serves until SIGTERM or SIGINT (Ctrl-C),
-then stops cleanly. The token comes from ``--token`` or, so that it does not
-show in the process list, from the ``DFSHIP_WORKER_TOKEN`` environment
-variable. The payload key, if any, comes from ``DFSHIP_PAYLOAD_KEY``.
+then stops cleanly.
+
+Secrets never need the command line, where the process list shows them: the
+token comes from ``--token-file`` (or ``DFSHIP_WORKER_TOKEN_FILE``), else
+``--token``, else ``DFSHIP_WORKER_TOKEN``; the payload key from
+``--payload-key-file`` (or ``DFSHIP_PAYLOAD_KEY_FILE``), else
+``DFSHIP_PAYLOAD_KEY``. A secret file readable by its group or others draws
+a warning.
+
+Bound to an address other than loopback, the worker requires a token
+unless ``--insecure`` is given: whoever holds the token can run code on it.
+``--tls-cert``/``--tls-key`` serve TLS (``--tls-client-ca`` adds mutual
+TLS); ``--tls-ca`` and ``--tls-client-cert``/``--tls-client-key`` are for
+the calls it makes to other TLS workers.
 
 Object stores are the worker's own: ``--object-store URL`` (repeatable; the
 URL's query string holds options, never credentials) and the standard
@@ -13,19 +24,27 @@ URL's query string holds options, never credentials) and the standard
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
+import warnings
 from types import FrameType
 
-from dfship.distributed import TOKEN_ENV, Worker, _token_from_env
+from dfship.distributed import (
+    PAYLOAD_KEY_FILE_ENV,
+    TOKEN_ENV,
+    TOKEN_FILE_ENV,
+    Tls,
+    Worker,
+    _token_from_env,
+    read_secret_file,
+)
 
 __all__ = ["main"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Runs a worker until SIGTERM or SIGINT; the exit status (2 when it
-    cannot start)."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m dfship.worker",
         description="Serve datafusion-distributed tasks (SQL stages, Python UDFs included).",
@@ -33,7 +52,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free port)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument(
-        "--token", default=None, help=f"require this token of every request (or set {TOKEN_ENV})"
+        "--token-file",
+        default=None,
+        metavar="FILE",
+        help=f"require the token in FILE of every request (or set {TOKEN_FILE_ENV})",
+    )
+    parser.add_argument(
+        "--token",
+        default=None,
+        help=f"require this token (the process list shows it: prefer --token-file or {TOKEN_ENV})",
+    )
+    parser.add_argument(
+        "--payload-key-file",
+        default=None,
+        metavar="FILE",
+        help=f"accept only plans and UDFs signed with the key in FILE (or {PAYLOAD_KEY_FILE_ENV})",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a non-loopback address without a token (anyone reaching it can run code)",
     )
     parser.add_argument(
         "--no-inlining",
@@ -53,10 +91,83 @@ def main(argv: list[str] | None = None) -> int:
             "options, e.g. s3://bucket?endpoint=http://host:9000&allow_http=true (repeatable)"
         ),
     )
-    args = parser.parse_args(argv)
+    tls = parser.add_argument_group("TLS (PEM files)")
+    tls.add_argument("--tls-cert", metavar="FILE", help="serve TLS with this certificate chain")
+    tls.add_argument("--tls-key", metavar="FILE", help="the private key of --tls-cert")
+    tls.add_argument(
+        "--tls-client-ca",
+        metavar="FILE",
+        help="mutual TLS: require of every caller a certificate this CA issued",
+    )
+    tls.add_argument(
+        "--tls-ca",
+        metavar="FILE",
+        help="verify the TLS workers this one calls with this CA (default: system roots)",
+    )
+    tls.add_argument(
+        "--tls-client-cert",
+        metavar="FILE",
+        help="the certificate this worker presents to workers that require one",
+    )
+    tls.add_argument(
+        "--tls-client-key", metavar="FILE", help="the private key of --tls-client-cert"
+    )
+    return parser
 
-    token = args.token or _token_from_env()
+
+def _tls(args: argparse.Namespace) -> Tls | None:
+    given = {
+        "cert": args.tls_cert,
+        "key": args.tls_key,
+        "client_ca": args.tls_client_ca,
+        "ca": args.tls_ca,
+        "client_cert": args.tls_client_cert,
+        "client_key": args.tls_client_key,
+    }
+    if all(v is None for v in given.values()):
+        return None
+    return Tls(**given)
+
+
+def _describe(worker: Worker, args: argparse.Namespace, token: str | None, tls: Tls | None) -> str:
+    inlining = "off" if args.no_inlining else "on"
+    auth = "required" if token else "none"
+    if tls is None or tls.cert is None:
+        transport = "plaintext"
+    else:
+        transport = "mutual TLS" if tls.client_ca is not None else "TLS"
+    stores = (
+        f", object stores {' '.join(_store_names(args.object_store))}" if args.object_store else ""
+    )
+    line = (
+        f"dfship worker listening on {worker.url} "
+        f"(Python UDF inlining {inlining}, token {auth}, {transport}{stores})"
+    )
+    if worker.url != worker.bound:
+        line += f"\n  bound to {worker.bound}: all of this host's addresses serve it"
+    if token is None and args.insecure:
+        line += "\n  warning: --insecure: anyone who reaches this port can run code on this worker"
+    return line
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs a worker until SIGTERM or SIGINT; the exit status (2 when it
+    cannot start)."""
+    args = _parser().parse_args(argv)
     try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if args.token_file:
+                token: str | None = read_secret_file(args.token_file, "token").decode()
+            elif args.token:
+                token = args.token
+            else:
+                token = _token_from_env()
+            key_file = args.payload_key_file or os.environ.get(PAYLOAD_KEY_FILE_ENV)
+            key = read_secret_file(key_file, "payload key") if key_file else None
+        for w in caught:
+            print(f"dfship worker: warning: {w.message}", file=sys.stderr, flush=True)
+        tls = _tls(args)
         worker = Worker(
             args.port,
             host=args.host,
@@ -64,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
             python_udf_inlining=not args.no_inlining,
             threads=args.threads,
             object_stores=args.object_store,
+            tls=tls,
+            payload_key=key,
+            insecure=args.insecure,
         )
     except (OSError, ValueError, TypeError) as e:
         print(f"dfship worker: {e}", file=sys.stderr)
@@ -76,16 +190,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    inlining = "off" if args.no_inlining else "on"
-    auth = "required" if token else "none"
-    stores = (
-        f", object stores {' '.join(_store_names(args.object_store))}" if args.object_store else ""
-    )
-    print(
-        f"dfship worker listening on {worker.url} "
-        f"(Python UDF inlining {inlining}, token {auth}{stores})",
-        flush=True,
-    )
+    print(_describe(worker, args, token, tls), flush=True)
     while not stop.wait(0.5):
         pass
     worker.stop()

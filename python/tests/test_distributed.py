@@ -582,8 +582,15 @@ def test_ray_hosts_the_workers(tpch_data: str) -> None:
     try:
         workers = start_workers(2, num_cpus=1, threads=2)
         assert len(workers) == 2 and all(u.startswith("http://") for u in workers)
+        # The actors bind their node's address: without a token given, they
+        # made one, and refuse requests without it.
+        assert len(workers.token) >= 32
+        tokenless = DistributedContext(list(workers), bytes_per_task=BYTES_PER_TASK)
+        register(tokenless, tpch_data)
+        with pytest.raises(WorkerAuthError, match="token"):
+            tokenless.sql("SELECT sum(l_quantity) FROM lineitem").collect()
         actor_pids = set(ray.get([a.pid.remote() for a in workers.actors]))
-        ctx = DistributedContext(list(workers), bytes_per_task=BYTES_PER_TASK)
+        ctx = DistributedContext(list(workers), bytes_per_task=BYTES_PER_TASK, token=workers.token)
         register(ctx, tpch_data)
         ctx.register_udf(where_run())
         with_udfs(ctx)

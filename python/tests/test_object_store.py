@@ -364,10 +364,12 @@ def _tpch_ctx(ctx: dfship.SessionContext, root: str) -> dfship.SessionContext:
     return ctx
 
 
-def _distributed(s3: S3Server, urls: list[str], root: str) -> DistributedContext:
+def _distributed(
+    s3: S3Server, urls: list[str], root: str, token: str | None = None
+) -> DistributedContext:
     """A coordinator that plans with a registered store (it lists the files);
     the workers read them with their own configuration."""
-    dist = DistributedContext(urls, bytes_per_task=BYTES_PER_TASK)
+    dist = DistributedContext(urls, bytes_per_task=BYTES_PER_TASK, token=token)
     dist.register_object_store("s3://", s3_store(s3, "tpch"), host="tpch")
     _tpch_ctx(dist, root)
     plan = dist.sql(dfship_tpch.query_text(1)).execution_plan().display_indent()
@@ -505,7 +507,7 @@ def test_ray_hosted_workers_read_s3_with_their_runtime_env(
     )
     try:
         workers = start_workers(2, num_cpus=1, threads=2)
-        dist = _distributed(s3, list(workers), tpch_s3)
+        dist = _distributed(s3, list(workers), tpch_s3, workers.token)
         local = dfship_tpch.context(tpch_data)
         for n in (1, 5, 18):
             _same_as_local(dist, local, n)

@@ -11,12 +11,15 @@ use datafusion_distributed::grpc::{BoxCloneSyncChannel, create_worker_client};
 use datafusion_distributed::{ChannelResolver, WorkerChannel};
 use http::header::AUTHORIZATION;
 use http::{HeaderName, HeaderValue};
-use tonic::transport::Endpoint;
+use tonic::codegen::Service;
+use tonic::transport::{Channel, Endpoint};
 use url::Url;
 
 use dfship_core::codec::signing::PayloadKeys;
 use dfship_core::error::DfshipError;
 use dfship_core::exceptions::Exception;
+
+use crate::tls::{ClientTls, tls_failure};
 
 /// How long connecting to a worker may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -43,7 +46,8 @@ pub fn validate_token(token: Option<&str>) -> std::result::Result<(), DfshipErro
     }
 }
 
-/// Parses worker URLs: each must be `http://host:port` (or https).
+/// Parses worker URLs: each must be `http://host:port`, or `https://` for
+/// a worker serving TLS.
 pub fn parse_worker_urls(workers: &[String]) -> std::result::Result<Vec<Url>, DfshipError> {
     if workers.is_empty() {
         return Err(DfshipError::InvalidArgument(
@@ -54,7 +58,9 @@ pub fn parse_worker_urls(workers: &[String]) -> std::result::Result<Vec<Url>, Df
         .iter()
         .map(|w| match Url::parse(w) {
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(url),
-            Ok(_) => Err(DfshipError::InvalidArgument(format!("worker URL '{w}' must be http://host:port"))),
+            Ok(_) => Err(DfshipError::InvalidArgument(format!(
+                "worker URL '{w}' must be http://host:port or https://host:port"
+            ))),
             Err(e) => Err(DfshipError::InvalidArgument(format!("worker URL '{w}' is not a URL: {e}"))),
         })
         .collect()
@@ -76,11 +82,46 @@ type OpenChannel = (Option<tokio::runtime::Id>, BoxCloneSyncChannel);
 pub struct Channels {
     open: Arc<Mutex<HashMap<Url, OpenChannel>>>,
     keys: Option<PayloadKeys>,
+    /// What `https://` workers are verified with; without it, they are
+    /// refused.
+    tls: Option<ClientTls>,
+}
+
+impl std::fmt::Debug for Channels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channels").field("tls", &self.tls).finish_non_exhaustive()
+    }
 }
 
 impl Channels {
-    pub fn new(keys: Option<PayloadKeys>) -> Self {
-        Self { open: Arc::default(), keys }
+    pub fn new(keys: Option<PayloadKeys>, tls: Option<ClientTls>) -> Self {
+        Self { open: Arc::default(), keys, tls }
+    }
+
+    /// An endpoint for `url`, TLS for `https://`, connecting within
+    /// `connect_timeout`.
+    pub fn endpoint(&self, url: &Url, connect_timeout: Duration) -> Result<Endpoint> {
+        let endpoint = Endpoint::from_shared(url.to_string())
+            .map_err(|e| DataFusionError::Configuration(format!("invalid worker URL '{url}': {e}")))?
+            .connect_timeout(connect_timeout)
+            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+            .keep_alive_while_idle(true)
+            .tcp_nodelay(true);
+        if url.scheme() != "https" {
+            return Ok(endpoint);
+        }
+        let Some(tls) = &self.tls else {
+            return Err(DataFusionError::Execution(Exception::WorkerAuth.tagged(format_args!(
+                "the dfship worker at {url} serves TLS, and this process has no TLS settings to \
+                 verify it with (tls= on the context, --tls-ca on a worker)"
+            ))));
+        };
+        endpoint.tls_config(tls.config()).map_err(|e| {
+            DataFusionError::Execution(
+                Exception::WorkerAuth.tagged(format_args!("the TLS settings for {url} are unusable: {e}")),
+            )
+        })
     }
 
     async fn channel(&self, url: &Url) -> Result<BoxCloneSyncChannel> {
@@ -90,19 +131,29 @@ impl Channels {
         {
             return Ok(channel.clone());
         }
-        let endpoint = Endpoint::from_shared(url.to_string())
-            .map_err(|e| DataFusionError::Configuration(format!("invalid worker URL '{url}': {e}")))?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
-            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
-            .keep_alive_while_idle(true)
-            .tcp_nodelay(true);
-        let channel = endpoint.connect().await.map_err(|e| {
-            DataFusionError::Execution(
-                Exception::WorkerUnavailable
-                    .tagged(format_args!("cannot reach the dfship worker at {url}: {e}")),
-            )
-        })?;
+        let mut channel =
+            self.endpoint(url, CONNECT_TIMEOUT)?.connect().await.map_err(|e| connect_error(url, &e))?;
+        if url.scheme() == "https" {
+            // A worker that requires a client certificate refuses a missing
+            // or unknown one only after the handshake (TLS 1.3), by closing
+            // the connection: find out now, while it can be named, rather
+            // than as a broken pipe in the middle of a query.
+            let answered = tokio::time::timeout(CONNECT_TIMEOUT, ask(&mut channel)).await;
+            match answered {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    return Err(DataFusionError::Execution(
+                        Exception::WorkerAuth.tagged(refused_after_handshake(url, &e)),
+                    ));
+                }
+                Err(_) => {
+                    return Err(DataFusionError::Execution(
+                        Exception::WorkerUnavailable
+                            .tagged(format_args!("the dfship worker at {url} does not answer")),
+                    ));
+                }
+            }
+        }
         let channel = match &self.keys {
             Some(keys) => BoxCloneSyncChannel::new(crate::guard::SigningChannel::new(channel, keys.clone())),
             None => BoxCloneSyncChannel::new(channel),
@@ -110,6 +161,89 @@ impl Channels {
         self.open.lock().map_err(poisoned)?.insert(url.clone(), (runtime, channel.clone()));
         Ok(channel)
     }
+}
+
+/// How long a probed worker has to answer.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// What a probe asks for: no worker serves it, so any answer (an
+/// "unimplemented" status, a token refusal) shows the worker is there.
+const PROBE_PATH: &str = "/dfship.Probe/Ping";
+
+/// What probing a worker found.
+pub enum Probe {
+    /// It answered at the gRPC level.
+    Answers,
+    /// It accepts no connection, or accepts one and does not answer.
+    Lost(String),
+    /// It answers, but refuses this process's connections (TLS).
+    Refused(String),
+}
+
+/// Sends a request no worker serves on `channel`: `Ok` when any answer
+/// comes back.
+async fn ask(channel: &mut Channel) -> std::result::Result<(), tonic::transport::Error> {
+    let mut request = http::Request::new(tonic::body::Body::empty());
+    *request.method_mut() = http::Method::POST;
+    *request.uri_mut() = http::Uri::from_static(PROBE_PATH);
+    request.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    std::future::poll_fn(|cx| channel.poll_ready(cx)).await?;
+    channel.call(request).await.map(drop)
+}
+
+fn refused_after_handshake(url: &Url, err: &tonic::transport::Error) -> String {
+    match tls_failure(err) {
+        Some(tls) => format!("the dfship worker at {url} refused the TLS connection: {tls}"),
+        None => format!(
+            "the dfship worker at {url} completed the TLS handshake, then closed the connection: it \
+             requires a client certificate, and this process presented none or one it does not \
+             trust ({err})"
+        ),
+    }
+}
+
+impl Channels {
+    /// Asks `url` for an answer on a connection of its own: a connected
+    /// socket is not enough (a stopped process's kernel still accepts
+    /// connections).
+    pub async fn probe(&self, url: &Url) -> Probe {
+        let endpoint = match self.endpoint(url, PROBE_TIMEOUT) {
+            Ok(endpoint) => endpoint,
+            Err(e) => return Probe::Refused(e.to_string()),
+        };
+        let mut connected = false;
+        let attempt = async {
+            let mut channel = endpoint.connect().await?;
+            connected = true;
+            ask(&mut channel).await
+        };
+        match tokio::time::timeout(PROBE_TIMEOUT, attempt).await {
+            Ok(Ok(())) => Probe::Answers,
+            Err(_) => Probe::Lost(format!("{url} (no answer within {} s)", PROBE_TIMEOUT.as_secs())),
+            Ok(Err(e)) if !connected => match tls_failure(&e) {
+                Some(tls) => Probe::Refused(format!("{url} refused the TLS connection: {tls}")),
+                None => Probe::Lost(url.to_string()),
+            },
+            // Connected, then the connection closed under the request.
+            Ok(Err(e)) if url.scheme() == "http" => Probe::Refused(format!(
+                "{url} accepts connections but does not answer plaintext HTTP/2: a worker serving \
+                 TLS is reached with an https:// URL and TLS settings ({e})"
+            )),
+            Ok(Err(e)) => Probe::Refused(refused_after_handshake(url, &e)),
+        }
+    }
+}
+
+/// Why connecting to `url` failed: a TLS refusal (a certificate either
+/// side does not accept) is `WorkerAuthError`, anything else
+/// `WorkerUnavailableError`.
+pub fn connect_error(url: &Url, err: &tonic::transport::Error) -> DataFusionError {
+    let message = match tls_failure(err) {
+        Some(tls) => Exception::WorkerAuth
+            .tagged(format_args!("the TLS handshake with the dfship worker at {url} failed: {tls}")),
+        None => Exception::WorkerUnavailable
+            .tagged(format_args!("cannot reach the dfship worker at {url}: {err}")),
+    };
+    DataFusionError::Execution(message)
 }
 
 fn poisoned<T>(_: T) -> DataFusionError {

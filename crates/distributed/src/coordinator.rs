@@ -23,7 +23,8 @@ use http::{HeaderMap, HeaderValue};
 use url::Url;
 
 use super::bundle::{self, UDF_HEADER};
-use super::channels::{Channels, auth_header, parse_worker_urls, validate_token};
+use super::channels::{Channels, Probe, auth_header, parse_worker_urls, validate_token};
+use super::tls::ClientTls;
 use dfship_core::error::DfshipError;
 use dfship_core::exceptions::{Exception, TAG_PREFIX};
 use dfship_core::session::{ShipSession, ShipSettings};
@@ -50,6 +51,9 @@ pub struct CoordinatorSettings {
     /// Input bytes per task for file scans (datafusion-distributed's
     /// `file_scan_config_bytes_per_partition`).
     pub bytes_per_task: Option<usize>,
+    /// What `https://` workers are verified with, and the certificate
+    /// presented to workers that require one.
+    pub tls: Option<ClientTls>,
 }
 
 /// The state builder of a coordinating session over `workers`.
@@ -60,10 +64,11 @@ pub fn coordinator_state(
     settings: CoordinatorSettings,
 ) -> Result<SessionStateBuilder> {
     let workers = Arc::new(workers);
+    let channels = Channels::new(settings.ship.limits.keys.clone(), settings.tls.clone());
     let mut builder = builder
         .with_config(config)
         .with_distributed_worker_resolver(FixedWorkers(Arc::clone(&workers)))
-        .with_distributed_channel_resolver(Channels::new(settings.ship.limits.keys.clone()))
+        .with_distributed_channel_resolver(channels.clone())
         .with_distributed_planner();
     if let Some(bytes) = settings.bytes_per_task {
         builder = builder.with_distributed_file_scan_config_bytes_per_partition(bytes)?;
@@ -72,7 +77,7 @@ pub fn coordinator_state(
         .query_planner()
         .take()
         .ok_or_else(|| DataFusionError::Internal("datafusion-distributed set no query planner".into()))?;
-    Ok(builder.with_query_planner(Arc::new(HeaderPlanner { inner, settings, workers })))
+    Ok(builder.with_query_planner(Arc::new(HeaderPlanner { inner, settings, workers, channels })))
 }
 
 /// A coordinating session over `workers` (URLs, see
@@ -87,6 +92,14 @@ pub fn coordinator_session(
 ) -> std::result::Result<ShipSession, DfshipError> {
     let urls = parse_worker_urls(workers)?;
     validate_token(settings.token.as_deref())?;
+    if settings.tls.is_none()
+        && let Some(url) = urls.iter().find(|u| u.scheme() == "https")
+    {
+        return Err(DfshipError::InvalidArgument(format!(
+            "worker URL '{url}' is https://, which needs TLS settings (tls=Tls(ca=...)) to verify \
+             the worker with"
+        )));
+    }
     if settings.bytes_per_task == Some(0) {
         return Err(DfshipError::InvalidArgument("bytes_per_task must be at least 1".into()));
     }
@@ -103,6 +116,7 @@ struct HeaderPlanner {
     inner: Arc<dyn QueryPlanner + Send + Sync>,
     settings: CoordinatorSettings,
     workers: Arc<Vec<Url>>,
+    channels: Channels,
 }
 
 #[async_trait]
@@ -127,7 +141,13 @@ impl QueryPlanner for HeaderPlanner {
             headers.insert(UDF_HEADER, value);
         }
         let names = udfs.iter().map(|u| format!("{} {}", u.family(), u.name())).collect();
-        Ok(Arc::new(WithHeadersExec { input: plan, headers, names, workers: Arc::clone(&self.workers) }))
+        Ok(Arc::new(WithHeadersExec {
+            input: plan,
+            headers,
+            names,
+            workers: Arc::clone(&self.workers),
+            channels: self.channels.clone(),
+        }))
     }
 }
 
@@ -142,6 +162,7 @@ pub struct WithHeadersExec {
     names: Vec<String>,
     /// Probed when the query fails, to name the workers that are gone.
     workers: Arc<Vec<Url>>,
+    channels: Channels,
 }
 
 impl DisplayAs for WithHeadersExec {
@@ -190,6 +211,7 @@ impl ExecutionPlan for WithHeadersExec {
             headers: self.headers.clone(),
             names: self.names.clone(),
             workers: Arc::clone(&self.workers),
+            channels: self.channels.clone(),
         }))
     }
 
@@ -207,15 +229,15 @@ impl ExecutionPlan for WithHeadersExec {
             context.runtime_env(),
         );
         let stream = self.input.execute(partition, Arc::new(context))?;
-        let workers = Arc::clone(&self.workers);
+        let (workers, channels) = (Arc::clone(&self.workers), self.channels.clone());
         let failed = AtomicBool::new(false);
         let stream = stream.then(move |batch| {
-            let workers = Arc::clone(&workers);
+            let (workers, channels) = (Arc::clone(&workers), channels.clone());
             // Only the first error is worth probing for.
             let first = batch.is_err() && !failed.swap(true, Ordering::Relaxed);
             async move {
                 match batch {
-                    Err(e) if first => Err(name_lost_workers(e, &workers).await),
+                    Err(e) if first => Err(name_lost_workers(e, &workers, &channels).await),
                     other => other,
                 }
             }
@@ -224,46 +246,63 @@ impl ExecutionPlan for WithHeadersExec {
     }
 }
 
-/// How long a worker has to accept a connection when a failed query probes
-/// it, how many times it is probed, and the pause between probes.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How many times a failed query probes its workers, and the pause between
+/// rounds.
 const PROBE_ROUNDS: usize = 3;
 const PROBE_PAUSE: Duration = Duration::from_millis(250);
 
-/// The workers that do not accept a connection now.
-async fn unreachable(workers: &[Url]) -> Vec<String> {
-    let probes = workers.iter().map(|url| async move {
-        let address = url.socket_addrs(|| None).ok().and_then(|a| a.first().copied())?;
-        let reached = tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(address)).await;
-        (!matches!(reached, Ok(Ok(_)))).then(|| url.to_string())
-    });
-    futures::future::join_all(probes).await.into_iter().flatten().collect()
-}
-
-/// `err`, or, when some workers no longer accept connections, an error
-/// naming them: the crate's transport errors do not say which peer went.
-async fn name_lost_workers(err: DataFusionError, workers: &[Url]) -> DataFusionError {
+/// `err`, or, when some workers no longer answer (or refuse this process's
+/// connections), an error naming them: the crate's transport errors do not
+/// say which peer went.
+async fn name_lost_workers(err: DataFusionError, workers: &[Url], channels: &Channels) -> DataFusionError {
     let message = err.to_string();
     if message.contains(TAG_PREFIX) {
         return err;
     }
     // A killed worker's listening socket can outlive, by a moment, the
     // connections whose reset brought the error here: probe a few times.
-    let mut lost = Vec::new();
+    let (mut lost, mut refused) = (Vec::new(), Vec::new());
     for round in 0..PROBE_ROUNDS {
         if round > 0 {
             tokio::time::sleep(PROBE_PAUSE).await;
         }
-        lost = unreachable(workers).await;
-        if !lost.is_empty() {
+        let probes = futures::future::join_all(workers.iter().map(|url| channels.probe(url))).await;
+        (lost, refused) = (Vec::new(), Vec::new());
+        for found in probes {
+            match found {
+                Probe::Answers => {}
+                Probe::Lost(why) => lost.push(why),
+                Probe::Refused(why) => refused.push(why),
+            }
+        }
+        if !lost.is_empty() || !refused.is_empty() {
             break;
         }
     }
-    if lost.is_empty() {
-        return err;
+    if !lost.is_empty() {
+        return DataFusionError::Execution(Exception::WorkerUnavailable.tagged(format_args!(
+            "the query failed and these dfship workers no longer answer: {}; the error was: {message}",
+            lost.join(", ")
+        )));
     }
-    DataFusionError::Execution(Exception::WorkerUnavailable.tagged(format_args!(
-        "the query failed and these dfship workers no longer answer: {}; the error was: {message}",
-        lost.join(", ")
-    )))
+    if !refused.is_empty() {
+        return DataFusionError::Execution(Exception::WorkerAuth.tagged(format_args!(
+            "the query failed and these dfship workers refuse this process's connections: {}; the \
+             error was: {message}",
+            refused.join("; ")
+        )));
+    }
+    if TLS_REFUSALS.iter().any(|r| message.contains(r)) {
+        // Every worker answers this process: the refusal came from a call
+        // one worker made to another, reported as text.
+        return DataFusionError::Execution(Exception::WorkerAuth.tagged(format_args!(
+            "a dfship worker refused another's TLS connection (check --tls-ca and, under mutual \
+             TLS, --tls-client-cert on every worker): {message}"
+        )));
+    }
+    err
 }
+
+/// How rustls words a refused handshake, as a worker reports it.
+const TLS_REFUSALS: [&str; 3] =
+    ["received fatal alert: ", "invalid peer certificate: ", "peer sent no certificates"];

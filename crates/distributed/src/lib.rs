@@ -38,6 +38,7 @@ pub mod bundle;
 pub mod channels;
 pub mod coordinator;
 pub mod guard;
+pub mod tls;
 pub mod worker;
 
 pub use channels::{

@@ -23,6 +23,7 @@ use tonic::transport::server::TcpIncoming;
 use super::bundle::{self, PythonUdf, UDF_HEADER};
 use super::channels::{Channels, auth_header};
 use super::guard::{Checks, REFUSED_HEADER, RequestGuard, token_digest};
+use super::tls::{ClientTls, ServerTls};
 use dfship_core::codec::CodecError;
 use dfship_core::codec::physical::plan_depth;
 use dfship_core::session::ShipSettings;
@@ -50,6 +51,12 @@ pub struct WorkerSettings {
     /// Where the URLs a plan names are read from: the worker's own
     /// configuration, never anything a query brings.
     pub stores: Arc<StoreRegistry>,
+    /// Served on every connection when set: callers reach the worker at an
+    /// `https://` URL.
+    pub tls: Option<ServerTls>,
+    /// What the workers this one calls (for shuffles) over `https://` are
+    /// verified with, and the certificate it presents to them.
+    pub client_tls: Option<ClientTls>,
 }
 
 #[derive(Clone)]
@@ -156,7 +163,8 @@ impl RunningWorker {
             .build()?;
         let listener = runtime.block_on(tokio::net::TcpListener::bind((host, port)))?;
         let address = listener.local_addr()?;
-        let url = format!("http://{address}");
+        let scheme = if settings.tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{address}");
         let max_payload = settings.ship.limits.max_payload_bytes;
         // One runtime for every query: datafusion-distributed keeps its
         // channels to other workers per runtime.
@@ -172,8 +180,9 @@ impl RunningWorker {
             limits: settings.ship.limits.clone(),
             url: Arc::clone(&shared),
         };
+        let tls = settings.tls.clone();
         let session = WorkerSession {
-            channels: Channels::new(settings.ship.limits.keys.clone()),
+            channels: Channels::new(settings.ship.limits.keys.clone(), settings.client_tls.clone()),
             settings: Arc::new(settings),
             url: shared,
         };
@@ -185,10 +194,14 @@ impl RunningWorker {
         let service = RequestGuard::new(service, checks);
         // The Python UDF header is bounded by the payload limit, in base64.
         let header_limit = u32::try_from(max_payload.saturating_mul(4) / 3 + 64 * 1024).unwrap_or(u32::MAX);
+        let mut builder = Server::builder();
+        if let Some(tls) = &tls {
+            builder = builder.tls_config(tls.config()).map_err(std::io::Error::other)?;
+        }
         let (shutdown, stopped) = oneshot::channel::<()>();
         let served = runtime.spawn(async move {
             let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-            Server::builder()
+            builder
                 .http2_max_header_list_size(header_limit)
                 .add_service(service)
                 .serve_with_incoming_shutdown(incoming, async {

@@ -45,6 +45,8 @@ fn worker(keys: Option<PayloadKeys>, limits: WireLimits) -> RunningWorker {
         token: None,
         functions: None,
         stores: std::sync::Arc::default(),
+        tls: None,
+        client_tls: None,
     };
     RunningWorker::start("127.0.0.1", 0, 2, settings).expect("worker starts")
 }

@@ -10,11 +10,23 @@ use pyo3::prelude::*;
 use super::config::{PyRuntimeEnvBuilder, PySessionConfig};
 use super::errors::guard;
 use super::session::PySessionContext;
+use dfship_core::error::DfshipError;
 use dfship_core::session::{ShipSession, ShipSettings};
 use dfship_core::stores::StoreRegistry;
 use dfship_distributed::coordinator::{CoordinatorSettings, coordinator_session};
+use dfship_distributed::tls::{ClientTls, ServerTls};
 use dfship_distributed::validate_token;
 use dfship_distributed::worker::{RunningWorker, WorkerSettings};
+
+/// A worker's certificate chain, key and, for mutual TLS, client CA (PEM).
+type ServerPem = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+/// The CA that verifies the workers called, and the certificate and key
+/// presented to them (PEM).
+type ClientPem = (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
+
+fn client((ca, cert, key): ClientPem) -> Result<ClientTls, DfshipError> {
+    ClientTls::from_pem(ca.as_deref(), cert.as_deref(), key.as_deref())
+}
 
 /// A worker serving datafusion-distributed tasks from this process, on a
 /// runtime of its own.
@@ -27,7 +39,8 @@ pub struct PyWorker {
 #[pymethods]
 impl PyWorker {
     #[new]
-    #[pyo3(signature = (port, host, token, python_udf_inlining, ctx=None, threads=None, object_stores=vec![]))]
+    #[pyo3(signature = (port, host, token, python_udf_inlining, ctx=None, threads=None, object_stores=vec![], tls=None, client_tls=None, payload_key=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         port: u16,
@@ -37,8 +50,13 @@ impl PyWorker {
         ctx: Option<PyRef<'_, PySessionContext>>,
         threads: Option<usize>,
         object_stores: Vec<String>,
+        tls: Option<ServerPem>,
+        client_tls: Option<ClientPem>,
+        payload_key: Option<Vec<u8>>,
     ) -> PyResult<Self> {
         validate_token(token.as_deref())?;
+        let tls = tls.map(|(cert, key, ca)| ServerTls::from_pem(&cert, &key, ca.as_deref())).transpose()?;
+        let client_tls = client_tls.map(client).transpose()?;
         let base: &ShipSession = match ctx.as_deref() {
             Some(c) => &c.session,
             None => ShipSession::global(),
@@ -53,10 +71,16 @@ impl PyWorker {
             stores.register_spec(spec)?;
         }
         let settings = WorkerSettings {
-            ship: base.settings.clone().with_inlining(python_udf_inlining),
+            ship: match payload_key {
+                Some(key) => base.settings.clone().with_payload_key(&key, &[])?,
+                None => base.settings.clone(),
+            }
+            .with_inlining(python_udf_inlining),
             token,
             functions: ctx.as_deref().map(|c| c.session.ctx.clone()),
             stores: Arc::new(stores),
+            tls,
+            client_tls,
         };
         let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
         let running = guard(|| {
@@ -93,7 +117,7 @@ impl PyWorker {
 /// The session of a `DistributedContext`: queries are planned into stages
 /// and run on `workers`.
 #[pyfunction]
-#[pyo3(signature = (workers, token=None, config=None, runtime=None, bytes_per_task=None, payload_key=None, python_udf_inlining=true))]
+#[pyo3(signature = (workers, token=None, config=None, runtime=None, bytes_per_task=None, payload_key=None, python_udf_inlining=true, tls=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn distributed_session(
     workers: Vec<String>,
@@ -103,7 +127,9 @@ pub fn distributed_session(
     bytes_per_task: Option<usize>,
     payload_key: Option<Vec<u8>>,
     python_udf_inlining: bool,
+    tls: Option<ClientPem>,
 ) -> PyResult<PySessionContext> {
+    let tls = tls.map(client).transpose()?;
     let ship = match payload_key {
         Some(key) => ShipSettings::default().with_payload_key(&key, &[])?,
         None => ShipSettings::from_env(),
@@ -115,6 +141,6 @@ pub fn distributed_session(
         None => dfship_core::stores::default_runtime(),
     });
     let config = config.map(|c| c.config.clone()).unwrap_or_default();
-    let settings = CoordinatorSettings { ship, token, bytes_per_task };
+    let settings = CoordinatorSettings { ship, token, bytes_per_task, tls };
     Ok(coordinator_session(&workers, config, builder, settings)?.into())
 }

@@ -19,14 +19,21 @@ machines, tokens and signed payloads.
 
 from __future__ import annotations
 
+import ipaddress
 import os
-import select
 import signal
+import socket
+import stat
 import subprocess
 import sys
+import threading
+import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Union
+from urllib.parse import urlsplit, urlunsplit
 
 from dfship import _internal
 from dfship.context import RuntimeEnvBuilder, SessionConfig, SessionContext
@@ -34,11 +41,156 @@ from dfship.context import RuntimeEnvBuilder, SessionConfig, SessionContext
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["TOKEN_ENV", "DistributedContext", "Worker", "WorkerProcess", "spawn_worker"]
+__all__ = [
+    "PAYLOAD_KEY_FILE_ENV",
+    "TOKEN_ENV",
+    "TOKEN_FILE_ENV",
+    "DistributedContext",
+    "Tls",
+    "Worker",
+    "WorkerProcess",
+    "read_secret_file",
+    "spawn_worker",
+]
 
 #: Environment variable ``python -m dfship.worker`` reads its token from
-#: when ``--token`` is not given.
+#: when neither ``--token-file`` nor ``--token`` is given.
 TOKEN_ENV = "DFSHIP_WORKER_TOKEN"
+#: Environment variable naming a file that holds the worker token.
+TOKEN_FILE_ENV = "DFSHIP_WORKER_TOKEN_FILE"
+#: Environment variable naming a file that holds the payload key.
+PAYLOAD_KEY_FILE_ENV = "DFSHIP_PAYLOAD_KEY_FILE"
+
+StrPath = Union[str, "os.PathLike[str]"]
+
+
+def read_secret_file(path: StrPath, what: str = "secret") -> bytes:
+    """The bytes of a file holding a token or key, one trailing newline
+    dropped (so that ``echo secret > file`` works). Warns
+    (:class:`UserWarning`) when the file is readable by its group or by
+    others: a secret file should be ``chmod 600``. The contents never appear
+    in a message."""
+    file = Path(path)
+    mode = file.stat().st_mode
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        warnings.warn(
+            f"the {what} file {file} is readable by its group or others "
+            f"(mode {stat.S_IMODE(mode):o}); chmod 600 it",
+            UserWarning,
+            stacklevel=2,
+        )
+    data = file.read_bytes()
+    for ending in (b"\r\n", b"\n"):
+        if data.endswith(ending):
+            data = data[: -len(ending)]
+            break
+    if not data:
+        raise ValueError(f"the {what} file {file} is empty")
+    return data
+
+
+def _read(path: StrPath | None) -> bytes | None:
+    return None if path is None else Path(path).read_bytes()
+
+
+@dataclass(frozen=True)
+class Tls:
+    """TLS settings (PEM files) for worker connections: rustls, TLS 1.2 and
+    1.3.
+
+    On a :class:`DistributedContext`, ``ca`` verifies the workers' certificates
+    (the system's roots when ``None``) and ``cert``/``key`` are the
+    certificate presented to workers that require one (mutual TLS).
+
+    On a :class:`Worker`, ``cert``/``key`` are what it serves with (its URL
+    becomes ``https://``); ``client_ca`` makes it require of every caller a
+    certificate that CA issued (mutual TLS); ``ca`` verifies the workers it
+    calls itself during shuffles, and ``client_cert``/``client_key`` are the
+    certificate it presents to them under mutual TLS.
+    """
+
+    ca: StrPath | None = None
+    cert: StrPath | None = None
+    key: StrPath | None = None
+    client_ca: StrPath | None = None
+    client_cert: StrPath | None = None
+    client_key: StrPath | None = None
+
+    def __post_init__(self) -> None:
+        for a, b in (("cert", "key"), ("client_cert", "client_key")):
+            if (getattr(self, a) is None) != (getattr(self, b) is None):
+                raise ValueError(f"Tls: {a} and {b} go together; give both or neither")
+
+    def _client(self) -> tuple[bytes | None, bytes | None, bytes | None]:
+        """What a coordinator verifies and presents."""
+        if self.client_ca is not None or self.client_cert is not None:
+            raise ValueError(
+                "Tls: client_ca, client_cert and client_key are worker settings; a "
+                "DistributedContext presents cert and key"
+            )
+        return _read(self.ca), _read(self.cert), _read(self.key)
+
+    def _worker(
+        self,
+    ) -> tuple[
+        tuple[bytes, bytes, bytes | None] | None,
+        tuple[bytes | None, bytes | None, bytes | None],
+    ]:
+        """What a worker serves with, and what it verifies and presents when
+        it calls other workers."""
+        serve = None
+        if self.cert is not None and self.key is not None:
+            serve = (
+                Path(self.cert).read_bytes(),
+                Path(self.key).read_bytes(),
+                _read(self.client_ca),
+            )
+        elif self.client_ca is not None:
+            raise ValueError("Tls: client_ca needs the worker's own cert and key")
+        return serve, (_read(self.ca), _read(self.client_cert), _read(self.client_key))
+
+    def _options(self) -> list[str]:
+        """``python -m dfship.worker`` options for these settings."""
+        names = {
+            "cert": "--tls-cert",
+            "key": "--tls-key",
+            "client_ca": "--tls-client-ca",
+            "ca": "--tls-ca",
+            "client_cert": "--tls-client-cert",
+            "client_key": "--tls-client-key",
+        }
+        options: list[str] = []
+        for field, option in names.items():
+            value = getattr(self, field)
+            if value is not None:
+                options += [option, os.fspath(value)]
+        return options
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps a worker reachable from this machine
+    only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _usable_url(url: str) -> str:
+    """``url`` with an unspecified address (``0.0.0.0``, ``[::]``) replaced
+    by this host's name, which other machines can connect to."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        unspecified = ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        unspecified = False
+    if not unspecified:
+        return url
+    return urlunsplit(parts._replace(netloc=f"{socket.gethostname()}:{parts.port}"))
+
 
 # Workers of each coordinating session, by session id: every handle on the
 # session (see SessionContext.with_python_udf_inlining) reports them.
@@ -88,12 +240,18 @@ class Worker(_StopsOnExit):
     then stores built from the process's ``AWS_*``, ``GOOGLE_*`` or
     ``AZURE_*`` environment variables (see :mod:`dfship.object_store`).
 
+    With ``tls`` (:class:`Tls`), the worker serves TLS and its URL is
+    ``https://``. A worker bound to an address other than loopback requires
+    a ``token`` (a token holder can run code on it, see the guide's
+    security chapter) unless ``insecure=True``. ``payload_key`` keys the
+    worker like ``DFSHIP_PAYLOAD_KEY`` does.
+
     >>> with Worker(token="s3cret") as worker:
     ...     worker.url.startswith("http://127.0.0.1:")
     True
     """
 
-    __slots__ = ("_raw",)
+    __slots__ = ("_raw", "bound")
 
     def __init__(
         self,
@@ -105,9 +263,19 @@ class Worker(_StopsOnExit):
         ctx: SessionContext | None = None,
         threads: int | None = None,
         object_stores: Sequence[str] = (),
+        tls: Tls | None = None,
+        payload_key: bytes | None = None,
+        insecure: bool = False,
     ) -> None:
         if isinstance(object_stores, str):
             raise TypeError("object_stores is a sequence of URLs, not one string")
+        if token is None and not insecure and not is_loopback(str(host)):
+            raise ValueError(
+                f"a worker bound to {host} is reachable from other machines, and anyone who "
+                "reaches it can run code on it (Python UDFs travel inline): give it a token, "
+                "or pass insecure=True (--insecure) on a network you trust"
+            )
+        serve, client = (None, None) if tls is None else tls._worker()
         self._raw = _internal.Worker(
             int(port),
             str(host),
@@ -116,12 +284,19 @@ class Worker(_StopsOnExit):
             None if ctx is None else ctx.raw,
             threads,
             [str(u) for u in object_stores],
+            serve,
+            client,
+            None if payload_key is None else bytes(payload_key),
         )
+        #: ``scheme://address:port`` the worker is bound to.
+        self.bound = str(self._raw.url)
 
     @property
     def url(self) -> str:
-        """``http://host:port`` the worker listens on."""
-        return str(self._raw.url)
+        """The URL coordinators connect to: ``http://host:port``, or
+        ``https://`` with TLS. Bound to all addresses (``0.0.0.0``), the
+        host is this machine's name."""
+        return _usable_url(self.bound)
 
     @property
     def running(self) -> bool:
@@ -151,6 +326,11 @@ class DistributedContext(SessionContext):
     ``python_udf_inlining=False`` none are sent and workers must know every
     function by name. ``bytes_per_task`` sets how many bytes of input files
     one task scans (datafusion-distributed's default is 16 MiB).
+
+    ``https://`` workers need ``tls`` (:class:`Tls`): its ``ca`` verifies
+    them, and its ``cert`` and ``key`` are presented to workers that
+    require a client certificate. A certificate refused by either side
+    raises :class:`~dfship.exceptions.WorkerAuthError`.
     """
 
     __slots__ = ()
@@ -165,6 +345,7 @@ class DistributedContext(SessionContext):
         payload_key: bytes | None = None,
         python_udf_inlining: bool = True,
         bytes_per_task: int | None = None,
+        tls: Tls | None = None,
     ) -> None:
         if isinstance(workers, str):
             raise TypeError("workers is a sequence of URLs, not one string")
@@ -177,6 +358,7 @@ class DistributedContext(SessionContext):
             bytes_per_task,
             None if payload_key is None else bytes(payload_key),
             bool(python_udf_inlining),
+            None if tls is None else tls._client(),
         )
         _SESSION_WORKERS[self._raw.session_id] = tuple(urls)
 
@@ -200,7 +382,8 @@ class WorkerProcess(_StopsOnExit):
         self.url = url
         #: The line the worker printed when it started listening.
         self.banner = banner
-        #: What the worker printed after that, read by :meth:`stop`.
+        #: What else the worker printed: warnings before the banner, and
+        #: what came after it, read by :meth:`stop`.
         self.output: list[str] = []
 
     @property
@@ -213,7 +396,7 @@ class WorkerProcess(_StopsOnExit):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         code = self.proc.wait(timeout=timeout)
-        if self.proc.stdout is not None:
+        if self.proc.stdout is not None and not self.proc.stdout.closed:
             self.output.extend(self.proc.stdout.read().splitlines())
             self.proc.stdout.close()
         return code
@@ -232,12 +415,15 @@ def spawn_worker(
     env: Mapping[str, str] | None = None,
     timeout: float = 60.0,
     object_stores: Sequence[str] = (),
+    tls: Tls | None = None,
+    args: Sequence[str] = (),
 ) -> WorkerProcess:
     """Starts ``python -m dfship.worker`` with this interpreter and waits
     (up to ``timeout`` seconds) until it listens. The token reaches it
     through its environment, not its command line; ``env`` adds variables
-    (``DFSHIP_PAYLOAD_KEY``, or ``AWS_*`` credentials, for example), and
-    ``object_stores`` become ``--object-store`` options.
+    (``DFSHIP_PAYLOAD_KEY``, or ``AWS_*`` credentials, for example),
+    ``object_stores`` become ``--object-store`` options, ``tls`` the
+    ``--tls-*`` options, and ``args`` are further options.
 
     >>> with spawn_worker() as worker:
     ...     worker.banner.startswith("dfship worker listening on http://127.0.0.1:")
@@ -252,23 +438,47 @@ def spawn_worker(
         raise TypeError("object_stores is a sequence of URLs, not one string")
     for url in object_stores:
         command += ["--object-store", str(url)]
-    environment = {**os.environ, **(env or {})}
-    environment.pop(TOKEN_ENV, None)
+    if tls is not None:
+        command += tls._options()
+    command += [str(a) for a in args]
+    # The token is the one given here or in `env`, never this process's.
+    inherited = {k: v for k, v in os.environ.items() if k not in (TOKEN_ENV, TOKEN_FILE_ENV)}
+    environment = {**inherited, **(env or {})}
     if token is not None:
         environment[TOKEN_ENV] = token
     proc = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment
     )
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    line = proc.stdout.readline() if ready else ""
-    if "listening on " not in line:
+    stdout = proc.stdout
+    assert stdout is not None
+    # Warnings (a secret file others can read) may come before the banner.
+    before: list[str] = []
+
+    def read_until_banner() -> None:
+        for line in stdout:
+            before.append(line)
+            if "listening on " in line:
+                return
+
+    reader = threading.Thread(target=read_until_banner, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    line = before[-1] if before else ""
+    if reader.is_alive() or "listening on " not in line:
         proc.kill()
-        rest = proc.stdout.read()
-        proc.stdout.close()
-        raise RuntimeError(f"the worker did not start: {(line + rest).strip()}")
-    return WorkerProcess(proc, line.split("listening on ", 1)[1].split()[0], line.strip())
+        reader.join()
+        rest = stdout.read()
+        stdout.close()
+        raise RuntimeError(f"the worker did not start: {(''.join(before) + rest).strip()}")
+    worker = WorkerProcess(proc, line.split("listening on ", 1)[1].split()[0], line.strip())
+    worker.output.extend(x.rstrip("\n") for x in before[:-1])
+    return worker
 
 
 def _token_from_env() -> str | None:
+    """The worker token from ``DFSHIP_WORKER_TOKEN_FILE`` (a file) or else
+    ``DFSHIP_WORKER_TOKEN``."""
+    path = os.environ.get(TOKEN_FILE_ENV)
+    if path:
+        return read_secret_file(path, "token").decode()
     return os.environ.get(TOKEN_ENV) or None

@@ -10,18 +10,26 @@ node's address. The workers live as long as the returned
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dfship.distributed import Tls
 
 __all__ = ["RayWorkers", "start_workers"]
 
 
 class RayWorkers(list[str]):
-    """The URLs of workers hosted by Ray actors; it keeps the actors alive."""
+    """The URLs of workers hosted by Ray actors; it keeps the actors alive.
+    :attr:`token` is the token they require."""
 
-    def __init__(self, urls: list[str], actors: list[Any]) -> None:
+    def __init__(self, urls: list[str], actors: list[Any], token: str) -> None:
         super().__init__(urls)
         self._actors = actors
+        #: The token every request to these workers must carry: pass it to
+        #: ``DistributedContext(workers, token=workers.token)``.
+        self.token = token
 
     @property
     def actors(self) -> list[Any]:
@@ -48,6 +56,7 @@ def _actor_class(ray: Any) -> Any:
             python_udf_inlining: bool,
             threads: int | None,
             object_stores: list[str],
+            tls: Tls | None,
         ) -> None:
             from dfship.distributed import Worker
 
@@ -59,6 +68,7 @@ def _actor_class(ray: Any) -> Any:
                 python_udf_inlining=python_udf_inlining,
                 threads=threads,
                 object_stores=object_stores,
+                tls=tls,
             )
 
         def url(self) -> str:
@@ -84,6 +94,7 @@ def start_workers(
     threads: int | None = None,
     num_cpus: float = 1,
     object_stores: Sequence[str] = (),
+    tls: Tls | None = None,
 ) -> RayWorkers:
     """Starts ``n`` dfship workers as Ray actors on the connected Ray
     cluster (``ray.init()`` first) and returns their URLs.
@@ -91,9 +102,12 @@ def start_workers(
     By default one worker per alive node, each pinned to its node; with
     ``n``, the actors are spread over the nodes. Each actor reserves
     ``num_cpus`` of Ray's CPUs; ``threads`` sets the worker's own runtime
-    threads (default: the node's cores). The workers share ``token`` and
-    read ``DFSHIP_PAYLOAD_KEY`` from their environment, which Ray's
-    ``runtime_env`` can set. Object stores are each worker's own:
+    threads (default: the node's cores). The workers share ``token`` (a
+    random one when none is given: the workers listen on their nodes'
+    addresses), returned as :attr:`RayWorkers.token`, and read
+    ``DFSHIP_PAYLOAD_KEY`` from their environment, which Ray's
+    ``runtime_env`` can set. With ``tls`` (:class:`~dfship.distributed.Tls`,
+    whose files must exist on every node) they serve TLS. Object stores are each worker's own:
     ``object_stores`` (``--object-store`` URLs) and the ``AWS_*``,
     ``GOOGLE_*`` or ``AZURE_*`` variables of ``runtime_env``'s ``env_vars``.
     """
@@ -103,7 +117,9 @@ def start_workers(
     actor = _actor_class(ray)
     if isinstance(object_stores, str):
         raise TypeError("object_stores is a sequence of URLs, not one string")
-    args = (port, token, python_udf_inlining, threads, [str(u) for u in object_stores])
+    if token is None:
+        token = secrets.token_urlsafe(32)
+    args = (port, token, python_udf_inlining, threads, [str(u) for u in object_stores], tls)
     if n is None:
         alive = ray.nodes()  # type: ignore[no-untyped-call]
         nodes = [node["NodeID"] for node in alive if node.get("Alive")]
@@ -122,4 +138,4 @@ def start_workers(
             for _ in range(n)
         ]
     urls = ray.get([a.url.remote() for a in actors])
-    return RayWorkers(list(urls), actors)
+    return RayWorkers(list(urls), actors, token)

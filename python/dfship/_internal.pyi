@@ -532,6 +532,11 @@ class Worker:
         tls: tuple[bytes, bytes, bytes | None] | None = None,
         client_tls: tuple[bytes | None, bytes | None, bytes | None] | None = None,
         payload_key: bytes | None = None,
+        memory_limit: int | None = None,
+        query_timeout: float | None = None,
+        max_concurrent_tasks: int | None = None,
+        data_roots: list[str] = ...,
+        allow_writes: bool = False,
     ) -> Worker: ...
     @property
     def url(self) -> str: ...
@@ -548,6 +553,7 @@ def distributed_session(
     payload_key: bytes | None = None,
     python_udf_inlining: bool = True,
     tls: tuple[bytes | None, bytes | None, bytes | None] | None = None,
+    max_response_bytes: int = ...,
 ) -> SessionContext: ...
 def scalar_function(name: str, args: list[RawExpr]) -> RawExpr: ...
 def aggregate_function(

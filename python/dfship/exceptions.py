@@ -61,6 +61,8 @@ __all__ = [
     "PayloadTooLargeError",
     "PlanError",
     "PythonVersionMismatchError",
+    "QueryTimeoutError",
+    "ResourcesExhaustedError",
     "SerializationError",
     "SignatureError",
     "TableNotFoundError",
@@ -68,6 +70,8 @@ __all__ = [
     "UnknownFunctionError",
     "UnsupportedFormatError",
     "WorkerAuthError",
+    "WorkerBusyError",
+    "WorkerPolicyError",
     "WorkerUnavailableError",
 ]
 
@@ -174,8 +178,34 @@ class WorkerUnavailableError(ExecutionError, ConnectionError):
 
 
 class WorkerAuthError(ExecutionError, PermissionError):
-    """A worker refused a request: it requires a token and the request
-    carried none or another one. Nothing ran on that worker."""
+    """A worker refused a request or a connection: it requires a token and
+    the request carried none or another one, or TLS failed (a certificate
+    either side does not trust, expired or for another host; no client
+    certificate where the worker requires one; plaintext to a worker that
+    serves TLS). Nothing ran on that worker."""
+
+
+class WorkerBusyError(WorkerUnavailableError):
+    """A worker refused a task because it already runs as many as it allows
+    (``--max-concurrent-tasks``). Nothing of the query ran there; run it
+    again later or on more workers."""
+
+
+class WorkerPolicyError(ExecutionError, PermissionError):
+    """A worker refused a plan its settings forbid, before running any of
+    it: a scan outside its ``--data-root`` prefixes, or a write without
+    ``--allow-writes``. The message names the path and the setting."""
+
+
+class ResourcesExhaustedError(ExecutionError, MemoryError):
+    """A query needed more memory than its memory pool allows (a worker's
+    ``--memory-limit``, or ``RuntimeEnvBuilder.with_memory_limit``) and could
+    not spill. The process that ran it goes on serving."""
+
+
+class QueryTimeoutError(ExecutionError, TimeoutError):
+    """A task ran longer than the worker allows (``--query-timeout``) and was
+    cancelled, failing its query."""
 
 
 class ObjectStoreError(ExecutionError, OSError):

@@ -91,6 +91,37 @@ def _parser() -> argparse.ArgumentParser:
             "options, e.g. s3://bucket?endpoint=http://host:9000&allow_http=true (repeatable)"
         ),
     )
+    limits = parser.add_argument_group("limits and least privilege")
+    limits.add_argument(
+        "--memory-limit",
+        type=_size,
+        metavar="BYTES",
+        help="memory pool all queries share, e.g. 4G or 512M (default: unbounded)",
+    )
+    limits.add_argument(
+        "--query-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="cancel a task's stream that runs longer (default: none)",
+    )
+    limits.add_argument(
+        "--max-concurrent-tasks",
+        type=int,
+        metavar="N",
+        help="refuse tasks beyond N at once (default: unbounded)",
+    )
+    limits.add_argument(
+        "--data-root",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="a path or store URL every scan must fall under (repeatable; default: anywhere)",
+    )
+    limits.add_argument(
+        "--allow-writes",
+        action="store_true",
+        help="run plans that write files (COPY TO, INSERT INTO); refused by default",
+    )
     tls = parser.add_argument_group("TLS (PEM files)")
     tls.add_argument("--tls-cert", metavar="FILE", help="serve TLS with this certificate chain")
     tls.add_argument("--tls-key", metavar="FILE", help="the private key of --tls-cert")
@@ -113,6 +144,23 @@ def _parser() -> argparse.ArgumentParser:
         "--tls-client-key", metavar="FILE", help="the private key of --tls-client-cert"
     )
     return parser
+
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _size(text: str) -> int:
+    """``4096``, ``512M``, ``4G`` (binary units; an optional ``B``/``iB``)."""
+    value = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = value[-1:] if value[-1:] in _UNITS else ""
+    number = value[: len(value) - len(unit)]
+    try:
+        n = int(float(number) * _UNITS[unit])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 4G, 512M, 1048576)") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"a size must be positive: {text!r}")
+    return n
 
 
 def _tls(args: argparse.Namespace) -> Tls | None:
@@ -143,6 +191,15 @@ def _describe(worker: Worker, args: argparse.Namespace, token: str | None, tls: 
         f"dfship worker listening on {worker.url} "
         f"(Python UDF inlining {inlining}, token {auth}, {transport}{stores})"
     )
+    bounds = [
+        f"memory {args.memory_limit} bytes" if args.memory_limit else "",
+        f"timeout {args.query_timeout:g} s" if args.query_timeout else "",
+        f"at most {args.max_concurrent_tasks} tasks" if args.max_concurrent_tasks else "",
+        f"data roots {' '.join(args.data_root)}" if args.data_root else "",
+        "writes allowed" if args.allow_writes else "",
+    ]
+    if any(bounds):
+        line += "\n  limits: " + ", ".join(b for b in bounds if b)
     if worker.url != worker.bound:
         line += f"\n  bound to {worker.bound}: all of this host's addresses serve it"
     if token is None and args.insecure:
@@ -178,6 +235,11 @@ def main(argv: list[str] | None = None) -> int:
             tls=tls,
             payload_key=key,
             insecure=args.insecure,
+            memory_limit=args.memory_limit,
+            query_timeout=args.query_timeout,
+            max_concurrent_tasks=args.max_concurrent_tasks,
+            data_roots=args.data_root,
+            allow_writes=args.allow_writes,
         )
     except (OSError, ValueError, TypeError) as e:
         print(f"dfship worker: {e}", file=sys.stderr)

@@ -24,7 +24,16 @@ from _certs import Authority, Pair
 
 from dfship import SessionContext, udf
 from dfship.distributed import DistributedContext, Tls, WorkerProcess, spawn_worker
-from dfship.exceptions import SignatureError, WorkerAuthError, WorkerUnavailableError
+from dfship.exceptions import (
+    PayloadTooLargeError,
+    QueryTimeoutError,
+    ResourcesExhaustedError,
+    SignatureError,
+    WorkerAuthError,
+    WorkerBusyError,
+    WorkerPolicyError,
+    WorkerUnavailableError,
+)
 from dfship_tpch import register
 
 BYTES_PER_TASK = 64 * 1024
@@ -430,3 +439,113 @@ def test_a_stopped_worker_fails_the_query_typed_and_bounded(
     took = time.monotonic() - started
     assert stalled.url in str(caught.value) and "no answer" in str(caught.value), caught.value
     assert took < 45, took
+
+
+# -- Limits ------------------------------------------------------------------
+
+# Needs memory it cannot spill: the build side of a hash join, a top-k.
+HUNGRY = "SELECT l_comment FROM lineitem ORDER BY l_comment LIMIT 3"
+SMALL = "SELECT sum(l_quantity) AS q FROM lineitem"
+
+
+def test_a_query_over_the_memory_limit_fails_typed_and_the_worker_goes_on(
+    tpch_data: str, stopping: list[WorkerProcess]
+) -> None:
+    stopping += [start(args=["--memory-limit", "1M"]) for _ in range(2)]
+    ctx = coordinator([w.url for w in stopping], tpch_data)
+    with pytest.raises(ResourcesExhaustedError, match="Resources exhausted"):
+        ctx.sql(HUNGRY).collect()
+    local = SessionContext()
+    register(local, tpch_data)
+    assert ctx.sql(SMALL).to_pydict() == local.sql(SMALL).to_pydict()
+    assert all(w.proc.poll() is None for w in stopping)
+    # Without the limit, the same query runs.
+    roomy = [start(), start()]
+    stopping += roomy
+    got = coordinator([w.url for w in roomy], tpch_data).sql(HUNGRY).to_pydict()
+    assert got == local.sql(HUNGRY).to_pydict()
+
+
+def slow_udf() -> Any:
+    def slow(values: pa.Array) -> pa.Array:
+        time.sleep(1.5)
+        return values
+
+    return udf(slow, [pa.int64()], pa.int64(), "volatile", name="slow")
+
+
+def test_a_task_past_the_query_timeout_is_cancelled_typed(
+    tpch_data: str, stopping: list[WorkerProcess]
+) -> None:
+    stopping += [start(args=["--query-timeout", "1"]) for _ in range(2)]
+    ctx = coordinator([w.url for w in stopping], tpch_data)
+    ctx.register_udf(slow_udf())
+    started = time.monotonic()
+    with pytest.raises(QueryTimeoutError, match="--query-timeout of 1"):
+        ctx.sql("SELECT sum(slow(l_orderkey)) FROM lineitem").collect()
+    assert time.monotonic() - started < 30
+    # A query within the timeout still runs on the same workers, once the
+    # batch the UDF was sleeping on when its task was cancelled is done.
+    time.sleep(3)
+    local = SessionContext()
+    register(local, tpch_data)
+    assert ctx.sql(SMALL).to_pydict() == local.sql(SMALL).to_pydict()
+
+
+def test_tasks_past_the_concurrency_cap_are_refused_typed(
+    tpch_data: str, stopping: list[WorkerProcess]
+) -> None:
+    stopping += [start(args=["--max-concurrent-tasks", "1"]) for _ in range(2)]
+    ctx = coordinator([w.url for w in stopping], tpch_data)
+    with pytest.raises(WorkerBusyError, match="--max-concurrent-tasks"):
+        ctx.sql(QUERY).collect()
+    roomy = [start(args=["--max-concurrent-tasks", "64"]) for _ in range(2)]
+    stopping += roomy
+    # Slots come back when tasks end: the same query, twice.
+    ctx = coordinator([w.url for w in roomy], tpch_data)
+    for _ in range(2):
+        assert ctx.sql(QUERY).to_pydict() == expected(tpch_data)
+
+
+def test_responses_over_max_response_bytes_are_refused(
+    tpch_data: str, stopping: list[WorkerProcess]
+) -> None:
+    stopping += [start() for _ in range(2)]
+    wide = "SELECT l_comment, l_shipinstruct FROM lineitem"
+    tight = coordinator([w.url for w in stopping], tpch_data, max_response_bytes=4096)
+    with pytest.raises(PayloadTooLargeError, match="max_response_bytes of 4096"):
+        tight.sql(wide).collect()
+    assert coordinator([w.url for w in stopping], tpch_data).sql(wide).count() == 60175
+    with pytest.raises(ValueError, match="max_response_bytes"):
+        DistributedContext([stopping[0].url], max_response_bytes=0)
+
+
+def test_scans_outside_the_data_roots_are_refused(
+    tpch_data: str, tmp_path: Path, stopping: list[WorkerProcess]
+) -> None:
+    stopping += [start(args=["--data-root", tpch_data]) for _ in range(2)]
+    assert coordinator([w.url for w in stopping], tpch_data).sql(QUERY).to_pydict() == expected(
+        tpch_data
+    )
+    fenced = [start(args=["--data-root", str(tmp_path)]) for _ in range(2)]
+    stopping += fenced
+    with pytest.raises(WorkerPolicyError, match="outside its --data-root") as caught:
+        coordinator([w.url for w in fenced], tpch_data).sql(QUERY).collect()
+    assert "lineitem" in str(caught.value)
+    done = run_worker("--data-root", "/")
+    assert done.returncode == 2 and "whole file system" in done.stderr, done
+
+
+def test_udfs_too_large_for_a_request_header_are_refused_on_the_coordinator(
+    tpch_data: str, stopping: list[WorkerProcess]
+) -> None:
+    stopping += [start() for _ in range(2)]
+    ballast = os.urandom(13 << 20)
+
+    def heavy(values: pa.Array) -> pa.Array:
+        return pa.array([len(ballast)] * len(values), pa.int64())
+
+    ctx = coordinator([w.url for w in stopping], tpch_data)
+    ctx.register_udf(udf(heavy, [pa.int64()], pa.int64(), "immutable", name="heavy"))
+    with pytest.raises(PayloadTooLargeError):
+        ctx.sql("SELECT heavy(l_orderkey) FROM lineitem").collect()

@@ -65,6 +65,10 @@ exceptions! {
     Serialization => "SerializationError", taggable: true;
     WorkerUnavailable => "WorkerUnavailableError", taggable: true;
     WorkerAuth => "WorkerAuthError", taggable: true;
+    WorkerBusy => "WorkerBusyError", taggable: true;
+    WorkerPolicy => "WorkerPolicyError", taggable: true;
+    ResourcesExhausted => "ResourcesExhaustedError", taggable: true;
+    QueryTimeout => "QueryTimeoutError", taggable: true;
     ObjectStore => "ObjectStoreError", taggable: true;
     ObjectStoreNotConfigured => "ObjectStoreNotConfiguredError", taggable: true;
     ObjectStoreAuth => "ObjectStoreAuthError", taggable: true;

@@ -152,6 +152,7 @@ fn datafusion_exception(py: Python<'_>, err: &DataFusionError) -> PyErr {
         | DataFusionError::SchemaError(..)
         | DataFusionError::NotImplemented(_)
         | DataFusionError::Configuration(_) => Exception::Plan,
+        DataFusionError::ResourcesExhausted(_) => Exception::ResourcesExhausted,
         _ => Exception::Execution,
     };
     new_error(py, class, message)

@@ -148,8 +148,13 @@ pub fn python_udfs(plan: &LogicalPlan) -> Result<Vec<PythonUdf>> {
     Ok(found)
 }
 
+/// The most a query's Python UDF header may take, encoded: a worker reads
+/// a request's headers whole before it checks the token, so it accepts no
+/// larger header block.
+pub const MAX_HEADER_BYTES: usize = 16 << 20;
+
 /// The header value carrying `udfs`, encoded with `codec` under `limits`
-/// (signed when they hold a key).
+/// (signed when they hold a key), at most [`MAX_HEADER_BYTES`].
 pub fn write_header(
     udfs: &[PythonUdf],
     codec: &PythonLogicalCodec,
@@ -160,7 +165,11 @@ pub fn write_header(
     for udf in udfs {
         wire::write_bytes(&mut out, &encode_logical_expr(&udf.call(), codec, limits)?);
     }
-    Ok(STANDARD.encode(out))
+    let encoded = STANDARD.encode(out);
+    if encoded.len() > MAX_HEADER_BYTES {
+        return Err(WireError::TooLarge { size: encoded.len() as u64, limit: MAX_HEADER_BYTES }.into());
+    }
+    Ok(encoded)
 }
 
 /// The Python UDFs a header value carries, each frame checked under

@@ -19,6 +19,7 @@ use dfship_core::codec::signing::PayloadKeys;
 use dfship_core::error::DfshipError;
 use dfship_core::exceptions::Exception;
 
+use crate::supervise::LimitResponses;
 use crate::tls::{ClientTls, tls_failure};
 
 /// How long connecting to a worker may take.
@@ -78,14 +79,19 @@ type OpenChannel = (Option<tokio::runtime::Id>, BoxCloneSyncChannel);
 /// so it is reused only on that runtime: a query that runs on another one (a
 /// deep query's own runtime, the runtime made anew after a fork) connects
 /// again.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Channels {
     open: Arc<Mutex<HashMap<Url, OpenChannel>>>,
     keys: Option<PayloadKeys>,
     /// What `https://` workers are verified with; without it, they are
     /// refused.
     tls: Option<ClientTls>,
+    /// The most one message a worker sends back may declare.
+    max_response: usize,
 }
+
+/// The most one message from a worker may take unless told otherwise.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 << 20;
 
 impl std::fmt::Debug for Channels {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -95,7 +101,13 @@ impl std::fmt::Debug for Channels {
 
 impl Channels {
     pub fn new(keys: Option<PayloadKeys>, tls: Option<ClientTls>) -> Self {
-        Self { open: Arc::default(), keys, tls }
+        Self { open: Arc::default(), keys, tls, max_response: DEFAULT_MAX_RESPONSE_BYTES }
+    }
+
+    /// Bounds every message a worker sends back to `bytes`.
+    pub fn with_max_response(mut self, bytes: usize) -> Self {
+        self.max_response = bytes;
+        self
     }
 
     /// An endpoint for `url`, TLS for `https://`, connecting within
@@ -154,9 +166,13 @@ impl Channels {
                 }
             }
         }
+        let max = self.max_response;
         let channel = match &self.keys {
-            Some(keys) => BoxCloneSyncChannel::new(crate::guard::SigningChannel::new(channel, keys.clone())),
-            None => BoxCloneSyncChannel::new(channel),
+            Some(keys) => BoxCloneSyncChannel::new(LimitResponses::new(
+                crate::guard::SigningChannel::new(channel, keys.clone()),
+                max,
+            )),
+            None => BoxCloneSyncChannel::new(LimitResponses::new(channel, max)),
         };
         self.open.lock().map_err(poisoned)?.insert(url.clone(), (runtime, channel.clone()));
         Ok(channel)

@@ -54,6 +54,8 @@ pub struct CoordinatorSettings {
     /// What `https://` workers are verified with, and the certificate
     /// presented to workers that require one.
     pub tls: Option<ClientTls>,
+    /// The most one message a worker sends back may take.
+    pub max_response_bytes: usize,
 }
 
 /// The state builder of a coordinating session over `workers`.
@@ -64,7 +66,8 @@ pub fn coordinator_state(
     settings: CoordinatorSettings,
 ) -> Result<SessionStateBuilder> {
     let workers = Arc::new(workers);
-    let channels = Channels::new(settings.ship.limits.keys.clone(), settings.tls.clone());
+    let channels = Channels::new(settings.ship.limits.keys.clone(), settings.tls.clone())
+        .with_max_response(settings.max_response_bytes);
     let mut builder = builder
         .with_config(config)
         .with_distributed_worker_resolver(FixedWorkers(Arc::clone(&workers)))
@@ -99,6 +102,9 @@ pub fn coordinator_session(
             "worker URL '{url}' is https://, which needs TLS settings (tls=Tls(ca=...)) to verify \
              the worker with"
         )));
+    }
+    if settings.max_response_bytes == 0 {
+        return Err(DfshipError::InvalidArgument("max_response_bytes must be at least 1".into()));
     }
     if settings.bytes_per_task == Some(0) {
         return Err(DfshipError::InvalidArgument("bytes_per_task must be at least 1".into()));

@@ -47,6 +47,7 @@ use tonic::codegen::{Bytes, Service};
 use tonic::server::NamedService;
 use tonic::transport::Channel;
 
+use crate::supervise::{Supervision, TaskSlots};
 use dfship_core::codec::bounded::{MAX_UNFOLDED, stack_for};
 use dfship_core::codec::signing::PayloadKeys;
 use dfship_core::codec::{CodecError, WireLimits};
@@ -403,6 +404,10 @@ pub struct Checks {
     pub limits: WireLimits,
     /// The worker's own URL, for its refusals.
     pub url: Arc<str>,
+    /// The tasks it may run at once.
+    pub slots: Option<Arc<TaskSlots>>,
+    /// Its responses' timeout and error naming.
+    pub supervision: Supervision,
 }
 
 /// SHA-256 of a token: compared instead of the token, so that the
@@ -434,6 +439,18 @@ impl Checks {
                 Exception::WorkerAuth.tagged("this dfship worker refused the request's token"),
             ))
         }
+    }
+
+    /// The refusal of a task when every slot is taken: the plan was
+    /// checked, so it may speak for the task.
+    fn busy(&self, slots: &TaskSlots) -> Refusal {
+        let status = Status::resource_exhausted(Exception::WorkerBusy.tagged(format_args!(
+            "the dfship worker at {} runs {} tasks, the most its --max-concurrent-tasks allows: run \
+             the query again later or on more workers",
+            self.url,
+            slots.max()
+        )));
+        Refusal { status, trusted: true }
     }
 
     /// The deepest protobuf nesting accepted in a plan request.
@@ -604,12 +621,23 @@ where
             if !carries_plan(request.uri().path()) {
                 let (parts, body) = request.into_parts();
                 let body = Body::new(Checked::new(body, false, max_len));
-                return inner.call(Request::from_parts(parts, body)).await;
+                let response = inner.call(Request::from_parts(parts, body)).await?;
+                return Ok(checks.supervision.apply(response, None));
             }
             let (parts, body) = request.into_parts();
             let read = ReadAhead::read(body, max_len).await;
-            let nesting = match checks.plan(parts.uri.path(), &parts.headers, &read) {
-                Ok(nesting) => nesting,
+            let admitted = checks.plan(parts.uri.path(), &parts.headers, &read).and_then(|nesting| {
+                // A task is the stream its coordinator opens: it holds a
+                // slot until that stream ends.
+                let new_task = parts.uri.path() == PLAN_METHODS[0];
+                let slot = match (&checks.slots, new_task) {
+                    (Some(slots), true) => Some(slots.take().ok_or_else(|| checks.busy(slots))?),
+                    _ => None,
+                };
+                Ok((nesting, slot))
+            });
+            let (nesting, slot) = match admitted {
+                Ok(admitted) => admitted,
                 Err(refusal) => {
                     // A refused task's plan never reaches the worker, and the
                     // requests that run the task would wait for it to time
@@ -638,7 +666,8 @@ where
             };
             let body = Body::new(Checked::new(read.into_replay(), true, max_len));
             let handled = Box::pin(inner.call(Request::from_parts(parts, body)));
-            OnStack { stack: stack_for(nesting), inner: handled }.await
+            let response = OnStack { stack: stack_for(nesting), inner: handled }.await?;
+            Ok(checks.supervision.apply(response, slot))
         })
     }
 }

@@ -38,6 +38,8 @@ pub mod bundle;
 pub mod channels;
 pub mod coordinator;
 pub mod guard;
+pub mod policy;
+pub mod supervise;
 pub mod tls;
 pub mod worker;
 

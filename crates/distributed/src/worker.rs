@@ -23,6 +23,8 @@ use tonic::transport::server::TcpIncoming;
 use super::bundle::{self, PythonUdf, UDF_HEADER};
 use super::channels::{Channels, auth_header};
 use super::guard::{Checks, REFUSED_HEADER, RequestGuard, token_digest};
+use super::policy::Policy;
+use super::supervise::{Supervision, TaskSlots};
 use super::tls::{ClientTls, ServerTls};
 use dfship_core::codec::CodecError;
 use dfship_core::codec::physical::plan_depth;
@@ -57,7 +59,26 @@ pub struct WorkerSettings {
     /// What the workers this one calls (for shuffles) over `https://` are
     /// verified with, and the certificate it presents to them.
     pub client_tls: Option<ClientTls>,
+    /// What a query may cost the worker.
+    pub limits: WorkerLimits,
+    /// What a plan may read and write.
+    pub policy: Policy,
 }
+
+/// What a query may cost a worker; `None`: unbounded.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerLimits {
+    /// The memory pool every query's operators draw from, in bytes.
+    pub memory: Option<usize>,
+    /// How long any one request (a task's stream) may run.
+    pub query_timeout: Option<Duration>,
+    /// How many tasks may run at once; more are refused (`WorkerBusyError`).
+    pub max_tasks: Option<usize>,
+}
+
+/// HTTP/2 streams one connection may have open at once: a query opens one
+/// per task and per shuffle stream, on one connection per peer.
+pub const MAX_CONCURRENT_STREAMS: u32 = 1024;
 
 #[derive(Clone)]
 struct WorkerSession {
@@ -88,11 +109,16 @@ impl WorkerSessionBuilder for WorkerSession {
         // (`guard`); operand lists fold into deeper chains than they nest,
         // so the decoded plan is measured exactly before it is registered.
         let (limits, url) = (self.settings.ship.limits.clone(), Arc::clone(&self.url));
+        let policy = self.settings.policy.clone();
         builder =
             builder.with_distributed_worker_plan_rewrite_handler(move |ev: WorkerPlanRewriteEvent<'_>| {
                 plan_depth(&ev.plan)
                     .check(&limits, "decode")
                     .map_err(|e| refusal(&url, "the query plan", &e))?;
+                // Before any of it runs: what it reads, whether it writes.
+                if policy.restricts() {
+                    policy.check(&ev.plan, &url)?;
+                }
                 Ok(WorkerPlanRewriteEventResponse::new(ev.plan))
             });
         if let Some(token) = &self.settings.token {
@@ -170,19 +196,24 @@ impl RunningWorker {
         // channels to other workers per runtime.
         let stores: Arc<dyn datafusion::execution::object_store::ObjectStoreRegistry> =
             settings.stores.clone();
-        let runtime_env = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
-            .with_object_store_registry(stores)
-            .build_arc()
-            .map_err(std::io::Error::other)?;
+        let mut runtime_env =
+            datafusion::execution::runtime_env::RuntimeEnvBuilder::new().with_object_store_registry(stores);
+        if let Some(bytes) = settings.limits.memory {
+            runtime_env = runtime_env.with_memory_limit(bytes, 1.0);
+        }
+        let runtime_env = runtime_env.build_arc().map_err(std::io::Error::other)?;
         let shared: Arc<str> = Arc::from(url.as_str());
         let checks = Checks {
             token: settings.token.as_deref().map(token_digest),
             limits: settings.ship.limits.clone(),
             url: Arc::clone(&shared),
+            slots: settings.limits.max_tasks.map(TaskSlots::new),
+            supervision: Supervision { url: Arc::clone(&shared), timeout: settings.limits.query_timeout },
         };
         let tls = settings.tls.clone();
         let session = WorkerSession {
-            channels: Channels::new(settings.ship.limits.keys.clone(), settings.client_tls.clone()),
+            channels: Channels::new(settings.ship.limits.keys.clone(), settings.client_tls.clone())
+                .with_max_response(max_payload),
             settings: Arc::new(settings),
             url: shared,
         };
@@ -192,8 +223,9 @@ impl RunningWorker {
             .into_worker_server()
             .max_decoding_message_size(max_payload);
         let service = RequestGuard::new(service, checks);
-        // The Python UDF header is bounded by the payload limit, in base64.
-        let header_limit = u32::try_from(max_payload.saturating_mul(4) / 3 + 64 * 1024).unwrap_or(u32::MAX);
+        // Header blocks are read whole before the token is checked: bounded
+        // by what the Python UDF header may hold, and no more.
+        let header_limit = u32::try_from(bundle::MAX_HEADER_BYTES + 64 * 1024).unwrap_or(u32::MAX);
         let mut builder = Server::builder();
         if let Some(tls) = &tls {
             builder = builder.tls_config(tls.config()).map_err(std::io::Error::other)?;
@@ -203,6 +235,7 @@ impl RunningWorker {
             let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
             builder
                 .http2_max_header_list_size(header_limit)
+                .max_concurrent_streams(Some(MAX_CONCURRENT_STREAMS))
                 .add_service(service)
                 .serve_with_incoming_shutdown(incoming, async {
                     let _ = stopped.await;

@@ -11,6 +11,7 @@ use dfship_core::codec::WireLimits;
 use dfship_core::codec::signing::PayloadKeys;
 use dfship_core::session::ShipSettings;
 use dfship_distributed::guard::{ENVELOPE_LEVELS, PLAN_METHODS, SIGNATURE_HEADER, signature};
+use dfship_distributed::policy::Policy;
 use dfship_distributed::worker::{RunningWorker, WorkerSettings};
 use dfship_wire::{protobuf_depth, write_varint};
 use http::{HeaderValue, Request};
@@ -40,6 +41,10 @@ impl HttpBody for Fixed {
 }
 
 fn worker(keys: Option<PayloadKeys>, limits: WireLimits) -> RunningWorker {
+    worker_with(keys, limits, Policy::default())
+}
+
+fn worker_with(keys: Option<PayloadKeys>, limits: WireLimits, policy: Policy) -> RunningWorker {
     let settings = WorkerSettings {
         ship: ShipSettings { inlining: true, limits: WireLimits { keys, ..limits } },
         token: None,
@@ -47,6 +52,8 @@ fn worker(keys: Option<PayloadKeys>, limits: WireLimits) -> RunningWorker {
         stores: std::sync::Arc::default(),
         tls: None,
         client_tls: None,
+        limits: dfship_distributed::worker::WorkerLimits::default(),
+        policy,
     };
     RunningWorker::start("127.0.0.1", 0, 2, settings).expect("worker starts")
 }
@@ -411,4 +418,94 @@ fn an_unverified_request_cannot_fail_a_task() {
         assert_eq!(status.code(), Code::Ok, "{status:?}");
     });
     w.stop();
+}
+
+/// The physical plan of `sql` over a Parquet file `t` at `table`, as a
+/// coordinator would send it.
+async fn physical_plan(sql: &str, table: &std::path::Path) -> Vec<u8> {
+    use datafusion::prelude::{ParquetReadOptions, SessionContext};
+    let ctx = SessionContext::new();
+    let path = table.to_str().expect("utf-8 path");
+    ctx.register_parquet("t", path, ParquetReadOptions::default()).await.expect("table");
+    let plan = ctx.sql(sql).await.expect("sql").create_physical_plan().await.expect("plan");
+    datafusion_proto::bytes::physical_plan_to_bytes(plan).expect("encodes").to_vec()
+}
+
+/// A directory of its own with a small Parquet file in it.
+fn parquet_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("dfship-policy-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    client(async {
+        let ctx = datafusion::prelude::SessionContext::new();
+        let file = dir.join("t.parquet");
+        ctx.sql("SELECT 1 AS x")
+            .await
+            .expect("sql")
+            .write_parquet(
+                file.to_str().expect("utf-8"),
+                datafusion::dataframe::DataFrameWriteOptions::default(),
+                None,
+            )
+            .await
+            .expect("writes");
+    });
+    dir
+}
+
+fn policy_refusal(status: &Status, words: &str) {
+    let message = text(status);
+    assert!(message.contains("[dfship:WorkerPolicyError] the dfship worker at"), "{message}");
+    assert!(message.contains(words), "{message}");
+}
+
+#[test]
+fn plans_that_write_are_refused_unless_writes_are_allowed() {
+    let data = parquet_dir("writes");
+    let out = data.join("out");
+    let copy = format!("COPY (SELECT x FROM t) TO '{}' STORED AS PARQUET", out.display());
+    let mut closed = worker(None, WireLimits::default());
+    let roots = [data.display().to_string()];
+    let mut open = worker_with(None, WireLimits::default(), Policy::new(&roots, true).expect("roots"));
+    client(async {
+        let plan = physical_plan(&copy, &data.join("t.parquet")).await;
+        let mut channel = connect(&closed).await;
+        let status = send(&mut channel, SET_PLAN, grpc(&set_plan(&plan)), None).await;
+        policy_refusal(&status, "without --allow-writes");
+        still_serving(&mut channel).await;
+        let mut channel = connect(&open).await;
+        let status = send(&mut channel, SET_PLAN, grpc(&set_plan(&plan)), None).await;
+        assert_eq!(status.code(), Code::Ok, "{status:?}");
+        // Allowed to write, but only under its roots.
+        let elsewhere = std::env::temp_dir().join("dfship-policy-elsewhere");
+        let escape = format!("COPY (SELECT x FROM t) TO '{}' STORED AS PARQUET", elsewhere.display());
+        let plan = physical_plan(&escape, &data.join("t.parquet")).await;
+        let status = send(&mut channel, SET_PLAN, grpc(&set_plan(&plan)), None).await;
+        policy_refusal(&status, "refused to write");
+    });
+    closed.stop();
+    open.stop();
+    let _ = std::fs::remove_dir_all(data);
+}
+
+#[test]
+fn scans_outside_the_data_roots_are_refused_before_they_run() {
+    let inside = parquet_dir("inside");
+    let outside = parquet_dir("inside-not");
+    let roots = [inside.display().to_string()];
+    let mut w = worker_with(None, WireLimits::default(), Policy::new(&roots, false).expect("roots"));
+    client(async {
+        let mut channel = connect(&w).await;
+        let plan = physical_plan("SELECT x FROM t", &inside.join("t.parquet")).await;
+        let status = send(&mut channel, SET_PLAN, grpc(&set_plan(&plan)), None).await;
+        assert_eq!(status.code(), Code::Ok, "{status:?}");
+        // A sibling whose name starts with the root's is not under it.
+        let plan = physical_plan("SELECT x FROM t", &outside.join("t.parquet")).await;
+        let status = send(&mut channel, SET_PLAN, grpc(&set_plan(&plan)), None).await;
+        policy_refusal(&status, "refused to read file://");
+        policy_refusal(&status, "outside its --data-root");
+        still_serving(&mut channel).await;
+    });
+    w.stop();
+    let _ = std::fs::remove_dir_all(inside);
+    let _ = std::fs::remove_dir_all(outside);
 }

@@ -2,6 +2,7 @@
 //! `DistributedContext`.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use datafusion::execution::SessionStateBuilder;
 use pyo3::exceptions::PyOSError;
@@ -13,10 +14,12 @@ use super::session::PySessionContext;
 use dfship_core::error::DfshipError;
 use dfship_core::session::{ShipSession, ShipSettings};
 use dfship_core::stores::StoreRegistry;
+use dfship_distributed::channels::DEFAULT_MAX_RESPONSE_BYTES;
 use dfship_distributed::coordinator::{CoordinatorSettings, coordinator_session};
+use dfship_distributed::policy::Policy;
 use dfship_distributed::tls::{ClientTls, ServerTls};
 use dfship_distributed::validate_token;
-use dfship_distributed::worker::{RunningWorker, WorkerSettings};
+use dfship_distributed::worker::{RunningWorker, WorkerLimits, WorkerSettings};
 
 /// A worker's certificate chain, key and, for mutual TLS, client CA (PEM).
 type ServerPem = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
@@ -39,7 +42,7 @@ pub struct PyWorker {
 #[pymethods]
 impl PyWorker {
     #[new]
-    #[pyo3(signature = (port, host, token, python_udf_inlining, ctx=None, threads=None, object_stores=vec![], tls=None, client_tls=None, payload_key=None))]
+    #[pyo3(signature = (port, host, token, python_udf_inlining, ctx=None, threads=None, object_stores=vec![], tls=None, client_tls=None, payload_key=None, memory_limit=None, query_timeout=None, max_concurrent_tasks=None, data_roots=vec![], allow_writes=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -53,7 +56,28 @@ impl PyWorker {
         tls: Option<ServerPem>,
         client_tls: Option<ClientPem>,
         payload_key: Option<Vec<u8>>,
+        memory_limit: Option<usize>,
+        query_timeout: Option<f64>,
+        max_concurrent_tasks: Option<usize>,
+        data_roots: Vec<String>,
+        allow_writes: bool,
     ) -> PyResult<Self> {
+        if memory_limit == Some(0) || max_concurrent_tasks == Some(0) {
+            return Err(DfshipError::InvalidArgument(
+                "memory_limit and max_concurrent_tasks must be at least 1".into(),
+            )
+            .into());
+        }
+        let query_timeout = query_timeout
+            .map(|secs| {
+                Duration::try_from_secs_f64(secs).ok().filter(|d| !d.is_zero()).ok_or_else(|| {
+                    DfshipError::InvalidArgument(format!(
+                        "query_timeout {secs} is not a positive number of seconds"
+                    ))
+                })
+            })
+            .transpose()?;
+        let policy = Policy::new(&data_roots, allow_writes)?;
         validate_token(token.as_deref())?;
         let tls = tls.map(|(cert, key, ca)| ServerTls::from_pem(&cert, &key, ca.as_deref())).transpose()?;
         let client_tls = client_tls.map(client).transpose()?;
@@ -81,6 +105,8 @@ impl PyWorker {
             stores: Arc::new(stores),
             tls,
             client_tls,
+            limits: WorkerLimits { memory: memory_limit, query_timeout, max_tasks: max_concurrent_tasks },
+            policy,
         };
         let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
         let running = guard(|| {
@@ -117,7 +143,7 @@ impl PyWorker {
 /// The session of a `DistributedContext`: queries are planned into stages
 /// and run on `workers`.
 #[pyfunction]
-#[pyo3(signature = (workers, token=None, config=None, runtime=None, bytes_per_task=None, payload_key=None, python_udf_inlining=true, tls=None))]
+#[pyo3(signature = (workers, token=None, config=None, runtime=None, bytes_per_task=None, payload_key=None, python_udf_inlining=true, tls=None, max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES))]
 #[allow(clippy::too_many_arguments)]
 pub fn distributed_session(
     workers: Vec<String>,
@@ -128,6 +154,7 @@ pub fn distributed_session(
     payload_key: Option<Vec<u8>>,
     python_udf_inlining: bool,
     tls: Option<ClientPem>,
+    max_response_bytes: usize,
 ) -> PyResult<PySessionContext> {
     let tls = tls.map(client).transpose()?;
     let ship = match payload_key {
@@ -141,6 +168,6 @@ pub fn distributed_session(
         None => dfship_core::stores::default_runtime(),
     });
     let config = config.map(|c| c.config.clone()).unwrap_or_default();
-    let settings = CoordinatorSettings { ship, token, bytes_per_task, tls };
+    let settings = CoordinatorSettings { ship, token, bytes_per_task, tls, max_response_bytes };
     Ok(coordinator_session(&workers, config, builder, settings)?.into())
 }

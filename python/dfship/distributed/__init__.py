@@ -167,6 +167,14 @@ class Tls:
         return options
 
 
+def _root(root: str) -> str:
+    """A data root as the worker compares it: local paths made absolute."""
+    text = os.fspath(root)
+    if "://" in text:
+        return text
+    return os.path.abspath(text)
+
+
 def is_loopback(host: str) -> bool:
     """Whether binding ``host`` keeps a worker reachable from this machine
     only."""
@@ -240,6 +248,17 @@ class Worker(_StopsOnExit):
     then stores built from the process's ``AWS_*``, ``GOOGLE_*`` or
     ``AZURE_*`` environment variables (see :mod:`dfship.object_store`).
 
+    Limits: ``memory_limit`` (bytes) is the memory pool every query's
+    operators share (over it, a query that cannot spill fails with
+    :class:`~dfship.exceptions.ResourcesExhaustedError` and the worker goes
+    on); ``query_timeout`` (seconds) cancels a task's stream that runs
+    longer (:class:`~dfship.exceptions.QueryTimeoutError`);
+    ``max_concurrent_tasks`` refuses tasks beyond that many at once
+    (:class:`~dfship.exceptions.WorkerBusyError`). ``data_roots`` (absolute
+    paths or store URLs) restricts every scan of a plan to those prefixes,
+    and a plan that writes is refused unless ``allow_writes``
+    (:class:`~dfship.exceptions.WorkerPolicyError`, before any of it runs).
+
     With ``tls`` (:class:`Tls`), the worker serves TLS and its URL is
     ``https://``. A worker bound to an address other than loopback requires
     a ``token`` (a token holder can run code on it, see the guide's
@@ -266,9 +285,16 @@ class Worker(_StopsOnExit):
         tls: Tls | None = None,
         payload_key: bytes | None = None,
         insecure: bool = False,
+        memory_limit: int | None = None,
+        query_timeout: float | None = None,
+        max_concurrent_tasks: int | None = None,
+        data_roots: Sequence[str] = (),
+        allow_writes: bool = False,
     ) -> None:
         if isinstance(object_stores, str):
             raise TypeError("object_stores is a sequence of URLs, not one string")
+        if isinstance(data_roots, str):
+            raise TypeError("data_roots is a sequence of paths or URLs, not one string")
         if token is None and not insecure and not is_loopback(str(host)):
             raise ValueError(
                 f"a worker bound to {host} is reachable from other machines, and anyone who "
@@ -287,6 +313,11 @@ class Worker(_StopsOnExit):
             serve,
             client,
             None if payload_key is None else bytes(payload_key),
+            memory_limit,
+            None if query_timeout is None else float(query_timeout),
+            max_concurrent_tasks,
+            [_root(r) for r in data_roots],
+            bool(allow_writes),
         )
         #: ``scheme://address:port`` the worker is bound to.
         self.bound = str(self._raw.url)
@@ -331,6 +362,11 @@ class DistributedContext(SessionContext):
     them, and its ``cert`` and ``key`` are presented to workers that
     require a client certificate. A certificate refused by either side
     raises :class:`~dfship.exceptions.WorkerAuthError`.
+
+    ``max_response_bytes`` bounds each message a worker sends back (256 MiB
+    by default), checked from its declared length before it is buffered: a
+    faulty or hostile worker cannot make the coordinator allocate more
+    (:class:`~dfship.exceptions.PayloadTooLargeError`).
     """
 
     __slots__ = ()
@@ -346,6 +382,7 @@ class DistributedContext(SessionContext):
         python_udf_inlining: bool = True,
         bytes_per_task: int | None = None,
         tls: Tls | None = None,
+        max_response_bytes: int = 256 * 1024 * 1024,
     ) -> None:
         if isinstance(workers, str):
             raise TypeError("workers is a sequence of URLs, not one string")
@@ -359,6 +396,7 @@ class DistributedContext(SessionContext):
             None if payload_key is None else bytes(payload_key),
             bool(python_udf_inlining),
             None if tls is None else tls._client(),
+            int(max_response_bytes),
         )
         _SESSION_WORKERS[self._raw.session_id] = tuple(urls)
 

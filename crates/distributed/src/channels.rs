@@ -206,6 +206,23 @@ async fn ask(channel: &mut Channel) -> std::result::Result<(), tonic::transport:
     channel.call(request).await.map(drop)
 }
 
+/// Whether `url` answers plaintext with a TLS alert record (content type
+/// 21, version 3.x): a TLS server refusing what it cannot parse.
+async fn speaks_tls(url: &Url) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(address) = url.socket_addrs(|| None).ok().and_then(|a| a.first().copied()) else {
+        return false;
+    };
+    let attempt = async {
+        let mut stream = tokio::net::TcpStream::connect(address).await.ok()?;
+        stream.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.ok()?;
+        let mut head = [0u8; 2];
+        stream.read_exact(&mut head).await.ok()?;
+        Some(head == [0x15, 0x03])
+    };
+    matches!(tokio::time::timeout(PROBE_TIMEOUT, attempt).await, Ok(Some(true)))
+}
+
 fn refused_after_handshake(url: &Url, err: &tonic::transport::Error) -> String {
     match tls_failure(err) {
         Some(tls) => format!("the dfship worker at {url} refused the TLS connection: {tls}"),
@@ -239,11 +256,19 @@ impl Channels {
                 Some(tls) => Probe::Refused(format!("{url} refused the TLS connection: {tls}")),
                 None => Probe::Lost(url.to_string()),
             },
-            // Connected, then the connection closed under the request.
-            Ok(Err(e)) if url.scheme() == "http" => Probe::Refused(format!(
-                "{url} accepts connections but does not answer plaintext HTTP/2: a worker serving \
-                 TLS is reached with an https:// URL and TLS settings ({e})"
-            )),
+            // Connected, then the connection closed under the request: a
+            // worker serving TLS, or one dying (its listening socket can
+            // outlive it by a moment). Only the first answers in TLS.
+            Ok(Err(e)) if url.scheme() == "http" => {
+                if speaks_tls(url).await {
+                    Probe::Refused(format!(
+                        "{url} answers in TLS, not plaintext HTTP/2: a worker serving TLS is \
+                         reached with an https:// URL and TLS settings ({e})"
+                    ))
+                } else {
+                    Probe::Lost(url.to_string())
+                }
+            }
             Ok(Err(e)) => Probe::Refused(refused_after_handshake(url, &e)),
         }
     }

@@ -159,7 +159,7 @@ fuzz: $(CARGO_FUZZ) $(STAMP) ## Each fuzz target for FUZZ_SECONDS (60) from fuzz
 	done; test -z "$$failed" || { echo "fuzz: failed:$$failed"; exit 1; }
 
 .PHONY: fuzz-short
-fuzz-short: ## The fuzz targets for 10 s each (part of `make test`)
+fuzz-short: ## The fuzz targets for 10 s each (CI runs it after `make test`: its instrumented build alone takes ~25 min cold)
 	$(MAKE) fuzz FUZZ_SECONDS=10
 
 .PHONY: tpch-long
@@ -261,7 +261,9 @@ lint: $(BUILT) ## rustfmt, clippy, ruff, mypy, stubtest
 	$(VPY) -m mypy.stubtest dfship._internal --mypy-config-file pyproject.toml --allowlist python/stubtest-allowlist.txt
 
 # The stages of `make test`, in order; tools/stages.sh times each one.
-TEST_STAGES := preflight venv develop ffi-example build-checks lint workflows cargo-test pytest docs-check harness fuzz-short
+# Suites too slow for its 60-minute cold budget have their own targets:
+# fuzz-short (which .ci/run adds), fuzz, tpch-long, tpch-s3, bench.
+TEST_STAGES := preflight venv develop ffi-example build-checks lint workflows cargo-test pytest docs-check harness
 
 .PHONY: test
 test: ## Everything: set-up, build checks, lints, Rust tests, Python tests and doctests, the property harness

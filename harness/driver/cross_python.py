@@ -17,6 +17,7 @@ import json
 import os
 import pathlib
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -114,6 +115,21 @@ def other_interpreters() -> dict[tuple[int, int], pathlib.Path]:
     return found
 
 
+# What cargo sets for the test binary that runs this script. Left in place, a
+# nested cargo sees CARGO_MANIFEST_DIR and friends in its own environment, and
+# build scripts that track them (ring's does) count as changed: the wheel build
+# would recompile ring and everything above it (DataFusion included), and the
+# next `maturin develop` would do it all again.
+CARGO_TEST_VARS = re.compile(
+    r"CARGO|CARGO_(PKG_\w+|MANIFEST_\w+|CRATE_\w+|BIN_\w+|PRIMARY_PACKAGE|TARGET_TMPDIR"
+    r"|RUSTC_CURRENT_DIR)|OUT_DIR"
+)
+
+
+def build_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not CARGO_TEST_VARS.fullmatch(k)}
+
+
 def build_wheel() -> pathlib.Path:
     out = CACHE / "wheel"
     shutil.rmtree(out, ignore_errors=True)
@@ -132,6 +148,7 @@ def build_wheel() -> pathlib.Path:
         ],
         check=True,
         cwd=ROOT,
+        env=build_env(),
         stdout=sys.stderr,
     )
     (built,) = out.glob("dfship-*.whl")

@@ -162,6 +162,21 @@ fuzz: $(CARGO_FUZZ) $(STAMP) ## Each fuzz target for FUZZ_SECONDS (60) from fuzz
 fuzz-short: ## The fuzz targets for 10 s each (CI runs it after `make test`: its instrumented build alone takes ~25 min cold)
 	$(MAKE) fuzz FUZZ_SECONDS=10
 
+# The chaos run (tpch/python/dfship_tpch/chaos.py): the 22 queries in a loop
+# on CHAOS_WORKERS worker processes for CHAOS_SECONDS while workers are
+# SIGKILLed, SIGSTOPped and SIGTERMed and restarted. Fails on a wrong result,
+# a hang, an untyped error or a worker that exits other than as told.
+# A one-minute run at SF 0.01 is part of pytest (test_chaos.py).
+CHAOS_SF ?= 0.1
+CHAOS_SECONDS ?= 600
+CHAOS_WORKERS ?= 3
+.PHONY: chaos
+chaos: $(BUILT) ## TPC-H SF CHAOS_SF (0.1) in a loop for CHAOS_SECONDS (600) while a chaos thread kills, freezes and restarts workers
+	test -f target/tpch/sf$(CHAOS_SF)/tpch-dataset.txt || $(MAKE) tpch-data TPCH_SF=$(CHAOS_SF) TPCH_PARTS=8 DATA=target/tpch/sf$(CHAOS_SF)
+	mkdir -p target/chaos
+	$(VPY) -m dfship_tpch chaos --data target/tpch/sf$(CHAOS_SF) --workers $(CHAOS_WORKERS) \
+		--seconds $(CHAOS_SECONDS) --json target/chaos/report.json
+
 .PHONY: tpch-long
 tpch-long: ## The longer TPC-H run: SF 0.1 against DuckDB, and the pool under fork, spawn and forkserver
 	$(MAKE) tpch-check TPCH_SF=0.1 TPCH_PARTS=8

@@ -43,8 +43,11 @@ __all__ = [
     "clear_sender_ctx",
     "clear_worker_ctx",
     "decoded_udf_cache_len",
+    "distributed_attempts",
+    "distributed_members",
     "distributed_session",
     "max_expression_depth",
+    "probe_workers",
     "set_max_expression_depth",
     "get_sender_ctx",
     "get_worker_ctx",
@@ -542,7 +545,10 @@ class Worker:
     def url(self) -> str: ...
     @property
     def running(self) -> bool: ...
+    @property
+    def tasks(self) -> int: ...
     def stop(self) -> None: ...
+    def drain(self, grace: float) -> int: ...
 
 def distributed_session(
     workers: list[str],
@@ -554,7 +560,18 @@ def distributed_session(
     python_udf_inlining: bool = True,
     tls: tuple[bytes | None, bytes | None, bytes | None] | None = None,
     max_response_bytes: int = ...,
+    max_attempts: int = ...,
+    retry_writes: bool = False,
 ) -> SessionContext: ...
+def distributed_attempts(
+    ctx: SessionContext,
+) -> list[tuple[list[str], str | None, list[str], float]]: ...
+def distributed_members(ctx: SessionContext) -> list[tuple[str, str | None]]: ...
+def probe_workers(
+    workers: list[str],
+    token: str | None = None,
+    tls: tuple[bytes | None, bytes | None, bytes | None] | None = None,
+) -> list[tuple[str, bool, str | None, str | None, bool, bool, bool | None, int | None, bool]]: ...
 def scalar_function(name: str, args: list[RawExpr]) -> RawExpr: ...
 def aggregate_function(
     name: str,

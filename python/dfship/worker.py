@@ -1,7 +1,10 @@
 """``python -m dfship.worker``: run one dfship worker in the foreground.
 
-It prints the URL it listens on, serves until SIGTERM or SIGINT (Ctrl-C),
-then stops cleanly.
+It prints the URL it listens on and serves until SIGTERM or SIGINT
+(Ctrl-C). Then it drains: new tasks are refused (coordinators run their
+queries again on their other workers), running tasks get up to
+``--grace-period`` seconds (30) to finish, and the process exits with
+status 0.
 
 Secrets never need the command line, where the process list shows them: the
 token comes from ``--token-file`` (or ``DFSHIP_WORKER_TOKEN_FILE``), else
@@ -118,6 +121,13 @@ def _parser() -> argparse.ArgumentParser:
         help="a path or store URL every scan must fall under (repeatable; default: anywhere)",
     )
     limits.add_argument(
+        "--grace-period",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="on SIGTERM or Ctrl-C, how long running tasks may take to finish (default: 30)",
+    )
+    limits.add_argument(
         "--allow-writes",
         action="store_true",
         help="run plans that write files (COPY TO, INSERT INTO); refused by default",
@@ -161,6 +171,16 @@ def _size(text: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"a size must be positive: {text!r}")
     return n
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"seconds must be finite and not negative: {text!r}")
+    return value
 
 
 def _tls(args: argparse.Namespace) -> Tls | None:
@@ -255,8 +275,17 @@ def main(argv: list[str] | None = None) -> int:
     print(_describe(worker, args, token, tls), flush=True)
     while not stop.wait(0.5):
         pass
-    worker.stop()
-    print("dfship worker stopped", flush=True)
+    running = worker.tasks
+    print(
+        f"dfship worker draining: {running} tasks running, grace {args.grace_period:g} s",
+        flush=True,
+    )
+    cut = worker.drain(args.grace_period)
+    print(
+        "dfship worker stopped"
+        + (f" ({cut} tasks cut at the end of the grace period)" if cut else ""),
+        flush=True,
+    )
     return 0
 
 
@@ -267,5 +296,15 @@ def _store_names(urls: list[str]) -> list[str]:
     return [f"{u.scheme}://{u.netloc}" for u in map(urlsplit, urls)]
 
 
+def _exit(status: int) -> None:
+    """Exits without the interpreter's finalisation: a task that outlived
+    the grace period may still hold a runtime thread inside Python code, and
+    finalising under it aborts the process. Everything the worker owns is
+    stopped by then; the output is flushed here."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())

@@ -3,9 +3,18 @@ started for real, on loopback."""
 
 from __future__ import annotations
 
+import socket
+
 from dfship.distributed import WorkerProcess, spawn_worker
 
-__all__ = ["WorkerProcess", "start_worker"]
+__all__ = ["WorkerProcess", "free_port", "start_worker"]
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (at the time of asking)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def start_worker(*args: str, env: dict[str, str] | None = None) -> WorkerProcess:

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from _cluster import WorkerProcess, start_worker
+from _cluster import WorkerProcess, free_port, start_worker
 
 import dfship
 from dfship import Accumulator, SessionContext, col, lit, udaf, udf
@@ -436,17 +436,11 @@ def test_workers_refuse_plans_over_their_payload_limit(tpch_data: str) -> None:
 # -- failures ------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_unreachable_worker_fails_fast_naming_it(
     tpch_data: str, cluster: list[WorkerProcess]
 ) -> None:
     gone = f"http://127.0.0.1:{free_port()}"
-    ctx = DistributedContext([cluster[0].url, gone], bytes_per_task=BYTES_PER_TASK)
+    ctx = DistributedContext([cluster[0].url, gone], bytes_per_task=BYTES_PER_TASK, max_attempts=1)
     register(ctx, tpch_data)
     raised = within(BOUNDED, lambda: ctx.sql(query_text(1)).collect())
     assert isinstance(raised, WorkerUnavailableError), raised
@@ -466,7 +460,7 @@ def test_worker_dying_mid_query_fails_the_query_naming_it(tpch_data: str) -> Non
         return values
 
     try:
-        ctx = distributed([doomed, steady], tpch_data)
+        ctx = distributed([doomed, steady], tpch_data, max_attempts=1)
         ctx.register_udf(udf(fatal, [pa.int64()], pa.int64(), "volatile", name="fatal"))
         raised = within(
             BOUNDED, lambda: ctx.sql("SELECT fatal(l_orderkey) FROM lineitem").collect()

@@ -429,7 +429,7 @@ def test_a_stopped_worker_fails_the_query_typed_and_bounded(
     tpch_data: str, stopping: list[WorkerProcess]
 ) -> None:
     stopping += [start() for _ in range(2)]
-    ctx = coordinator([w.url for w in stopping], tpch_data)
+    ctx = coordinator([w.url for w in stopping], tpch_data, max_attempts=1)
     assert ctx.sql(QUERY).to_pydict() == expected(tpch_data)
     stalled = stopping[1]
     stalled.proc.send_signal(signal.SIGSTOP)

@@ -88,6 +88,9 @@ pub struct Channels {
     tls: Option<ClientTls>,
     /// The most one message a worker sends back may declare.
     max_response: usize,
+    /// The `authorization` value probes carry (requests to run tasks carry
+    /// the session's own headers).
+    token: Option<HeaderValue>,
 }
 
 /// The most one message from a worker may take unless told otherwise.
@@ -101,7 +104,20 @@ impl std::fmt::Debug for Channels {
 
 impl Channels {
     pub fn new(keys: Option<PayloadKeys>, tls: Option<ClientTls>) -> Self {
-        Self { open: Arc::default(), keys, tls, max_response: DEFAULT_MAX_RESPONSE_BYTES }
+        Self { open: Arc::default(), keys, tls, max_response: DEFAULT_MAX_RESPONSE_BYTES, token: None }
+    }
+
+    /// Probes present `token`.
+    pub fn with_probe_token(mut self, token: Option<&str>) -> Result<Self> {
+        self.token = token.map(auth_header).transpose()?.map(|(_, value)| value);
+        Ok(self)
+    }
+
+    /// Drops the cached channel to `url`: the next request connects anew.
+    pub fn forget(&self, url: &Url) {
+        if let Ok(mut open) = self.open.lock() {
+            open.remove(url);
+        }
     }
 
     /// Bounds every message a worker sends back to `bytes`.
@@ -150,9 +166,9 @@ impl Channels {
             // or unknown one only after the handshake (TLS 1.3), by closing
             // the connection: find out now, while it can be named, rather
             // than as a broken pipe in the middle of a query.
-            let answered = tokio::time::timeout(CONNECT_TIMEOUT, ask(&mut channel)).await;
+            let answered = tokio::time::timeout(CONNECT_TIMEOUT, ask(&mut channel, None)).await;
             match answered {
-                Ok(Ok(())) => {}
+                Ok(Ok(_)) => {}
                 Ok(Err(e)) => {
                     return Err(DataFusionError::Execution(
                         Exception::WorkerAuth.tagged(refused_after_handshake(url, &e)),
@@ -181,29 +197,70 @@ impl Channels {
 
 /// How long a probed worker has to answer.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-/// What a probe asks for: no worker serves it, so any answer (an
-/// "unimplemented" status, a token refusal) shows the worker is there.
-const PROBE_PATH: &str = "/dfship.Probe/Ping";
+/// What a probe asks for: a dfship worker answers it with its status
+/// ([`crate::guard::STATUS_PATH`]); anything else that answers at the gRPC
+/// level (an "unimplemented" status) is there, too.
+const PROBE_PATH: &str = crate::guard::STATUS_PATH;
+
+/// What a worker says of itself when probed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkerStatus {
+    /// dfship's version on the worker; `None` for a server that is no
+    /// dfship worker.
+    pub version: Option<String>,
+    /// Whether it requires a token.
+    pub token_required: bool,
+    /// Whether the probe's token (if any) was accepted: the fields below
+    /// are told only then.
+    pub authorized: bool,
+    /// Whether it accepts inline Python UDFs.
+    pub inlining: Option<bool>,
+    /// How many tasks it runs now.
+    pub tasks: Option<usize>,
+    /// It is shutting down: it finishes its tasks and takes no new ones.
+    pub draining: bool,
+}
+
+impl WorkerStatus {
+    fn from_headers(headers: &http::HeaderMap) -> Self {
+        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let yes = |name: &str| get(name) == Some("yes");
+        Self {
+            version: get(crate::guard::STATUS_VERSION).map(str::to_owned),
+            token_required: yes(crate::guard::STATUS_TOKEN),
+            authorized: yes(crate::guard::STATUS_AUTHORIZED),
+            inlining: get(crate::guard::STATUS_INLINING).map(|v| v == "yes"),
+            tasks: get(crate::guard::STATUS_TASKS).and_then(|v| v.parse().ok()),
+            draining: yes(crate::guard::STATUS_DRAINING),
+        }
+    }
+}
 
 /// What probing a worker found.
 pub enum Probe {
     /// It answered at the gRPC level.
-    Answers,
+    Answers(WorkerStatus),
     /// It accepts no connection, or accepts one and does not answer.
     Lost(String),
     /// It answers, but refuses this process's connections (TLS).
     Refused(String),
 }
 
-/// Sends a request no worker serves on `channel`: `Ok` when any answer
-/// comes back.
-async fn ask(channel: &mut Channel) -> std::result::Result<(), tonic::transport::Error> {
+/// Asks `channel` for the worker's status: `Ok` (with the answer's headers)
+/// when any answer comes back.
+async fn ask(
+    channel: &mut Channel,
+    token: Option<&HeaderValue>,
+) -> std::result::Result<http::HeaderMap, tonic::transport::Error> {
     let mut request = http::Request::new(tonic::body::Body::empty());
     *request.method_mut() = http::Method::POST;
     *request.uri_mut() = http::Uri::from_static(PROBE_PATH);
     request.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    if let Some(token) = token {
+        request.headers_mut().insert(AUTHORIZATION, token.clone());
+    }
     std::future::poll_fn(|cx| channel.poll_ready(cx)).await?;
-    channel.call(request).await.map(drop)
+    channel.call(request).await.map(|response| response.headers().clone())
 }
 
 /// Whether `url` answers plaintext with a TLS alert record (content type
@@ -244,17 +301,18 @@ impl Channels {
             Err(e) => return Probe::Refused(e.to_string()),
         };
         let mut connected = false;
+        let token = self.token.clone();
         let attempt = async {
             let mut channel = endpoint.connect().await?;
             connected = true;
-            ask(&mut channel).await
+            ask(&mut channel, token.as_ref()).await
         };
         match tokio::time::timeout(PROBE_TIMEOUT, attempt).await {
-            Ok(Ok(())) => Probe::Answers,
+            Ok(Ok(headers)) => Probe::Answers(WorkerStatus::from_headers(&headers)),
             Err(_) => Probe::Lost(format!("{url} (no answer within {} s)", PROBE_TIMEOUT.as_secs())),
             Ok(Err(e)) if !connected => match tls_failure(&e) {
                 Some(tls) => Probe::Refused(format!("{url} refused the TLS connection: {tls}")),
-                None => Probe::Lost(url.to_string()),
+                None => Probe::Lost(format!("{url} (does not accept connections)")),
             },
             // Connected, then the connection closed under the request: a
             // worker serving TLS, or one dying (its listening socket can
@@ -266,7 +324,7 @@ impl Channels {
                          reached with an https:// URL and TLS settings ({e})"
                     ))
                 } else {
-                    Probe::Lost(url.to_string())
+                    Probe::Lost(format!("{url} (closed the connection)"))
                 }
             }
             Ok(Err(e)) => Probe::Refused(refused_after_handshake(url, &e)),

@@ -17,27 +17,18 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion_distributed::{DistributedExt, SessionStateBuilderExt, WorkerResolver};
+use datafusion_distributed::{DistributedExt, SessionStateBuilderExt};
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue};
 use url::Url;
 
 use super::bundle::{self, UDF_HEADER};
-use super::channels::{Channels, Probe, auth_header, parse_worker_urls, validate_token};
+use super::channels::{Channels, auth_header, parse_worker_urls, validate_token};
+use super::membership::{LiveWorkers, Membership};
 use super::tls::ClientTls;
 use dfship_core::error::DfshipError;
 use dfship_core::exceptions::{Exception, TAG_PREFIX};
 use dfship_core::session::{ShipSession, ShipSettings};
-
-/// The workers a coordinator plans for: a fixed list.
-#[derive(Clone)]
-struct FixedWorkers(Arc<Vec<Url>>);
-
-impl WorkerResolver for FixedWorkers {
-    fn get_urls(&self) -> Result<Vec<Url>> {
-        Ok(self.0.to_vec())
-    }
-}
 
 /// What a coordinator needs beside its workers.
 #[derive(Debug, Clone)]
@@ -56,6 +47,11 @@ pub struct CoordinatorSettings {
     pub tls: Option<ClientTls>,
     /// The most one message a worker sends back may take.
     pub max_response_bytes: usize,
+    /// How many times a query may run when workers are lost (see
+    /// [`Membership::run`]).
+    pub max_attempts: usize,
+    /// Whether queries that write may run more than once.
+    pub retry_writes: bool,
 }
 
 /// The state builder of a coordinating session over `workers`.
@@ -65,12 +61,15 @@ pub fn coordinator_state(
     builder: SessionStateBuilder,
     settings: CoordinatorSettings,
 ) -> Result<SessionStateBuilder> {
-    let workers = Arc::new(workers);
     let channels = Channels::new(settings.ship.limits.keys.clone(), settings.tls.clone())
-        .with_max_response(settings.max_response_bytes);
+        .with_max_response(settings.max_response_bytes)
+        .with_probe_token(settings.token.as_deref())?;
+    let membership = Membership::new(workers, channels.clone(), settings.max_attempts, settings.retry_writes);
+    // Frames of this session find it there (`Membership::of`).
+    let config = config.with_extension(Arc::clone(&membership));
     let mut builder = builder
         .with_config(config)
-        .with_distributed_worker_resolver(FixedWorkers(Arc::clone(&workers)))
+        .with_distributed_worker_resolver(LiveWorkers(Arc::clone(&membership)))
         .with_distributed_channel_resolver(channels.clone())
         .with_distributed_planner();
     if let Some(bytes) = settings.bytes_per_task {
@@ -80,7 +79,7 @@ pub fn coordinator_state(
         .query_planner()
         .take()
         .ok_or_else(|| DataFusionError::Internal("datafusion-distributed set no query planner".into()))?;
-    Ok(builder.with_query_planner(Arc::new(HeaderPlanner { inner, settings, workers, channels })))
+    Ok(builder.with_query_planner(Arc::new(HeaderPlanner { inner, settings, membership })))
 }
 
 /// A coordinating session over `workers` (URLs, see
@@ -103,6 +102,9 @@ pub fn coordinator_session(
              the worker with"
         )));
     }
+    if settings.max_attempts == 0 {
+        return Err(DfshipError::InvalidArgument("max_attempts must be at least 1".into()));
+    }
     if settings.max_response_bytes == 0 {
         return Err(DfshipError::InvalidArgument("max_response_bytes must be at least 1".into()));
     }
@@ -121,8 +123,7 @@ pub fn coordinator_session(
 struct HeaderPlanner {
     inner: Arc<dyn QueryPlanner + Send + Sync>,
     settings: CoordinatorSettings,
-    workers: Arc<Vec<Url>>,
-    channels: Channels,
+    membership: Arc<Membership>,
 }
 
 #[async_trait]
@@ -151,8 +152,7 @@ impl QueryPlanner for HeaderPlanner {
             input: plan,
             headers,
             names,
-            workers: Arc::clone(&self.workers),
-            channels: self.channels.clone(),
+            membership: Arc::clone(&self.membership),
         }))
     }
 }
@@ -166,9 +166,9 @@ pub struct WithHeadersExec {
     headers: HeaderMap,
     /// The Python UDFs the headers carry, for display.
     names: Vec<String>,
-    /// Probed when the query fails, to name the workers that are gone.
-    workers: Arc<Vec<Url>>,
-    channels: Channels,
+    /// Its workers: probed when the query fails, to name (and mark down)
+    /// the ones that are gone.
+    membership: Arc<Membership>,
 }
 
 impl DisplayAs for WithHeadersExec {
@@ -216,8 +216,7 @@ impl ExecutionPlan for WithHeadersExec {
             input,
             headers: self.headers.clone(),
             names: self.names.clone(),
-            workers: Arc::clone(&self.workers),
-            channels: self.channels.clone(),
+            membership: Arc::clone(&self.membership),
         }))
     }
 
@@ -235,15 +234,15 @@ impl ExecutionPlan for WithHeadersExec {
             context.runtime_env(),
         );
         let stream = self.input.execute(partition, Arc::new(context))?;
-        let (workers, channels) = (Arc::clone(&self.workers), self.channels.clone());
+        let membership = Arc::clone(&self.membership);
         let failed = AtomicBool::new(false);
         let stream = stream.then(move |batch| {
-            let (workers, channels) = (Arc::clone(&workers), channels.clone());
+            let membership = Arc::clone(&membership);
             // Only the first error is worth probing for.
             let first = batch.is_err() && !failed.swap(true, Ordering::Relaxed);
             async move {
                 match batch {
-                    Err(e) if first => Err(name_lost_workers(e, &workers, &channels).await),
+                    Err(e) if first => Err(name_lost_workers(e, &membership).await),
                     other => other,
                 }
             }
@@ -259,8 +258,9 @@ const PROBE_PAUSE: Duration = Duration::from_millis(250);
 
 /// `err`, or, when some workers no longer answer (or refuse this process's
 /// connections), an error naming them: the crate's transport errors do not
-/// say which peer went.
-async fn name_lost_workers(err: DataFusionError, workers: &[Url], channels: &Channels) -> DataFusionError {
+/// say which peer went. The workers that no longer answer, or shut down,
+/// are marked down in `membership`.
+async fn name_lost_workers(err: DataFusionError, membership: &Membership) -> DataFusionError {
     let message = err.to_string();
     if message.contains(TAG_PREFIX) {
         return err;
@@ -272,15 +272,7 @@ async fn name_lost_workers(err: DataFusionError, workers: &[Url], channels: &Cha
         if round > 0 {
             tokio::time::sleep(PROBE_PAUSE).await;
         }
-        let probes = futures::future::join_all(workers.iter().map(|url| channels.probe(url))).await;
-        (lost, refused) = (Vec::new(), Vec::new());
-        for found in probes {
-            match found {
-                Probe::Answers => {}
-                Probe::Lost(why) => lost.push(why),
-                Probe::Refused(why) => refused.push(why),
-            }
-        }
+        (lost, refused) = membership.sweep().await;
         if !lost.is_empty() || !refused.is_empty() {
             break;
         }

@@ -34,6 +34,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use base64::Engine;
@@ -396,6 +397,21 @@ impl Service<Request<Body>> for SigningChannel {
     }
 }
 
+/// The path a worker answers with its status, before any token check
+/// (see [`Checks::status`]). Under the crate's service name, so that the
+/// server routes it to the guard; the crate's own service, without dfship
+/// in front, answers it "unimplemented".
+pub const STATUS_PATH: &str = "/worker.WorkerService/DfshipStatus";
+/// The status headers: dfship's version, whether a token is required,
+/// whether the probe's was accepted; then, for an accepted probe only,
+/// inlining and the tasks running; and whether the worker is draining.
+pub const STATUS_VERSION: &str = "x-dfship-version";
+pub const STATUS_TOKEN: &str = "x-dfship-token-required";
+pub const STATUS_AUTHORIZED: &str = "x-dfship-authorized";
+pub const STATUS_INLINING: &str = "x-dfship-inlining";
+pub const STATUS_TASKS: &str = "x-dfship-tasks";
+pub const STATUS_DRAINING: &str = "x-dfship-draining";
+
 /// What a worker requires of a request.
 pub struct Checks {
     /// SHA-256 of the token every request must carry.
@@ -408,6 +424,10 @@ pub struct Checks {
     pub slots: Option<Arc<TaskSlots>>,
     /// Its responses' timeout and error naming.
     pub supervision: Supervision,
+    /// Whether it accepts inline Python UDFs (for its status).
+    pub inlining: bool,
+    /// Set when it shuts down: new tasks are refused.
+    pub draining: Arc<AtomicBool>,
 }
 
 /// SHA-256 of a token: compared instead of the token, so that the
@@ -451,6 +471,37 @@ impl Checks {
             slots.max()
         )));
         Refusal { status, trusted: true }
+    }
+
+    /// The refusal of a task while the worker shuts down.
+    fn draining(&self) -> Refusal {
+        let status = Status::unavailable(Exception::WorkerUnavailable.tagged(format_args!(
+            "the dfship worker at {} is shutting down: it finishes its running tasks and takes no \
+             new ones",
+            self.url
+        )));
+        Refusal { status, trusted: true }
+    }
+
+    /// The answer to [`STATUS_PATH`]. Anyone reaching the worker learns its
+    /// version, whether it requires a token and whether it is draining
+    /// (what a load balancer's health check needs); the rest only with
+    /// the token.
+    fn status(&self, headers: &HeaderMap) -> Response<Body> {
+        let authorized = self.token(headers).is_ok();
+        let yes_no = |b: bool| HeaderValue::from_static(if b { "yes" } else { "no" });
+        let mut response = Status::ok("").into_http::<Body>();
+        let out = response.headers_mut();
+        out.insert(STATUS_VERSION, HeaderValue::from_static(env!("CARGO_PKG_VERSION")));
+        out.insert(STATUS_TOKEN, yes_no(self.token.is_some()));
+        out.insert(STATUS_AUTHORIZED, yes_no(authorized));
+        out.insert(STATUS_DRAINING, yes_no(self.draining.load(Ordering::Acquire)));
+        if authorized {
+            out.insert(STATUS_INLINING, yes_no(self.inlining));
+            let tasks = self.slots.as_ref().map_or(0, |s| s.in_use());
+            out.insert(STATUS_TASKS, HeaderValue::from(tasks));
+        }
+        response
     }
 
     /// The deepest protobuf nesting accepted in a plan request.
@@ -614,6 +665,9 @@ where
             let mut request = request;
             // Only this guard sets it, on the stand-in below.
             request.headers_mut().remove(REFUSED_HEADER);
+            if request.uri().path() == STATUS_PATH {
+                return Ok(checks.status(request.headers()));
+            }
             if let Err(status) = checks.token(request.headers()) {
                 return Ok(status.into_http());
             }
@@ -630,6 +684,9 @@ where
                 // A task is the stream its coordinator opens: it holds a
                 // slot until that stream ends.
                 let new_task = parts.uri.path() == PLAN_METHODS[0];
+                if new_task && checks.draining.load(Ordering::Acquire) {
+                    return Err(checks.draining());
+                }
                 let slot = match (&checks.slots, new_task) {
                     (Some(slots), true) => Some(slots.take().ok_or_else(|| checks.busy(slots))?),
                     _ => None,

@@ -38,6 +38,7 @@ pub mod bundle;
 pub mod channels;
 pub mod coordinator;
 pub mod guard;
+pub mod membership;
 pub mod policy;
 pub mod supervise;
 pub mod tls;

@@ -3,6 +3,7 @@
 //! query's Python UDFs.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -174,6 +175,10 @@ pub struct RunningWorker {
     /// The worker's threads cannot be stopped for a fork: while it serves, a
     /// fork is reported as unsafe (see [`dfship_core::runtime::before_fork`]).
     serving: Option<dfship_core::runtime::Claim>,
+    /// Set by [`RunningWorker::drain`]: new tasks are refused.
+    draining: Arc<AtomicBool>,
+    /// The tasks running.
+    slots: Arc<TaskSlots>,
 }
 
 impl RunningWorker {
@@ -203,12 +208,17 @@ impl RunningWorker {
         }
         let runtime_env = runtime_env.build_arc().map_err(std::io::Error::other)?;
         let shared: Arc<str> = Arc::from(url.as_str());
+        // Without a cap, the slots only count the tasks running.
+        let slots = TaskSlots::new(settings.limits.max_tasks.unwrap_or(usize::MAX));
+        let draining = Arc::new(AtomicBool::new(false));
         let checks = Checks {
             token: settings.token.as_deref().map(token_digest),
             limits: settings.ship.limits.clone(),
             url: Arc::clone(&shared),
-            slots: settings.limits.max_tasks.map(TaskSlots::new),
+            slots: Some(Arc::clone(&slots)),
             supervision: Supervision { url: Arc::clone(&shared), timeout: settings.limits.query_timeout },
+            inlining: settings.ship.inlining,
+            draining: Arc::clone(&draining),
         };
         let tls = settings.tls.clone();
         let session = WorkerSession {
@@ -248,6 +258,8 @@ impl RunningWorker {
             served: Some(served),
             runtime: Some(runtime),
             serving: Some(serving),
+            draining,
+            slots,
         })
     }
 
@@ -257,6 +269,27 @@ impl RunningWorker {
 
     pub fn is_running(&self) -> bool {
         self.runtime.is_some()
+    }
+
+    /// The tasks running now.
+    pub fn tasks(&self) -> usize {
+        self.slots.in_use()
+    }
+
+    /// Shuts down gracefully: new tasks are refused at once (as
+    /// `WorkerUnavailableError`, which a coordinator answers by running the
+    /// query on its other workers), running ones get up to `grace` to
+    /// finish, then the worker stops. Returns how many tasks were still
+    /// running when it stopped. Blocks, like [`RunningWorker::stop`].
+    pub fn drain(&mut self, grace: Duration) -> usize {
+        self.draining.store(true, Ordering::Release);
+        let deadline = std::time::Instant::now() + grace;
+        while self.slots.in_use() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let cut = self.slots.in_use();
+        self.stop();
+        cut
     }
 
     /// Stops accepting requests, lets running ones finish for a few seconds

@@ -1,5 +1,6 @@
 //! `DataFrame` handle: lazy plans over a session, executed on collect.
 
+use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
@@ -8,10 +9,11 @@ use datafusion::arrow::record_batch::{RecordBatch, RecordBatchReader};
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::common::JoinType;
 use datafusion::common::config::{CsvOptions, TableParquetOptions};
+use datafusion::common::tree_node::TreeNode;
 use datafusion::common::{Column, RecursionUnnestOption, UnnestOptions};
 use datafusion::dataframe::DataFrame;
 use datafusion::dataframe::DataFrameWriteOptions;
-use datafusion::logical_expr::Partitioning;
+use datafusion::logical_expr::{LogicalPlan, Partitioning, SortExpr};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -26,6 +28,7 @@ use dfship_core::codec::bounded::with_stack;
 use dfship_core::depth::plan_expr_depth;
 use dfship_core::error::DfshipError;
 use dfship_core::query;
+use dfship_distributed::membership::Membership;
 
 #[pyclass(name = "DataFrame", module = "dfship._internal", frozen)]
 pub struct PyDataFrame {
@@ -65,8 +68,27 @@ impl PyDataFrame {
     }
 
     fn collect_batches(&self, py: Python<'_>) -> PyResult<Vec<RecordBatch>> {
+        self.run(py, false, |df| async move { df.collect().await })
+    }
+
+    /// Runs `op` on a copy of the frame. On a distributed session whose
+    /// workers go missing, the query runs again, planned anew, as many times
+    /// as the session allows ([`Membership::run`]); `writes` (or a plan
+    /// that writes) runs once unless the session retries writes.
+    fn run<T, F, Fut>(&self, py: Python<'_>, writes: bool, op: F) -> PyResult<T>
+    where
+        F: Fn(DataFrame) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = datafusion::error::Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
         let df = self.dataframe();
-        wait_for_depth(py, self.depth, async move { df.collect().await })
+        match Membership::of(df.task_ctx().session_config()) {
+            None => wait_for_depth(py, self.depth, op(df)),
+            Some(membership) => {
+                let writes = writes || plan_writes(df.logical_plan());
+                wait_for_depth(py, self.depth, async move { membership.run(writes, || op(df.clone())).await })
+            }
+        }
     }
 }
 
@@ -76,6 +98,11 @@ impl Drop for PyDataFrame {
         let df = unsafe { ManuallyDrop::take(&mut self.df) };
         with_stack(self.depth, move || drop(df));
     }
+}
+
+/// Whether running `plan` writes (INSERT, COPY and the like).
+fn plan_writes(plan: &LogicalPlan) -> bool {
+    plan.exists(|node| Ok(matches!(node, LogicalPlan::Dml(_) | LogicalPlan::Copy(_)))).unwrap_or(true)
 }
 
 fn join_type(how: &str) -> PyResult<JoinType> {
@@ -103,17 +130,33 @@ fn positive(n: usize, name: &str) -> PyResult<()> {
     Ok(())
 }
 
+/// How a frame is written: made anew for each attempt at the write
+/// (DataFusion's options are not `Clone`).
+#[derive(Clone)]
+struct WriteSpec {
+    single_file_output: Option<bool>,
+    partition_by: Vec<String>,
+    sort_by: Vec<SortExpr>,
+}
+
+impl WriteSpec {
+    fn options(&self) -> DataFrameWriteOptions {
+        let mut options = DataFrameWriteOptions::new()
+            .with_partition_by(self.partition_by.clone())
+            .with_sort_by(self.sort_by.clone());
+        if let Some(single) = self.single_file_output {
+            options = options.with_single_file_output(single);
+        }
+        options
+    }
+}
+
 fn write_options(
     single_file_output: Option<bool>,
     partition_by: Vec<String>,
     sort_by: &[PyRef<'_, PySortExpr>],
-) -> DataFrameWriteOptions {
-    let mut options =
-        DataFrameWriteOptions::new().with_partition_by(partition_by).with_sort_by(sorts(sort_by));
-    if let Some(single) = single_file_output {
-        options = options.with_single_file_output(single);
-    }
-    options
+) -> WriteSpec {
+    WriteSpec { single_file_output, partition_by, sort_by: sorts(sort_by) }
 }
 
 /// Renders batches as a text table, noting when rows were left out.
@@ -266,8 +309,7 @@ impl PyDataFrame {
 
     /// Runs the query; its batches, partition by partition.
     fn collect_partitioned(&self, py: Python<'_>) -> PyResult<Vec<Py<PyList>>> {
-        let df = self.dataframe();
-        let partitions = wait_for_depth(py, self.depth, async move { df.collect_partitioned().await })?;
+        let partitions = self.run(py, false, |df| async move { df.collect_partitioned().await })?;
         partitions
             .iter()
             .map(|batches| {
@@ -297,8 +339,10 @@ impl PyDataFrame {
         let options = write_options(single_file_output, partition_by, &sort_by);
         let mut parquet = TableParquetOptions::default();
         parquet.global.compression = compression;
-        let df = self.dataframe();
-        wait_for_depth(py, self.depth, async move { df.write_parquet(&path, options, Some(parquet)).await })?;
+        self.run(py, true, move |df| {
+            let (path, options, parquet) = (path.clone(), options.options(), parquet.clone());
+            async move { df.write_parquet(&path, options, Some(parquet)).await }
+        })?;
         Ok(())
     }
 
@@ -314,8 +358,10 @@ impl PyDataFrame {
     ) -> PyResult<()> {
         let options = write_options(single_file_output, partition_by, &sort_by);
         let csv = CsvOptions::default().with_has_header(with_header);
-        let df = self.dataframe();
-        wait_for_depth(py, self.depth, async move { df.write_csv(&path, options, Some(csv)).await })?;
+        self.run(py, true, move |df| {
+            let (path, options, csv) = (path.clone(), options.options(), csv.clone());
+            async move { df.write_csv(&path, options, Some(csv)).await }
+        })?;
         Ok(())
     }
 
@@ -329,8 +375,10 @@ impl PyDataFrame {
         sort_by: Vec<PyRef<'_, PySortExpr>>,
     ) -> PyResult<()> {
         let options = write_options(single_file_output, partition_by, &sort_by);
-        let df = self.dataframe();
-        wait_for_depth(py, self.depth, async move { df.write_json(&path, options, None).await })?;
+        self.run(py, true, move |df| {
+            let (path, options) = (path.clone(), options.options());
+            async move { df.write_json(&path, options, None).await }
+        })?;
         Ok(())
     }
 
@@ -375,8 +423,7 @@ impl PyDataFrame {
     }
 
     fn count(&self, py: Python<'_>) -> PyResult<usize> {
-        let df = self.dataframe();
-        wait_for_depth(py, self.depth, async move { df.count().await })
+        self.run(py, false, |df| async move { df.count().await })
     }
 
     fn schema<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

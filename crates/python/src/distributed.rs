@@ -14,8 +14,9 @@ use super::session::PySessionContext;
 use dfship_core::error::DfshipError;
 use dfship_core::session::{ShipSession, ShipSettings};
 use dfship_core::stores::StoreRegistry;
-use dfship_distributed::channels::DEFAULT_MAX_RESPONSE_BYTES;
+use dfship_distributed::channels::{Channels, DEFAULT_MAX_RESPONSE_BYTES, Probe, parse_worker_urls};
 use dfship_distributed::coordinator::{CoordinatorSettings, coordinator_session};
+use dfship_distributed::membership::{DEFAULT_MAX_ATTEMPTS, Membership};
 use dfship_distributed::policy::Policy;
 use dfship_distributed::tls::{ClientTls, ServerTls};
 use dfship_distributed::validate_token;
@@ -127,6 +128,25 @@ impl PyWorker {
         self.running.lock().is_ok_and(|r| r.as_ref().is_some_and(RunningWorker::is_running))
     }
 
+    /// The tasks it runs now.
+    #[getter]
+    fn tasks(&self) -> usize {
+        self.running.lock().ok().and_then(|r| r.as_ref().map(RunningWorker::tasks)).unwrap_or(0)
+    }
+
+    /// Shuts down gracefully: refuses new tasks, gives running ones up to
+    /// `grace` seconds, then stops. Returns the tasks still running when it
+    /// stopped.
+    fn drain(&self, py: Python<'_>, grace: f64) -> PyResult<usize> {
+        let grace = Duration::try_from_secs_f64(grace)
+            .map_err(|_| DfshipError::InvalidArgument(format!("grace {grace} is not a number of seconds")))?;
+        let taken = self.running.lock().ok().and_then(|mut r| r.take());
+        match taken {
+            Some(mut worker) => guard(|| Ok(py.detach(move || worker.drain(grace)))),
+            None => Ok(0),
+        }
+    }
+
     /// Stops serving; running requests get a few seconds to finish.
     fn stop(&self, py: Python<'_>) -> PyResult<()> {
         let taken = self.running.lock().ok().and_then(|mut r| r.take());
@@ -143,7 +163,7 @@ impl PyWorker {
 /// The session of a `DistributedContext`: queries are planned into stages
 /// and run on `workers`.
 #[pyfunction]
-#[pyo3(signature = (workers, token=None, config=None, runtime=None, bytes_per_task=None, payload_key=None, python_udf_inlining=true, tls=None, max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES))]
+#[pyo3(signature = (workers, token=None, config=None, runtime=None, bytes_per_task=None, payload_key=None, python_udf_inlining=true, tls=None, max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES, max_attempts=DEFAULT_MAX_ATTEMPTS, retry_writes=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn distributed_session(
     workers: Vec<String>,
@@ -155,6 +175,8 @@ pub fn distributed_session(
     python_udf_inlining: bool,
     tls: Option<ClientPem>,
     max_response_bytes: usize,
+    max_attempts: usize,
+    retry_writes: bool,
 ) -> PyResult<PySessionContext> {
     let tls = tls.map(client).transpose()?;
     let ship = match payload_key {
@@ -168,6 +190,74 @@ pub fn distributed_session(
         None => dfship_core::stores::default_runtime(),
     });
     let config = config.map(|c| c.config.clone()).unwrap_or_default();
-    let settings = CoordinatorSettings { ship, token, bytes_per_task, tls, max_response_bytes };
+    let settings = CoordinatorSettings {
+        ship,
+        token,
+        bytes_per_task,
+        tls,
+        max_response_bytes,
+        max_attempts,
+        retry_writes,
+    };
     Ok(coordinator_session(&workers, config, builder, settings)?.into())
+}
+
+fn membership(ctx: &PySessionContext) -> PyResult<Arc<Membership>> {
+    Membership::of(ctx.session.ctx.state().config())
+        .ok_or_else(|| DfshipError::InvalidArgument("this session is not a DistributedContext".into()).into())
+}
+
+/// The attempts of the session's most recent query: for each, the workers
+/// it was planned over, its error (`None` for the one that gave the
+/// result), the workers it found gone and how long it took.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+pub fn distributed_attempts(
+    ctx: PyRef<'_, PySessionContext>,
+) -> PyResult<Vec<(Vec<String>, Option<String>, Vec<String>, f64)>> {
+    Ok(membership(&ctx)?
+        .last_attempts()
+        .into_iter()
+        .map(|a| (a.workers, a.error, a.lost, a.seconds))
+        .collect())
+}
+
+/// Each worker of the session and, for one marked down, why.
+#[pyfunction]
+pub fn distributed_members(ctx: PyRef<'_, PySessionContext>) -> PyResult<Vec<(String, Option<String>)>> {
+    Ok(membership(&ctx)?.states())
+}
+
+/// A probed worker: `(url, reachable, why not, version, token required,
+/// authorized, inlining, tasks, draining)`.
+type Probed = (String, bool, Option<String>, Option<String>, bool, bool, Option<bool>, Option<usize>, bool);
+
+/// Probes each of `workers` (concurrently, each within 2 s).
+#[pyfunction]
+#[pyo3(signature = (workers, token=None, tls=None))]
+pub fn probe_workers(
+    py: Python<'_>,
+    workers: Vec<String>,
+    token: Option<String>,
+    tls: Option<ClientPem>,
+) -> PyResult<Vec<Probed>> {
+    let urls = parse_worker_urls(&workers)?;
+    validate_token(token.as_deref())?;
+    let tls = tls.map(client).transpose()?;
+    let channels = Channels::new(None, tls).with_probe_token(token.as_deref()).map_err(DfshipError::from)?;
+    let probes = super::runtime::wait_for(py, async move {
+        Ok(futures::future::join_all(urls.iter().map(|u| channels.probe(u))).await)
+    })?;
+    Ok(workers
+        .into_iter()
+        .zip(probes)
+        .map(|(url, probe)| match probe {
+            Probe::Answers(s) => {
+                (url, true, None, s.version, s.token_required, s.authorized, s.inlining, s.tasks, s.draining)
+            }
+            Probe::Lost(why) | Probe::Refused(why) => {
+                (url, false, Some(why), None, false, false, None, None, false)
+            }
+        })
+        .collect())
 }

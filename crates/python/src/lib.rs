@@ -56,6 +56,9 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<object_store::PyHttp>()?;
     m.add_class::<object_store::PyLocalFileSystem>()?;
     m.add_function(wrap_pyfunction!(distributed::distributed_session, m)?)?;
+    m.add_function(wrap_pyfunction!(distributed::distributed_attempts, m)?)?;
+    m.add_function(wrap_pyfunction!(distributed::distributed_members, m)?)?;
+    m.add_function(wrap_pyfunction!(distributed::probe_workers, m)?)?;
     m.add_function(wrap_pyfunction!(functions::scalar_function, m)?)?;
     m.add_function(wrap_pyfunction!(functions::aggregate_function, m)?)?;
     m.add_function(wrap_pyfunction!(functions::window_function, m)?)?;

@@ -46,9 +46,12 @@ __all__ = [
     "TOKEN_ENV",
     "TOKEN_FILE_ENV",
     "DistributedContext",
+    "QueryAttempt",
     "Tls",
     "Worker",
     "WorkerProcess",
+    "WorkerState",
+    "probe",
     "read_secret_file",
     "spawn_worker",
 ]
@@ -334,10 +337,23 @@ class Worker(_StopsOnExit):
         """Whether the worker still serves."""
         return bool(self._raw.running)
 
+    @property
+    def tasks(self) -> int:
+        """How many tasks the worker runs now."""
+        return int(self._raw.tasks)
+
     def stop(self) -> None:
         """Stops serving; running tasks get a few seconds to finish.
         Stopping twice is harmless."""
         self._raw.stop()
+
+    def drain(self, grace: float = 30.0) -> int:
+        """Shuts down gracefully: new tasks are refused at once (a
+        coordinator takes that as the worker being unavailable, and runs the
+        query again on its other workers), running tasks get up to ``grace``
+        seconds to finish, then the worker stops. Returns how many tasks
+        were still running when it stopped (0 when all finished)."""
+        return int(self._raw.drain(float(grace)))
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -367,6 +383,18 @@ class DistributedContext(SessionContext):
     by default), checked from its declared length before it is buffered: a
     faulty or hostile worker cannot make the coordinator allocate more
     (:class:`~dfship.exceptions.PayloadTooLargeError`).
+
+    Lost workers: when a query fails because a worker is unavailable (it
+    stopped answering, its connection broke, it is shutting down or busy),
+    the workers that no longer answer are dropped and the whole query runs
+    again, planned over the others, up to ``max_attempts`` times in all
+    (3 by default; 1 turns retries off). A result always comes from one
+    complete attempt. Other errors (a UDF raising, a type error, a refused
+    token or policy) are never retried, and neither are queries that write
+    (``write_*``, ``INSERT``, ``COPY``) unless ``retry_writes=True``.
+    Dropped workers are probed in the background and used again once they
+    answer. :meth:`last_query_attempts` tells what happened; collecting
+    methods are retried, a result stream (``execute_stream``) is not.
     """
 
     __slots__ = ()
@@ -383,9 +411,13 @@ class DistributedContext(SessionContext):
         bytes_per_task: int | None = None,
         tls: Tls | None = None,
         max_response_bytes: int = 256 * 1024 * 1024,
+        max_attempts: int = 3,
+        retry_writes: bool = False,
     ) -> None:
         if isinstance(workers, str):
             raise TypeError("workers is a sequence of URLs, not one string")
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            raise ValueError(f"max_attempts must be an int of at least 1, not {max_attempts!r}")
         urls = [str(w) for w in workers]
         self._raw = _internal.distributed_session(
             urls,
@@ -397,6 +429,8 @@ class DistributedContext(SessionContext):
             bool(python_udf_inlining),
             None if tls is None else tls._client(),
             int(max_response_bytes),
+            max_attempts,
+            bool(retry_writes),
         )
         _SESSION_WORKERS[self._raw.session_id] = tuple(urls)
 
@@ -405,8 +439,81 @@ class DistributedContext(SessionContext):
         """The URLs of the workers this session's queries run on."""
         return _SESSION_WORKERS.get(self._raw.session_id, ())
 
+    def last_query_attempts(self) -> list[QueryAttempt]:
+        """The attempts of this session's most recent query to finish, in
+        order: one when it ran through, more when workers were lost; the
+        last one's ``error`` is ``None`` when the query succeeded."""
+        return [
+            QueryAttempt(list(w), e, list(lost), s)
+            for w, e, lost, s in _internal.distributed_attempts(self._raw)
+        ]
+
+    def worker_states(self) -> dict[str, str | None]:
+        """Each worker's URL, and why it is dropped (``None`` for one in
+        use): dropped workers come back when a background probe finds them
+        answering."""
+        return dict(_internal.distributed_members(self._raw))
+
     def __repr__(self) -> str:
         return f"DistributedContext(workers={list(self.workers)!r})"
+
+
+@dataclass(frozen=True)
+class QueryAttempt:
+    """One attempt at a query (see :meth:`DistributedContext.last_query_attempts`)."""
+
+    #: The workers it was planned over.
+    workers: list[str]
+    #: Why it failed; ``None`` for the attempt that gave the result.
+    error: str | None
+    #: The workers it found gone (dropped because of it).
+    lost: list[str]
+    #: How long it took.
+    seconds: float
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    """What :func:`probe` found of one worker."""
+
+    url: str
+    #: Whether it answered within 2 seconds.
+    reachable: bool
+    #: Why not, when it did not.
+    error: str | None
+    #: dfship's version on it (``None`` for a server that is no dfship worker).
+    version: str | None
+    #: Whether it requires a token.
+    token_required: bool
+    #: Whether the probe's token was accepted (or none is required): the
+    #: two fields below are told only then.
+    authorized: bool
+    #: Whether it accepts inline Python UDFs.
+    inlining: bool | None
+    #: How many tasks it runs now.
+    tasks_running: int | None
+    #: It is shutting down (finishing its tasks, taking no new ones).
+    draining: bool
+
+
+def probe(
+    urls: Sequence[str], *, token: str | None = None, tls: Tls | None = None
+) -> list[WorkerState]:
+    """Asks each worker (concurrently, each within 2 seconds) for its state.
+    Without the worker's ``token``, only reachability, version, whether a
+    token is required and whether it is draining are told.
+
+    >>> with Worker(token="s3cret") as w:
+    ...     (state,) = probe([w.url], token="s3cret")
+    ...     state.reachable, state.token_required, state.inlining, state.tasks_running
+    (True, True, True, 0)
+    """
+    if isinstance(urls, str):
+        raise TypeError("urls is a sequence of URLs, not one string")
+    found = _internal.probe_workers(
+        [str(u) for u in urls], token, None if tls is None else tls._client()
+    )
+    return [WorkerState(*row) for row in found]
 
 
 class WorkerProcess(_StopsOnExit):

@@ -4,6 +4,7 @@ distributed mode.
     python -m dfship_tpch check --data DIR [--query N ...]
     python -m dfship_tpch pool --data DIR --workers N --start spawn [--query N ...] [--variant udf]
     python -m dfship_tpch distributed --data DIR --workers 2,3 [--query N ...] [--iterations K]
+    python -m dfship_tpch chaos --data DIR [--workers 3] [--seconds 600] [--json FILE]
 
 Each exits with status 1 when any result differs.
 """
@@ -136,6 +137,32 @@ def _pool(args: argparse.Namespace) -> int:
     return 0 if matched == len(outcomes) else 1
 
 
+def _chaos(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dfship_tpch.chaos import render, run_chaos, to_json
+
+    sf, parts = dataset(args.data)
+    print(
+        f"TPC-H SF {sf:g} ({parts} part(s) per table) from {args.data}: the 22 queries in a loop "
+        f"on {args.workers} workers for {args.seconds:g} s, one hit every ~{args.interval:g} s",
+        flush=True,
+    )
+    report = run_chaos(
+        args.data,
+        workers=args.workers,
+        seconds=args.seconds,
+        interval=args.interval,
+        max_attempts=args.max_attempts,
+        seed=args.seed,
+        log=lambda line: print(line, flush=True),
+    )
+    print(render(report))
+    if args.json:
+        Path(args.json).write_text(to_json(report) + "\n")
+    return 0 if report.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m dfship_tpch", description=__doc__.splitlines()[0]
@@ -173,6 +200,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     dist.add_argument("--bytes-per-task", type=int, default=None, help="input bytes per scan task")
     dist.set_defaults(run=_distributed)
+    chaos = commands.add_parser(
+        "chaos", help="the 22 queries in a loop while workers are killed, frozen and restarted"
+    )
+    chaos.add_argument("--data", required=True, help="a directory made by `dfship-tpch gen`")
+    chaos.add_argument("--workers", type=int, default=3)
+    chaos.add_argument("--seconds", type=float, default=600.0, help="how long the loop runs")
+    chaos.add_argument("--interval", type=float, default=4.0, help="mean seconds between actions")
+    chaos.add_argument("--max-attempts", type=int, default=5)
+    chaos.add_argument("--seed", type=int, default=0)
+    chaos.add_argument("--json", help="also write the report here")
+    chaos.set_defaults(run=_chaos)
     args = parser.parse_args(argv)
     try:
         result: int = args.run(args)

@@ -329,3 +329,48 @@ def test_sigterm_lets_running_queries_finish_and_exits_0(tpch_data: str) -> None
                 peer.stop(signal.SIGKILL)
     finally:
         assert steady.stop() == 0
+
+
+# -- Ray ---------------------------------------------------------------------
+
+
+def test_a_ray_actor_killed_is_restarted_and_used_again(tpch_data: str) -> None:
+    ray = pytest.importorskip("ray", reason="Ray has no build for this Python")
+    from dfship.distributed.ray import start_workers
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        workers = start_workers(2, num_cpus=1, threads=2, max_restarts=1)
+        urls = list(workers)
+        ctx = DistributedContext(
+            urls, bytes_per_task=BYTES_PER_TASK, token=workers.token, max_attempts=2
+        )
+        register(ctx, tpch_data)
+        assert ctx.sql(QUERY).to_pydict() == expected(tpch_data)
+        victim = workers.actors[0]
+        old_pid = ray.get(victim.pid.remote())
+        os.kill(old_pid, signal.SIGKILL)
+        # The query runs on the other worker meanwhile.
+        assert ctx.sql(QUERY).to_pydict() == expected(tpch_data)
+        assert ctx.worker_states()[urls[0]] is not None
+        # Ray restarts the actor, on the same port of the same node.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                new_pid = ray.get(victim.pid.remote(), timeout=10)
+                break
+            except ray.exceptions.ActorUnavailableError:
+                assert time.monotonic() < deadline, "the actor was not restarted"
+                time.sleep(0.5)
+        assert new_pid != old_pid
+        assert workers.refresh() == urls
+        deadline = time.monotonic() + 30
+        while ctx.worker_states()[urls[0]] is not None:
+            assert time.monotonic() < deadline, ctx.worker_states()
+            assert ctx.sql(QUERY).to_pydict() == expected(tpch_data)
+            time.sleep(0.2)
+        assert ctx.sql(QUERY).to_pydict() == expected(tpch_data)
+        assert urls[0] in ctx.last_query_attempts()[-1].workers
+        workers.stop()
+    finally:
+        ray.shutdown()

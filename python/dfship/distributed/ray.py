@@ -6,12 +6,22 @@
 Each actor hosts one :class:`~dfship.distributed.Worker`, listening on its
 node's address. The workers live as long as the returned
 :class:`RayWorkers` (or until :meth:`RayWorkers.stop`).
+
+An actor whose process dies is restarted by Ray (``max_restarts``). On the
+same node it listens on the port it had, so its URL does not change: a
+:class:`~dfship.distributed.DistributedContext` drops it while it is gone
+and uses it again once it answers. Restarted on another node (its node was
+lost), it has a new URL: :meth:`RayWorkers.refresh` reads the current ones.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import tempfile
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -36,6 +46,14 @@ class RayWorkers(list[str]):
         """The Ray actor handles, one per worker."""
         return list(self._actors)
 
+    def refresh(self) -> RayWorkers:
+        """Asks every actor for its URL (restarted on another node, it has a
+        new one) and updates this list in place; returns it."""
+        import ray
+
+        self[:] = ray.get([a.url.remote() for a in self._actors])
+        return self
+
     def stop(self) -> None:
         """Stops every worker and ends its actor."""
         import ray
@@ -44,6 +62,10 @@ class RayWorkers(list[str]):
         ray.get([a.stop.remote() for a in actors])
         for actor in actors:
             ray.kill(actor)
+
+
+def _port_note(actor_id: str) -> Path:
+    return Path(tempfile.gettempdir()) / f"dfship-ray-{os.getuid()}" / f"{actor_id}.port"
 
 
 def _actor_class(ray: Any) -> Any:
@@ -61,15 +83,32 @@ def _actor_class(ray: Any) -> Any:
             from dfship.distributed import Worker
 
             host = ray.util.get_node_ip_address()
-            self.worker = Worker(
-                port,
-                host=host,
-                token=token,
-                python_udf_inlining=python_udf_inlining,
-                threads=threads,
-                object_stores=object_stores,
-                tls=tls,
-            )
+            context = ray.get_runtime_context()
+            # Where this actor notes its port, so that a restart on the same
+            # node listens where the coordinators already look.
+            note = _port_note(context.get_actor_id())
+            if context.was_current_actor_reconstructed and note.exists():
+                port = int(note.read_text())
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    self.worker = Worker(
+                        port,
+                        host=host,
+                        token=token,
+                        python_udf_inlining=python_udf_inlining,
+                        threads=threads,
+                        object_stores=object_stores,
+                        tls=tls,
+                    )
+                    break
+                except OSError:
+                    # The dead process's socket may hold the port a moment.
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            note.parent.mkdir(parents=True, exist_ok=True)
+            note.write_text(self.worker.url.rsplit(":", 1)[1])
 
         def url(self) -> str:
             return self.worker.url
@@ -81,6 +120,7 @@ def _actor_class(ray: Any) -> Any:
 
         def stop(self) -> None:
             self.worker.stop()
+            _port_note(ray.get_runtime_context().get_actor_id()).unlink(missing_ok=True)
 
     return DfshipWorkerActor
 
@@ -95,6 +135,7 @@ def start_workers(
     num_cpus: float = 1,
     object_stores: Sequence[str] = (),
     tls: Tls | None = None,
+    max_restarts: int = 3,
 ) -> RayWorkers:
     """Starts ``n`` dfship workers as Ray actors on the connected Ray
     cluster (``ray.init()`` first) and returns their URLs.
@@ -110,6 +151,8 @@ def start_workers(
     whose files must exist on every node) they serve TLS. Object stores are each worker's own:
     ``object_stores`` (``--object-store`` URLs) and the ``AWS_*``,
     ``GOOGLE_*`` or ``AZURE_*`` variables of ``runtime_env``'s ``env_vars``.
+    Ray restarts an actor whose process dies up to ``max_restarts`` times
+    (-1: always); see the module's notes for its URL.
     """
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -126,6 +169,7 @@ def start_workers(
         actors = [
             actor.options(
                 num_cpus=num_cpus,
+                max_restarts=max_restarts,
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
             ).remote(*args)
             for node in nodes
@@ -134,7 +178,9 @@ def start_workers(
         if n < 1:
             raise ValueError("start_workers needs n >= 1")
         actors = [
-            actor.options(num_cpus=num_cpus, scheduling_strategy="SPREAD").remote(*args)
+            actor.options(
+                num_cpus=num_cpus, max_restarts=max_restarts, scheduling_strategy="SPREAD"
+            ).remote(*args)
             for _ in range(n)
         ]
     urls = ray.get([a.url.remote() for a in actors])

@@ -286,16 +286,11 @@ impl Membership {
             let started = Instant::now();
             let names: Vec<String> = live.iter().map(display).collect();
             let down_before = self.down_set();
-            let result = if live.is_empty() {
-                Err(availability(format_args!(
-                    "none of this session's {} dfship workers answers: {}",
-                    self.workers.len(),
-                    self.describe_down()
-                )))
-            } else {
-                query().await
-            };
-            if result.as_ref().is_err_and(is_availability_error) && self.down_set() == down_before {
+            let result = if live.is_empty() { Err(self.none_answers()) } else { query().await };
+            if !live.is_empty()
+                && result.as_ref().is_err_and(is_availability_error)
+                && self.down_set() == down_before
+            {
                 // Failed before the plan ran (a connection refused while
                 // starting it): find out who is gone now.
                 self.sweep().await;
@@ -340,14 +335,20 @@ impl Membership {
             .collect()
     }
 
-    fn describe_down(&self) -> String {
+    /// The error when no worker is left: each one and why it is down.
+    fn none_answers(&self) -> DataFusionError {
         let members = self.members();
-        self.workers
+        let why: Vec<String> = self
+            .workers
             .iter()
             .zip(members.iter())
             .map(|(u, m)| m.down.clone().unwrap_or_else(|| format!("{} (answers)", display(u))))
-            .collect::<Vec<_>>()
-            .join(", ")
+            .collect();
+        availability(format_args!(
+            "none of this session's {} dfship workers answers: {}",
+            self.workers.len(),
+            why.join(", ")
+        ))
     }
 }
 
@@ -360,11 +361,7 @@ impl WorkerResolver for LiveWorkers {
     fn get_urls(&self) -> Result<Vec<Url>> {
         let live = self.0.live();
         if live.is_empty() {
-            return Err(availability(format_args!(
-                "none of this session's {} dfship workers answers: {}",
-                self.0.workers.len(),
-                self.0.describe_down()
-            )));
+            return Err(self.0.none_answers());
         }
         Ok(live)
     }

@@ -218,6 +218,20 @@ harness: $(BUILT) $(FFI_BUILT) other-python ## Property harness: codecs, fuzzing
 	rm -f target/harness-report.txt
 	INSTA_UPDATE=no cargo test -p dfship-harness --quiet -- --nocapture --test-threads=1
 	@echo "== harness report =="; cat target/harness-report.txt
+	$(SQLGEN) --coverage 3000
+	$(SQLGEN) --cases 80 --seed 20261203 --budget 240
+	$(SQLGEN) --cases 40 --udfs on --seed 20261204 --budget 240
+	$(SQLGEN) --plant drop-batch --udfs off --cases 200 --seed 7 --budget 240
+
+# Random SQL with Python UDFs, single-node vs distributed (2 and 3 worker
+# processes, with and without a payload key) vs DuckDB (harness/sqlgen).
+SQLGEN = PYTHONPATH=$(CURDIR)/harness $(VPY) -m sqlgen
+HQ_CASES ?= 2000
+HQ_SEED ?= 0
+HQ_BUDGET ?= 3600
+.PHONY: harness-queries
+harness-queries: $(BUILT) ## Random SQL: HQ_CASES (2000) queries from HQ_SEED (0) within HQ_BUDGET s, single-node vs distributed vs DuckDB
+	$(SQLGEN) --cases $(HQ_CASES) --seed $(HQ_SEED) --budget $(HQ_BUDGET)
 
 # The guide (docs-book/, mdbook). mdbook is installed by cargo into
 # TOOLS_DIR (.ci/run keeps it in its cache), without its server and watcher.
@@ -255,8 +269,8 @@ pytest: $(BUILT) $(FFI_BUILT) ## Python tests and doctests (TPC-H at SF 0.01 inc
 .PHONY: fmt
 fmt: $(STAMP) ## Format Rust and Python
 	cargo fmt --all
-	ruff format python examples benches harness/driver tools tpch/python
-	ruff check --fix python examples benches harness/driver tools tpch/python
+	ruff format python examples benches harness/driver harness/sqlgen tools tpch/python
+	ruff check --fix python examples benches harness/driver harness/sqlgen tools tpch/python
 
 .PHONY: build-checks
 build-checks: $(STAMP) ## Pins match constraints.txt; one feature set per crate across every build; the Makefile the same with nothing exported; the layers one-way
@@ -270,8 +284,8 @@ lint: $(BUILT) ## rustfmt, clippy, ruff, mypy, stubtest
 	cargo fmt --all -- --check
 	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
-	ruff check python examples benches harness/driver tools tpch/python
-	ruff format --check python examples benches harness/driver tools tpch/python
+	ruff check python examples benches harness/driver harness/sqlgen tools tpch/python
+	ruff format --check python examples benches harness/driver harness/sqlgen tools tpch/python
 	mypy
 	$(VPY) -m mypy.stubtest dfship._internal --mypy-config-file pyproject.toml --allowlist python/stubtest-allowlist.txt
 

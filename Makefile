@@ -222,6 +222,7 @@ harness: $(BUILT) $(FFI_BUILT) other-python ## Property harness: codecs, fuzzing
 	$(SQLGEN) --cases 80 --seed 20261203 --budget 240
 	$(SQLGEN) --cases 40 --udfs on --seed 20261204 --budget 240
 	$(SQLGEN) --plant drop-batch --udfs off --cases 200 --seed 7 --budget 240
+	$(SQLGEN) --plant double-count --udfs off --cases 200 --seed 7 --budget 240
 
 # Random SQL with Python UDFs, single-node vs distributed (2 and 3 worker
 # processes, with and without a payload key) vs DuckDB (harness/sqlgen).

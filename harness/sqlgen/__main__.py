@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         "--udfs",
         choices=["mixed", "on", "off"],
         default="mixed",
-        help="Python UDFs in every query, none, or drawn per query (mixed)",
+        help="Python UDFs allowed in every query, in none, or drawn per query (mixed)",
     )
     p.add_argument(
         "--plant",

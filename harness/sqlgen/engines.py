@@ -112,20 +112,15 @@ def planted(engine: Engine, bug: str, ctx: SessionContext) -> Engine:
     boundary the bug belongs to: ``drop-batch`` (plans with a shuffle) loses
     the last non-empty batch of a result that arrives in two batches or
     more, as a worker dropping one would; ``double-count`` (plans that merge
-    several tasks) delivers the first non-empty partition twice, as a merge
-    counting one input twice would."""
+    several tasks) delivers the first of two or more batches twice, as a
+    merge counting one input twice would."""
     boundary = {"drop-batch": "NetworkShuffleExec", "double-count": "NetworkCoalesceExec"}[bug]
 
     def run(sql: str) -> pa.Table:
         df = ctx.sql(sql)
-        parts = [[b for b in p if b.num_rows] for p in df.collect_partitioned()]
-        batches = [b for p in parts for b in p]
-        if boundary in df.execution_plan().display_indent():
-            full = [p for p in parts if p]
-            if bug == "drop-batch" and len(batches) >= 2:
-                batches = batches[:-1]
-            elif bug == "double-count" and len(full) >= 2:
-                batches = batches + full[0]
+        batches = [b for p in df.collect_partitioned() for b in p if b.num_rows]
+        if boundary in df.execution_plan().display_indent() and len(batches) >= 2:
+            batches = batches[:-1] if bug == "drop-batch" else [*batches, batches[0]]
         return _table(batches, df.schema())
 
     return Engine(engine.name + f"+{bug}", run, engine.plan)
@@ -137,7 +132,8 @@ class Lab:
     def __init__(self, root: Path, plant: str | None = None) -> None:
         self._stack = ExitStack()
         self.tables = data.write(root)
-        env = {"PYTHONPATH": os.pathsep.join([str(HARNESS_DIR), os.environ.get("PYTHONPATH", "")])}
+        path = [str(HARNESS_DIR), str(HARNESS_DIR / "driver"), os.environ.get("PYTHONPATH", "")]
+        env = {"PYTHONPATH": os.pathsep.join(path)}
         keyed_env = {**env, "DFSHIP_PAYLOAD_KEY": PAYLOAD_KEY.decode()}
         self.workers: list[WorkerProcess] = []
         pools: dict[bool, list[str]] = {}

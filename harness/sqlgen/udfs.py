@@ -1,9 +1,10 @@
 """The Python UDFs random queries call, one of each kind the codec treats
 differently: self-contained functions (pickled by value), closures over a
 small value and over a large lookup table (20,000 entries, so the payload
-is large), functions pickled by reference (this module must be importable
-where they run: workers get the harness directory on ``PYTHONPATH``), an
-aggregate accumulator and a window evaluator.
+is large), functions pickled by reference (this module and the property
+harness' ``harness_udfs`` must be importable where they run: workers get
+both directories on ``PYTHONPATH``), an aggregate accumulator and a window
+evaluator.
 
 Every UDF is deterministic and total on its inputs (nulls in, nulls out),
 so any disagreement between engines is the engine's.
@@ -16,6 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from harness_udfs import CountNonNull
 
 import dfship
 from dfship import SessionContext
@@ -33,25 +35,6 @@ def triple_plus_one(a: pa.Array) -> pa.Array:
 
 def tag_initial(s: pa.Array) -> pa.Array:
     return pc.utf8_slice_codeunits(s, 0, 1)
-
-
-class CountNonNull(dfship.Accumulator):
-    """Counts non-null inputs (by reference)."""
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    def update(self, *values: pa.Array) -> None:
-        self.n += len(values[0]) - values[0].null_count
-
-    def merge(self, states: list[pa.Array]) -> None:
-        self.n += pc.sum(states[0]).as_py() or 0
-
-    def state(self) -> list[pa.Scalar]:
-        return [pa.scalar(self.n, pa.int64())]
-
-    def evaluate(self) -> pa.Scalar:
-        return pa.scalar(self.n, pa.int64())
 
 
 @dataclass(frozen=True)

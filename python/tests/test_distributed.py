@@ -597,6 +597,31 @@ def test_ray_hosts_the_workers(tpch_data: str) -> None:
         ray.shutdown()
 
 
+def test_ray_workers_threads_match_reserved_cpus() -> None:
+    ray = pytest.importorskip("ray", reason="Ray has no build for this Python")
+    from dfship.distributed.ray import start_workers
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        # One worker per node, nothing given: it takes the node's 2 CPUs and
+        # runs 2 threads (it used to reserve 1 and use every core).
+        per_node = start_workers()
+        assert per_node.threads == [2]
+        assert ray.available_resources().get("CPU", 0) == 0
+        per_node.stop()
+        # threads given: the reservation follows.
+        two = start_workers(2, threads=1)
+        assert two.threads == [1, 1]
+        assert ray.available_resources().get("CPU", 0) == 0
+        two.stop()
+        # num_cpus given: threads follow, rounded up.
+        half = start_workers(1, num_cpus=0.5)
+        assert half.threads == [1]
+        half.stop()
+    finally:
+        ray.shutdown()
+
+
 def test_tpch_distributed_command(tpch_data: str) -> None:
     import subprocess
     import sys

@@ -16,6 +16,7 @@ lost), it has a new URL: :meth:`RayWorkers.refresh` reads the current ones.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import tempfile
@@ -40,6 +41,9 @@ class RayWorkers(list[str]):
         #: The token every request to these workers must carry: pass it to
         #: ``DistributedContext(workers, token=workers.token)``.
         self.token = token
+        #: Each worker's runtime threads (as many as the CPUs its actor
+        #: reserved, unless both were given).
+        self.threads: list[int] = []
 
     @property
     def actors(self) -> list[Any]:
@@ -132,7 +136,7 @@ def start_workers(
     python_udf_inlining: bool = True,
     port: int = 0,
     threads: int | None = None,
-    num_cpus: float = 1,
+    num_cpus: float | None = None,
     object_stores: Sequence[str] = (),
     tls: Tls | None = None,
     max_restarts: int = 3,
@@ -141,9 +145,13 @@ def start_workers(
     cluster (``ray.init()`` first) and returns their URLs.
 
     By default one worker per alive node, each pinned to its node; with
-    ``n``, the actors are spread over the nodes. Each actor reserves
-    ``num_cpus`` of Ray's CPUs; ``threads`` sets the worker's own runtime
-    threads (default: the node's cores). The workers share ``token`` (a
+    ``n``, the actors are spread over the nodes. A worker's runtime threads
+    (``threads``) and the CPUs its actor reserves from Ray (``num_cpus``)
+    agree: given one, the other follows (``threads`` is ``num_cpus``
+    rounded up); given neither, one worker per node takes all of its node's
+    CPUs, and each of ``n`` workers takes one. Give both to decide each
+    yourself. :attr:`RayWorkers.threads` tells what each worker got.
+    The workers share ``token`` (a
     random one when none is given: the workers listen on their nodes'
     addresses), returned as :attr:`RayWorkers.token`, and read
     ``DFSHIP_PAYLOAD_KEY`` from their environment, which Ray's
@@ -162,26 +170,53 @@ def start_workers(
         raise TypeError("object_stores is a sequence of URLs, not one string")
     if token is None:
         token = secrets.token_urlsafe(32)
-    args = (port, token, python_udf_inlining, threads, [str(u) for u in object_stores], tls)
+    stores = [str(u) for u in object_stores]
+    placements: list[tuple[Any, float]]
     if n is None:
-        alive = ray.nodes()  # type: ignore[no-untyped-call]
-        nodes = [node["NodeID"] for node in alive if node.get("Alive")]
-        actors = [
-            actor.options(
-                num_cpus=num_cpus,
-                max_restarts=max_restarts,
-                scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
-            ).remote(*args)
-            for node in nodes
+        alive = [node for node in ray.nodes() if node.get("Alive")]  # type: ignore[no-untyped-call]
+        placements = [
+            (
+                NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
+                node.get("Resources", {}).get("CPU", 1.0),
+            )
+            for node in alive
         ]
     else:
         if n < 1:
             raise ValueError("start_workers needs n >= 1")
-        actors = [
+        placements = [("SPREAD", 1.0)] * n
+    actors, granted = [], []
+    for strategy, node_cpus in placements:
+        cpus, worker_threads = cpus_and_threads(num_cpus, threads, node_cpus)
+        actors.append(
             actor.options(
-                num_cpus=num_cpus, max_restarts=max_restarts, scheduling_strategy="SPREAD"
-            ).remote(*args)
-            for _ in range(n)
-        ]
+                num_cpus=cpus, max_restarts=max_restarts, scheduling_strategy=strategy
+            ).remote(port, token, python_udf_inlining, worker_threads, stores, tls)
+        )
+        granted.append(worker_threads)
     urls = ray.get([a.url.remote() for a in actors])
-    return RayWorkers(list(urls), actors, token)
+    workers = RayWorkers(list(urls), actors, token)
+    workers.threads = granted
+    return workers
+
+
+def cpus_and_threads(
+    num_cpus: float | None, threads: int | None, default_cpus: float
+) -> tuple[float, int]:
+    """The CPUs an actor reserves and its worker's threads, made to agree:
+    either one decides the other, ``default_cpus`` decides both when
+    neither is given.
+
+    >>> cpus_and_threads(None, None, 8.0), cpus_and_threads(1.5, None, 8.0)
+    ((8.0, 8), (1.5, 2))
+    >>> cpus_and_threads(None, 4, 8.0), cpus_and_threads(0.5, 3, 8.0)
+    ((4.0, 4), (0.5, 3))
+    """
+    if num_cpus is not None and num_cpus < 0:
+        raise ValueError(f"num_cpus must be at least 0, not {num_cpus}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1, not {threads}")
+    if threads is None:
+        cpus = default_cpus if num_cpus is None else num_cpus
+        return float(cpus), max(1, math.ceil(cpus))
+    return float(threads if num_cpus is None else num_cpus), threads

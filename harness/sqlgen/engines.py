@@ -145,11 +145,18 @@ class Lab:
                 pool.append(w.url)
             pools[keyed] = pool
         self.single = dfship_engine("single-node", SessionContext(), self.tables)
-        # single-node without the logical optimizer: tells a known
-        # DataFusion optimizer bug apart (harness/FINDINGS.md)
+        # single-node without the logical optimizer, and with uncorrelated
+        # scalar subqueries planned as joins (as distributed sessions do):
+        # they tell a known DataFusion optimizer bug apart (FINDINGS.md)
         unoptimized = SessionConfig().set("datafusion.optimizer.max_passes", "0")
         self.single_unoptimized = dfship_engine(
             "single-node-unoptimized", SessionContext(unoptimized), self.tables
+        )
+        joined = SessionConfig().set(
+            "datafusion.optimizer.enable_physical_uncorrelated_scalar_subquery", "false"
+        )
+        self.single_joined = dfship_engine(
+            "single-node-subquery-join", SessionContext(joined), self.tables
         )
         self.distributed: dict[tuple[int, bool], Engine] = {}
         for keyed, urls in pools.items():

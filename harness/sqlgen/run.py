@@ -112,14 +112,14 @@ def check(
 @dataclass(frozen=True)
 class KnownBug:
     """An upstream bug the run recognises, so that it counts the bug and goes
-    on instead of stopping at it. Recognised by one of: single-node with the
-    bug's workaround (an engine of :class:`Lab`) gives what the other side
+    on instead of stopping at it. Recognised by one of: single-node with one
+    of the bug's workarounds (engines of :class:`Lab`) gives what the other side
     of the disagreement gave, on a query with ``construct_needed``; the
     failure carries one of the bug's ``messages``; the query has
     ``construct`` and DataFusion and DuckDB disagree on it."""
 
     name: str
-    workaround: str | None = None
+    workarounds: tuple[str, ...] = ()
     construct_needed: str = ""
     messages: tuple[str, ...] = ()
     #: distributed vs single-node is still compared on such queries
@@ -130,7 +130,7 @@ class KnownBug:
             return self.construct in problem.query.constructs and problem.reference == "duckdb"
         if self.messages:
             return any(m in problem.detail for m in self.messages)
-        if self.workaround is None or self.construct_needed not in problem.query.constructs:
+        if not self.workarounds or self.construct_needed not in problem.query.constructs:
             return False
         names = {problem.engine, problem.reference}
         if lab.single.name not in names:
@@ -139,16 +139,19 @@ class KnownBug:
             return False  # it did not happen again: flaky, never explained away
         other = (names - {lab.single.name}).pop()
         sql = problem.query.sql
-        fixed = getattr(lab, self.workaround).outcome(sql)
         right = _engine(lab, other, problem.keyed).outcome(sql)
-        return disagreement(fixed, right, problem.query) is None
+        for workaround in self.workarounds:
+            fixed = getattr(lab, workaround).outcome(sql)
+            if disagreement(fixed, right, problem.query) is None:
+                return True
+        return False
 
 
 KNOWN_BUGS = (
     KnownBug(
         "DataFusion 55: a filter is pushed below a global aggregate"
         " (harness/FINDINGS.md, finding 1)",
-        workaround="single_unoptimized",
+        workarounds=("single_unoptimized", "single_joined"),
         construct_needed="aggregate:global",
     ),
     KnownBug(

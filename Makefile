@@ -267,6 +267,10 @@ pytest: $(BUILT) $(FFI_BUILT) ## Python tests and doctests (TPC-H at SF 0.01 inc
 	$(MAKE) tpch-data TPCH_SF=0.01 TPCH_PARTS=4 DATA=target/tpch/sf0.01
 	DFSHIP_TPCH_DATA=$(abspath target/tpch/sf0.01) $(VPY) -m pytest
 
+.PHONY: deploy-check
+deploy-check: $(BUILT) ## The deployment files (examples/deploy): Kubernetes schema, Dockerfile, systemd-analyze verify, worker options
+	$(VPY) tools/check_deploy.py
+
 .PHONY: fmt
 fmt: $(STAMP) ## Format Rust and Python
 	cargo fmt --all
@@ -293,7 +297,7 @@ lint: $(BUILT) ## rustfmt, clippy, ruff, mypy, stubtest
 # The stages of `make test`, in order; tools/stages.sh times each one.
 # Suites too slow for its 60-minute cold budget have their own targets:
 # fuzz-short (which .ci/run adds), fuzz, tpch-long, tpch-s3, bench.
-TEST_STAGES := preflight venv develop ffi-example build-checks lint workflows cargo-test pytest docs-check harness
+TEST_STAGES := preflight venv develop ffi-example build-checks lint workflows deploy-check cargo-test pytest docs-check harness
 
 .PHONY: test
 test: ## Everything: set-up, build checks, lints, Rust tests, Python tests and doctests, the property harness

@@ -90,6 +90,45 @@ def test_distributed_query_on_ray_actors() -> None:
     assert "32 groups, 120000 sales" in out and "same as single-node" in out
 
 
+def test_kubernetes_coordinator_finds_workers_by_name(tmp_path: pathlib.Path) -> None:
+    """examples/deploy/k8s/coordinator.py resolves a name to worker URLs and
+    runs a query on them with the token from the file a Secret would mount;
+    here the name is a literal address and the worker a real process."""
+    from dfship.distributed import spawn_worker
+
+    token = tmp_path / "token"
+    token.write_text("k8s-example-token\n")
+    token.chmod(0o600)
+    with spawn_worker(token="k8s-example-token") as worker:
+        port = worker.url.rsplit(":", 1)[1]
+        env = {**os.environ, "DFSHIP_WORKER_TOKEN_FILE": str(token)}
+        done = subprocess.run(
+            [
+                sys.executable,
+                str(EXAMPLES / "deploy" / "k8s" / "coordinator.py"),
+                "127.0.0.1",
+                port,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr
+    assert f"workers: http://127.0.0.1:{port}" in done.stdout and "[2]" in done.stdout
+    sys.path.insert(0, str(EXAMPLES / "deploy" / "k8s"))
+    try:
+        from coordinator import worker_urls  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    assert worker_urls("::1", 50051) == ["http://[::1]:50051"]
+    # a URL nothing listens on is reported before any session is made
+    nobody = f"http://127.0.0.1:{port}"
+    from coordinator import stale_workers
+
+    assert stale_workers([nobody]) == [nobody]
+
+
 def test_every_example_is_run_and_indexed() -> None:
     tested = pathlib.Path(__file__).read_text()
     index = (EXAMPLES / "README.md").read_text()

@@ -79,7 +79,7 @@ CONSTRUCTS = (
     "udf:scalar:reference",
     "udf:aggregate:reference",
     "udf:aggregate:closure",
-    "udf:window:self-contained",
+    "udf:window:reference",
 )
 
 

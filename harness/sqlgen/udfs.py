@@ -3,8 +3,9 @@ differently: self-contained functions (pickled by value), closures over a
 small value and over a large lookup table (20,000 entries, so the payload
 is large), functions pickled by reference (this module and the property
 harness' ``harness_udfs`` must be importable where they run: workers get
-both directories on ``PYTHONPATH``), an aggregate accumulator and a window
-evaluator.
+both directories on ``PYTHONPATH``), two aggregate accumulators and a
+window evaluator (``CountNonNull`` and ``RunningMax`` come from the property
+harness).
 
 Every UDF is deterministic and total on its inputs (nulls in, nulls out),
 so any disagreement between engines is the engine's.
@@ -17,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from harness_udfs import CountNonNull
+from harness_udfs import CountNonNull, RunningMax
 
 import dfship
 from dfship import SessionContext
@@ -100,19 +101,6 @@ def _build() -> list[tuple[Udf, Any]]:
         def evaluate(self) -> pa.Scalar:
             return pa.scalar(self.total, pa.int64())
 
-    # -- a window evaluator -------------------------------------------------
-    class RunningMax(dfship.WindowEvaluator):
-        """The running maximum in the window's order (nulls keep the
-        previous value)."""
-
-        def evaluate_all(self, values: list[pa.Array], num_rows: int) -> pa.Array:
-            best, out = None, []
-            for v in values[0].to_pylist():
-                if v is not None and (best is None or v > best):
-                    best = v
-                out.append(best)
-            return pa.array(out, pa.int64())
-
     i64, f64, s = pa.int64(), pa.float64(), pa.string()
     return [
         (
@@ -152,7 +140,7 @@ def _build() -> list[tuple[Udf, Any]]:
             dfship.udaf(ScaledSum, [i64], i64, [i64], "immutable", name="py_scaled_sum"),
         ),
         (
-            Udf("py_running_max", "window", "self-contained", ("int",), "int"),
+            Udf("py_running_max", "window", "reference", ("int",), "int"),
             dfship.udwf(RunningMax, [i64], i64, "immutable", name="py_running_max"),
         ),
     ]

@@ -150,7 +150,7 @@ class KnownBug:
             return False  # it did not happen again: flaky, never explained away
         other = (names - {lab.single.name}).pop()
         sql = problem.query.sql
-        right = _engine(lab, other, problem.keyed).outcome(sql)
+        right = _engine(lab, other).outcome(sql)
         for workaround in self.workarounds:
             fixed = getattr(lab, workaround).outcome(sql)
             if disagreement(fixed, right, problem.query) is None:
@@ -198,15 +198,13 @@ def known_bug(lab: Lab, problem: Problem) -> str | None:
 # -- regressions --------------------------------------------------------------
 
 
-def _engine(lab: Lab, name: str, keyed: bool) -> Engine:
-    if name == lab.duckdb.name:
-        return lab.duckdb
-    if name == lab.single.name:
-        return lab.single
-    for engine in lab.distributed.values():
+def _engine(lab: Lab, name: str) -> Engine:
+    """The engine of ``lab`` called ``name``."""
+    engines = [lab.duckdb, lab.single, *lab.distributed.values()]
+    for engine in engines:
         if engine.name == name:
             return engine
-    return lab.distributed[(2, keyed)]
+    raise KeyError(f"no engine {name!r} in this run")
 
 
 def _plan(engine: Engine, sql: str) -> str:
@@ -248,8 +246,8 @@ def save(lab: Lab, problem: Problem, directory: Path) -> Path:
     }
     path = directory / f"{digest}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
-    engine = _engine(lab, problem.engine, problem.keyed)
-    reference = _engine(lab, problem.reference, problem.keyed)
+    engine = _engine(lab, problem.engine)
+    reference = _engine(lab, problem.reference)
     results = []
     for e in (engine, reference):
         out = e.outcome(q.sql)

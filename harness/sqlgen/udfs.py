@@ -22,6 +22,7 @@ from harness_udfs import CountNonNull, RunningMax
 
 import dfship
 from dfship import SessionContext
+from sqlgen.data import ARROW_TYPES
 
 #: Entries in the large closure's table.
 LOOKUP_ENTRIES = 20_000
@@ -101,49 +102,32 @@ def _build() -> list[tuple[Udf, Any]]:
         def evaluate(self) -> pa.Scalar:
             return pa.scalar(self.total, pa.int64())
 
-    i64, f64, s = pa.int64(), pa.float64(), pa.string()
-    return [
-        (
-            Udf("py_add_seven", "scalar", "self-contained", ("int",), "int"),
-            dfship.udf(add_seven, [i64], i64, "immutable", name="py_add_seven"),
-        ),
-        (
-            Udf("py_halve", "scalar", "self-contained", ("float",), "float"),
-            dfship.udf(halve, [f64], f64, "immutable", name="py_halve"),
-        ),
-        (
-            Udf("py_shifted", "scalar", "closure", ("int",), "int"),
-            dfship.udf(shifted, [i64], i64, "immutable", name="py_shifted"),
-        ),
-        (
-            Udf("py_shout", "scalar", "closure", ("str",), "str"),
-            dfship.udf(shout, [s], s, "immutable", name="py_shout"),
-        ),
-        (
-            Udf("py_lookup", "scalar", "large-closure", ("int",), "str"),
-            dfship.udf(lookup, [i64], s, "immutable", name="py_lookup"),
-        ),
-        (
-            Udf("py_triple_plus_one", "scalar", "reference", ("int",), "int"),
-            dfship.udf(triple_plus_one, [i64], i64, "immutable", name="py_triple_plus_one"),
-        ),
-        (
-            Udf("py_tag_initial", "scalar", "reference", ("str",), "str"),
-            dfship.udf(tag_initial, [s], s, "immutable", name="py_tag_initial"),
-        ),
-        (
-            Udf("py_count_nonnull", "aggregate", "reference", ("int",), "int"),
-            dfship.udaf(CountNonNull, [i64], i64, [i64], "immutable", name="py_count_nonnull"),
-        ),
-        (
-            Udf("py_scaled_sum", "aggregate", "closure", ("int",), "int"),
-            dfship.udaf(ScaledSum, [i64], i64, [i64], "immutable", name="py_scaled_sum"),
-        ),
-        (
-            Udf("py_running_max", "window", "reference", ("int",), "int"),
-            dfship.udwf(RunningMax, [i64], i64, "immutable", name="py_running_max"),
-        ),
+    table: list[tuple[str, str, str, Any, str, str]] = [
+        # name, family, kind, body, argument kind, result kind
+        ("py_add_seven", "scalar", "self-contained", add_seven, "int", "int"),
+        ("py_halve", "scalar", "self-contained", halve, "float", "float"),
+        ("py_shifted", "scalar", "closure", shifted, "int", "int"),
+        ("py_shout", "scalar", "closure", shout, "str", "str"),
+        ("py_lookup", "scalar", "large-closure", lookup, "int", "str"),
+        ("py_triple_plus_one", "scalar", "reference", triple_plus_one, "int", "int"),
+        ("py_tag_initial", "scalar", "reference", tag_initial, "str", "str"),
+        ("py_count_nonnull", "aggregate", "reference", CountNonNull, "int", "int"),
+        ("py_scaled_sum", "aggregate", "closure", ScaledSum, "int", "int"),
+        ("py_running_max", "window", "reference", RunningMax, "int", "int"),
     ]
+    built: list[tuple[Udf, Any]] = []
+    for name, family, kind, body, arg, result in table:
+        made: Any
+        a, r = ARROW_TYPES[arg], ARROW_TYPES[result]
+        if family == "scalar":
+            made = dfship.udf(body, [a], r, "immutable", name=name)
+        elif family == "aggregate":
+            # the state is one value of the result's type
+            made = dfship.udaf(body, [a], r, [r], "immutable", name=name)
+        else:
+            made = dfship.udwf(body, [a], r, "immutable", name=name)
+        built.append((Udf(name, family, kind, (arg,), result), made))
+    return built
 
 
 UDFS = [u for u, _ in _build()]

@@ -54,6 +54,10 @@ pub struct CoordinatorSettings {
     pub retry_writes: bool,
 }
 
+/// The fewest target partitions a coordinating session plans with (see
+/// [`coordinator_state`]).
+pub const MIN_TARGET_PARTITIONS: usize = 2;
+
 /// The state builder of a coordinating session over `workers`.
 pub fn coordinator_state(
     workers: Vec<Url>,
@@ -65,6 +69,19 @@ pub fn coordinator_state(
         .with_max_response(settings.max_response_bytes)
         .with_probe_token(settings.token.as_deref())?;
     let membership = Membership::new(workers, channels.clone(), settings.max_attempts, settings.retry_writes);
+    // At one target partition DataFusion plans without exchanges (Single
+    // mode aggregates, CollectLeft joins over an unsplit input), and
+    // datafusion-distributed 4.0.0 still splits such a stage's scan into
+    // tasks: each task then aggregates only its share and the query answers
+    // wrongly (harness/FINDINGS.md, finding 5). A coordinator on one core
+    // (a 1-CPU container, a pinned process) would plan so by default; from
+    // two partitions on, DataFusion places the exchanges the distributed
+    // planner turns into network boundaries.
+    let config = if config.target_partitions() < MIN_TARGET_PARTITIONS {
+        config.with_target_partitions(MIN_TARGET_PARTITIONS)
+    } else {
+        config
+    };
     // Frames of this session find it there (`Membership::of`).
     let config = config.with_extension(Arc::clone(&membership));
     let mut builder = builder

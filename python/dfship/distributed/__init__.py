@@ -372,7 +372,10 @@ class DistributedContext(SessionContext):
     frames, signed the same way, so workers need not register them; with
     ``python_udf_inlining=False`` none are sent and workers must know every
     function by name. ``bytes_per_task`` sets how many bytes of input files
-    one task scans (datafusion-distributed's default is 16 MiB).
+    one task scans (datafusion-distributed's default is 16 MiB). Queries
+    are planned with at least two target partitions, whatever ``config``
+    says: at one, datafusion-distributed 4.0.0 may split a stage that needs
+    all its input into tasks and answer wrongly.
 
     ``https://`` workers need ``tls`` (:class:`Tls`): its ``ca`` verifies
     them, and its ``cert`` and ``key`` are presented to workers that

@@ -27,6 +27,7 @@ __all__ = [
     "RawExpr",
     "RawSortExpr",
     "RecordBatchStream",
+    "RELEASE_BUILD",
     "RuntimeEnvBuilder",
     "ScalarUDF",
     "Schema",
@@ -58,6 +59,7 @@ __all__ = [
 ]
 
 __version__: str
+RELEASE_BUILD: bool
 WIRE_FORMAT_VERSION: int
 DEFAULT_MAX_DEPTH: int
 DEFAULT_MAX_PAYLOAD_BYTES: int

@@ -33,6 +33,9 @@ use dfship_core::exceptions::Exception;
 #[pyo3(name = "_internal")]
 fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // Whether this extension was built optimised: figures measured with a
+    // debug build say so (the cluster lab's report, for one).
+    m.add("RELEASE_BUILD", !cfg!(debug_assertions))?;
     m.add_class::<session::PySessionContext>()?;
     m.add_class::<config::PySessionConfig>()?;
     m.add_class::<config::PyRuntimeEnvBuilder>()?;

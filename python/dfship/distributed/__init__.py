@@ -565,19 +565,26 @@ def spawn_worker(
     object_stores: Sequence[str] = (),
     tls: Tls | None = None,
     args: Sequence[str] = (),
+    prefix: Sequence[str] = (),
 ) -> WorkerProcess:
     """Starts ``python -m dfship.worker`` with this interpreter and waits
     (up to ``timeout`` seconds) until it listens. The token reaches it
     through its environment, not its command line; ``env`` adds variables
     (``DFSHIP_PAYLOAD_KEY``, or ``AWS_*`` credentials, for example),
     ``object_stores`` become ``--object-store`` options, ``tls`` the
-    ``--tls-*`` options, and ``args`` are further options.
+    ``--tls-*`` options, and ``args`` are further options. ``prefix`` is a
+    command the worker runs under, one that ends by executing the rest of
+    its command line: ``["taskset", "-c", "1"]`` pins it to core 1,
+    ``["ip", "netns", "exec", "ns1"]`` puts it in a network namespace.
 
     >>> with spawn_worker() as worker:
     ...     worker.banner.startswith("dfship worker listening on http://127.0.0.1:")
     True
     """
-    command = [sys.executable, "-m", "dfship.worker", "--port", str(port), "--host", host]
+    if isinstance(prefix, str):
+        raise TypeError("prefix is a sequence of arguments, not one string")
+    command = [str(a) for a in prefix]
+    command += [sys.executable, "-m", "dfship.worker", "--port", str(port), "--host", host]
     if not python_udf_inlining:
         command.append("--no-inlining")
     if threads is not None:

@@ -177,6 +177,38 @@ chaos: $(BUILT) ## TPC-H SF CHAOS_SF (0.1) in a loop for CHAOS_SECONDS (600) whi
 	$(VPY) -m dfship_tpch chaos --data target/tpch/sf$(CHAOS_SF) --workers $(CHAOS_WORKERS) \
 		--seconds $(CHAOS_SECONDS) --json target/chaos/report.json
 
+# The cluster lab (tpch/python/dfship_tpch/lab.py, needs root): the
+# coordinator and two workers each in a network namespace, joined by veth
+# pairs to a bridge in another, links shaped with tc's tbf at LAB_RATES,
+# every process pinned to cores with taskset. TPC-H at each of LAB_SF
+# (generated once, LAB_PARTS files per table) in every configuration,
+# checked against single-node; the report and its charts go into the
+# guide's performance chapter. Everything is torn down on exit, Ctrl-C or
+# failure.
+LAB_SF ?= 1 10
+LAB_PARTS ?= 16
+LAB_RATES ?= 10gbit,1gbit,100mbit
+LAB_REPORT ?= docs-book/src/performance/cluster-lab.md
+.PHONY: cluster-lab
+cluster-lab: release ## (root) TPC-H SF 1 and 10 on pinned workers in network namespaces, links at 10G/1G/100M: the guide's report
+	cargo build --release --quiet -p dfship-tpch
+	for sf in $(LAB_SF); do \
+		test -f target/tpch/sf$$sf/tpch-dataset.txt || \
+			$(TARGET_DIR)/release/dfship-tpch gen --sf $$sf --parts $(LAB_PARTS) --out target/tpch/sf$$sf; \
+	done
+	$(VPY) -m dfship_tpch lab $(foreach sf,$(LAB_SF),--data target/tpch/sf$(sf)) --rates $(LAB_RATES) --s3 \
+		--report $(LAB_REPORT)
+
+# About a minute: the same lab at SF 0.01 with two link rates and the
+# checked run of each query only (a debug build: its times mean nothing).
+# In `make test`; on a machine without root or network namespaces it says
+# SKIPPED and why.
+.PHONY: cluster-lab-smoke
+cluster-lab-smoke: $(BUILT) ## The cluster lab in a minute at SF 0.01 (part of make test)
+	$(MAKE) tpch-data TPCH_SF=0.01 TPCH_PARTS=4 DATA=target/tpch/sf0.01
+	$(VPY) -m dfship_tpch lab --data target/tpch/sf0.01 --rates 10gbit,100mbit --iterations 0 --s3 \
+		--bytes-per-task 65536 --link-check-mb 20 --report $(TARGET_DIR)/cluster-lab/smoke.md --skip-unavailable
+
 .PHONY: tpch-long
 tpch-long: ## The longer TPC-H run: SF 0.1 against DuckDB, and the pool under fork, spawn and forkserver
 	$(MAKE) tpch-check TPCH_SF=0.1 TPCH_PARTS=8
@@ -296,8 +328,8 @@ lint: $(BUILT) ## rustfmt, clippy, ruff, mypy, stubtest
 
 # The stages of `make test`, in order; tools/stages.sh times each one.
 # Suites too slow for its 60-minute cold budget have their own targets:
-# fuzz-short (which .ci/run adds), fuzz, tpch-long, tpch-s3, bench.
-TEST_STAGES := preflight venv develop ffi-example build-checks lint workflows deploy-check cargo-test pytest docs-check harness
+# fuzz-short (which .ci/run adds), fuzz, tpch-long, tpch-s3, bench, cluster-lab.
+TEST_STAGES := preflight venv develop ffi-example build-checks lint workflows deploy-check cargo-test pytest cluster-lab-smoke docs-check harness
 
 .PHONY: test
 test: ## Everything: set-up, build checks, lints, Rust tests, Python tests and doctests, the property harness

@@ -163,6 +163,63 @@ def _chaos(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _lab(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from dfship_tpch.lab import RATES, run_lab
+    from dfship_tpch.labreport import render
+    from dfship_tpch.netlab import LabUnavailable
+
+    if args.render:
+        results = json.loads(Path(args.render).read_text())
+    else:
+        for data in args.data:
+            dataset(data)
+        rates = args.rates.split(",") if args.rates else list(RATES)
+        try:
+            results = run_lab(
+                args.data,
+                rates=rates,
+                iterations=(lambda sf: args.iterations)
+                if args.iterations is not None
+                else (lambda sf: 3 if sf <= 1 else 0),
+                queries=args.query or range(1, 23),
+                link_check_bytes=int(args.link_check_mb * 1e6),
+                bytes_per_task=args.bytes_per_task,
+                s3=args.s3,
+                log=lambda line: print(line, flush=True),
+            )
+        except LabUnavailable as e:
+            if args.skip_unavailable:
+                print(f"cluster lab SKIPPED, this machine cannot host it: {e}")
+                return 0
+            print(f"{PROG}: {e}", file=sys.stderr)
+            return 3
+    report = Path(args.report)
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
+    wrong = [
+        f"SF {d['sf']:g} {run['label']}: q{int(q):02d}: {fig['problem']}"
+        for d in results["datasets"]
+        for run in d["runs"].values()
+        for q, fig in run["queries"].items()
+        if fig["problem"]
+    ]
+    if wrong:
+        print("results differ from single-node's:\n  " + "\n  ".join(wrong), file=sys.stderr)
+        print(
+            f"the figures are in {report.with_suffix('.json')}; no report written", file=sys.stderr
+        )
+        return 1
+    report.write_text(render(results, report.parent, stem=report.stem))
+    print(f"report: {report} (charts and figures beside it)")
+    return 0
+
+
+PROG = "python -m dfship_tpch"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m dfship_tpch", description=__doc__.splitlines()[0]
@@ -211,6 +268,51 @@ def main(argv: list[str] | None = None) -> int:
     chaos.add_argument("--seed", type=int, default=0)
     chaos.add_argument("--json", help="also write the report here")
     chaos.set_defaults(run=_chaos)
+    lab = commands.add_parser(
+        "lab",
+        help="the cluster lab (root): workers in network namespaces on pinned cores, shaped links",
+    )
+    lab.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        help="a directory made by `dfship-tpch gen` (repeatable)",
+    )
+    lab.add_argument("--rates", help="link rates, comma-separated (default 10gbit,1gbit,100mbit)")
+    lab.add_argument("--query", type=int, action="append", help="only this query (repeatable)")
+    lab.add_argument(
+        "--iterations",
+        type=int,
+        help="timed runs after the checked one (default: 3 at SF <= 1, else 0, the checked run)",
+    )
+    lab.add_argument(
+        "--link-check-mb",
+        type=float,
+        default=200.0,
+        help="megabytes sent to measure each link rate (at most 2 s of traffic)",
+    )
+    lab.add_argument(
+        "--bytes-per-task",
+        type=int,
+        help="input bytes per scan task (default: datafusion-distributed's 16 MiB)",
+    )
+    lab.add_argument(
+        "--report",
+        required=True,
+        help="the Markdown report to write; its charts and figures (.json) go beside it",
+    )
+    lab.add_argument(
+        "--s3",
+        action="store_true",
+        help="also read the first dataset from an S3 server in a namespace of its own",
+    )
+    lab.add_argument("--render", metavar="JSON", help="only render the report of saved figures")
+    lab.add_argument(
+        "--skip-unavailable",
+        action="store_true",
+        help="when the machine cannot host the lab, say so and exit 0",
+    )
+    lab.set_defaults(run=_lab)
     args = parser.parse_args(argv)
     try:
         result: int = args.run(args)

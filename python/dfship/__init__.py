@@ -99,6 +99,10 @@ _Path = str | os.PathLike[str]
 #: The default of :func:`max_expression_depth`.
 DEFAULT_MAX_EXPRESSION_DEPTH: int = _internal.DEFAULT_MAX_EXPRESSION_DEPTH
 
+#: Whether the extension was built optimised (figures measured with a debug
+#: build say so: the cluster lab's report, for one).
+RELEASE_BUILD: bool = _internal.RELEASE_BUILD
+
 
 def max_expression_depth() -> int:
     """The deepest expression dfship builds or decodes in this process

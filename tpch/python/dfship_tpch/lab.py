@@ -348,9 +348,9 @@ def machine() -> dict[str, Any]:
 
 
 def _is_release() -> bool:
-    import dfship._internal as internal
+    import dfship
 
-    return bool(getattr(internal, "RELEASE_BUILD", False))
+    return dfship.RELEASE_BUILD
 
 
 def run_lab(

@@ -169,7 +169,7 @@ def _lab(args: argparse.Namespace) -> int:
 
     from dfship_tpch.lab import RATES, run_lab
     from dfship_tpch.labreport import render
-    from dfship_tpch.netlab import LabUnavailable
+    from dfship_tpch.netlab import LabError, LabUnavailable
 
     if args.render:
         results = json.loads(Path(args.render).read_text())
@@ -196,6 +196,9 @@ def _lab(args: argparse.Namespace) -> int:
                 return 0
             print(f"{PROG}: {e}", file=sys.stderr)
             return 3
+        except LabError as e:
+            print(f"{PROG}: the lab failed: {e}", file=sys.stderr)
+            return 1
     report = Path(args.report)
     report.parent.mkdir(parents=True, exist_ok=True)
     report.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")

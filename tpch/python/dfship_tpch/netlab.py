@@ -125,6 +125,13 @@ def bits_per_second(rate: str) -> int:
     return int(float(m.group(1)) * {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}[m.group(2)])
 
 
+def burst_bytes(rate: str) -> int:
+    """The token bucket :meth:`Lab.shape` gives a link at ``rate``: 5 ms of
+    traffic, at least 256 KiB (a segmentation-offloaded 64 KiB packet must
+    fit)."""
+    return max(bits_per_second(rate) // 8 // 200, 256 * 1024)
+
+
 @dataclass
 class Node:
     """One namespace of the lab and its address on the lab's subnet."""
@@ -235,7 +242,7 @@ class Lab:
                         ["tc", "-n", ns, "qdisc", "del", "dev", dev, "root"], capture_output=True
                     )
                     continue
-                burst = max(bits_per_second(rate) // 8 // 200, 256 * 1024)
+                burst = burst_bytes(rate)
                 _run(
                     "tc",
                     "-n",

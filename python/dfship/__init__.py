@@ -20,7 +20,14 @@ from dfship import _internal, exceptions, functions, ipc, object_store, user_def
 from dfship._internal import __version__
 from dfship.catalog import Catalog, Table
 from dfship.context import RuntimeEnvBuilder, SessionConfig, SessionContext, SQLOptions
-from dfship.dataframe import DataFrame, DataFrameWriteOptions, InsertOp
+from dfship.dataframe import (
+    DataFrame,
+    DataFrameWriteOptions,
+    ExplainFormat,
+    InsertOp,
+    ParquetColumnOptions,
+    ParquetWriterOptions,
+)
 from dfship.expr import (
     CaseBuilder,
     Expr,
@@ -31,8 +38,11 @@ from dfship.expr import (
     col,
     column,
     lit,
+    lit_with_metadata,
     literal,
+    literal_with_metadata,
 )
+from dfship.options import CsvReadOptions
 from dfship.plan import ExecutionPlan, LogicalPlan
 from dfship.record_batch import RecordBatch, RecordBatchStream
 from dfship.user_defined import (
@@ -51,15 +61,19 @@ __all__ = [
     "Accumulator",
     "AggregateUDF",
     "CaseBuilder",
+    "CsvReadOptions",
     "Catalog",
     "DEFAULT_MAX_EXPRESSION_DEPTH",
     "DataFrame",
     "DataFrameWriteOptions",
     "ExecutionPlan",
+    "ExplainFormat",
     "Expr",
     "InsertOp",
     "LogicalPlan",
     "NullTreatment",
+    "ParquetColumnOptions",
+    "ParquetWriterOptions",
     "RecordBatch",
     "RecordBatchStream",
     "RuntimeEnvBuilder",
@@ -82,7 +96,9 @@ __all__ = [
     "ipc",
     "object_store",
     "lit",
+    "lit_with_metadata",
     "literal",
+    "literal_with_metadata",
     "max_expression_depth",
     "read_csv",
     "read_json",

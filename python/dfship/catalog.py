@@ -11,6 +11,8 @@ Table(kind=view)
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
 
 from dfship import _internal
@@ -25,7 +27,11 @@ class Table:
 
     __slots__ = ("_raw",)
 
-    def __init__(self, raw: _internal.Table) -> None:
+    def __init__(self, raw: _internal.Table | Any) -> None:
+        """Wraps a table; a DataFrame (or its ``df``) becomes a view of it."""
+        inner = getattr(raw, "raw", raw)
+        if isinstance(inner, _internal.DataFrame):
+            raw = inner.into_view(False)
         self._raw = raw
 
     @property

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import urllib.parse
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -22,7 +23,10 @@ from dfship import _internal
 from dfship.catalog import Catalog, Table
 from dfship.dataframe import DataFrame
 from dfship.exceptions import PlanError, TableNotFoundError
-from dfship.expr import SortKey, _sort_list
+from dfship.expr import Expr, SortKey, _sort_list
+from dfship.options import CsvReadOptions
+from dfship.plan import LogicalPlan
+from dfship.record_batch import RecordBatchStream
 from dfship.user_defined import AggregateUDF, ScalarUDF, WindowUDF
 
 __all__ = ["RuntimeEnvBuilder", "SQLOptions", "SessionConfig", "SessionContext"]
@@ -236,16 +240,18 @@ def _store_url(path: PathLike) -> tuple[str, str | None]:
     """The scheme and host an ``object_store`` argument is registered under
     for ``path``: ``s3://bucket/key`` gives ``("s3://", "bucket")``."""
     text = os.fspath(path)
-    scheme, sep, rest = text.partition("://")
-    if not sep or not scheme:
+    parsed = urllib.parse.urlparse(text)
+    if not parsed.scheme or ("://" not in text and len(parsed.scheme) > 1):
         raise ValueError(
-            f"object_store is given, but {text!r} is not a URL: "
-            "write it as scheme://host/path (s3://bucket/key, file:///data/x.parquet)"
+            f"Cannot determine object store URL for {text!r}: an object_store is given, "
+            "so write the path as scheme://host/path (s3://bucket/key, file:///data/x.parquet)"
         )
-    host = rest.split("/", 1)[0]
-    if scheme != "file" and not host:
-        raise ValueError(f"{text!r} names no bucket or host after {scheme}://")
-    return f"{scheme}://", host or None
+    if parsed.scheme != "file" and not parsed.netloc:
+        raise ValueError(
+            f"{text!r} must include a host or bucket after {parsed.scheme}:// "
+            "to register an object_store for it"
+        )
+    return f"{parsed.scheme}://", parsed.netloc or None
 
 
 _PARTITION_TYPE_ALIASES = {"string": pa.string(), "int": pa.int32()}
@@ -262,11 +268,51 @@ def _partition_cols(
     return out
 
 
+def _csv_args(
+    options: CsvReadOptions | None,
+    schema: pa.Schema | None,
+    has_header: bool,
+    delimiter: str,
+    schema_infer_max_records: int,
+    file_extension: str,
+    table_partition_cols: Sequence[tuple[str, str | pa.DataType]] | None,
+    file_compression_type: str | None,
+) -> tuple[Any, ...]:
+    """The CSV reader's arguments, from ``options`` when given."""
+    if options is None:
+        return (
+            schema,
+            has_header,
+            delimiter,
+            schema_infer_max_records,
+            file_extension,
+            file_compression_type,
+            [],
+            _partition_cols(table_partition_cols),
+            [],
+        )
+    if not isinstance(options, CsvReadOptions):
+        raise TypeError(f"options must be a CsvReadOptions, not {type(options).__name__}")
+    return (
+        options.schema,
+        options.has_header,
+        options.delimiter,
+        options.schema_infer_max_records,
+        options.file_extension,
+        options.file_compression_type or None,
+        options._dialect(),
+        _partition_cols(options.table_partition_cols),
+        [_sort_list(list(keys)) for keys in options.file_sort_order],
+    )
+
+
 class SessionContext:
     """A session: registered tables and functions, configuration, and the
     entry point for SQL and data frames."""
 
-    __slots__ = ("__weakref__", "_raw")
+    # __dict__: instance attributes may be patched (unittest.mock) as on the
+    # datafusion package's sessions.
+    __slots__ = ("__dict__", "__weakref__", "_raw")
 
     _global: SessionContext | None = None
 
@@ -508,18 +554,28 @@ class SessionContext:
     def read_parquet(
         self,
         path: PathLike | Sequence[PathLike],
-        file_extension: str = ".parquet",
+        table_partition_cols: list[tuple[str, str | pa.DataType]] | None = None,
         parquet_pruning: bool = True,
+        file_extension: str = ".parquet",
         skip_metadata: bool = True,
         schema: pa.Schema | None = None,
+        file_sort_order: Sequence[Sequence[SortKey]] | None = None,
         object_store: Any | None = None,
     ) -> DataFrame:
         """A data frame over Parquet files or directories (paths or URLs;
-        ``object_store``, if given, is registered for them first)."""
+        ``object_store``, if given, is registered for them first).
+        ``file_sort_order`` declares how each file is already sorted, which
+        spares the query sorts."""
         self._with_store(path, object_store)
         return DataFrame(
             self._raw.read_parquet(
-                _paths(path), file_extension, parquet_pruning, skip_metadata, schema
+                _paths(path),
+                file_extension,
+                parquet_pruning,
+                skip_metadata,
+                schema,
+                _partition_cols(table_partition_cols),
+                [_sort_list(list(keys)) for keys in file_sort_order or []],
             )
         )
 
@@ -533,29 +589,28 @@ class SessionContext:
         schema_infer_max_records: int = 1000,
         file_extension: str = ".csv",
         file_compression_type: str | None = None,
-        options: Any | None = None,
+        options: CsvReadOptions | None = None,
         object_store: Any | None = None,
     ) -> None:
         """Registers CSV files as table ``name``. ``file_compression_type`` is
         ``gzip``, ``bz2``, ``xz`` or ``zstd`` for compressed files. Paths may
-        be URLs (``object_store``, if given, is registered for them first) and
-        the reading options are the keyword arguments (``options`` is not
-        supported)."""
+        be URLs (``object_store``, if given, is registered for them first).
+        ``options``, when given, holds every reading option and the keyword
+        arguments are not used."""
         self._with_store(path, object_store)
-        if options is not None:
-            raise TypeError(
-                "dfship takes CSV options as keyword arguments (schema, has_header, "
-                "delimiter, ...), not an options object"
-            )
         self._raw.register_csv(
             name,
             _paths(path),
-            schema,
-            has_header,
-            delimiter,
-            schema_infer_max_records,
-            file_extension,
-            file_compression_type,
+            *_csv_args(
+                options,
+                schema,
+                has_header,
+                delimiter,
+                schema_infer_max_records,
+                file_extension,
+                None,
+                file_compression_type,
+            ),
         )
 
     def read_csv(
@@ -566,22 +621,30 @@ class SessionContext:
         delimiter: str = ",",
         schema_infer_max_records: int = 1000,
         file_extension: str = ".csv",
+        table_partition_cols: list[tuple[str, str | pa.DataType]] | None = None,
         file_compression_type: str | None = None,
+        options: CsvReadOptions | None = None,
         object_store: Any | None = None,
     ) -> DataFrame:
         """A data frame over CSV files. ``file_compression_type`` is ``gzip``,
         ``bz2``, ``xz`` or ``zstd`` for compressed files; ``object_store``, if
-        given, is registered for the paths' URL first."""
+        given, is registered for the paths' URL first. ``options``, when
+        given, holds every reading option and the keyword arguments are not
+        used."""
         self._with_store(path, object_store)
         return DataFrame(
             self._raw.read_csv(
                 _paths(path),
-                schema,
-                has_header,
-                delimiter,
-                schema_infer_max_records,
-                file_extension,
-                file_compression_type,
+                *_csv_args(
+                    options,
+                    schema,
+                    has_header,
+                    delimiter,
+                    schema_infer_max_records,
+                    file_extension,
+                    table_partition_cols,
+                    file_compression_type,
+                ),
             )
         )
 
@@ -591,14 +654,43 @@ class SessionContext:
         schema: pa.Schema | None = None,
         schema_infer_max_records: int = 1000,
         file_extension: str = ".json",
+        table_partition_cols: list[tuple[str, str | pa.DataType]] | None = None,
+        file_compression_type: str | None = None,
         object_store: Any | None = None,
     ) -> DataFrame:
         """A data frame over newline-delimited JSON files (``object_store``,
         if given, is registered for the paths' URL first)."""
         self._with_store(path, object_store)
         return DataFrame(
-            self._raw.read_json(_paths(path), schema, schema_infer_max_records, file_extension)
+            self._raw.read_json(
+                _paths(path),
+                schema,
+                schema_infer_max_records,
+                file_extension,
+                _partition_cols(table_partition_cols),
+                file_compression_type,
+            )
         )
+
+    def register_dataset(self, name: str, dataset: Any) -> None:
+        """Registers a ``pyarrow.dataset.Dataset`` as table ``name``. Its
+        batches are read into memory when it is registered (dfship does not
+        scan a pyarrow dataset lazily)."""
+        batches = list(dataset.to_batches())
+        if not batches:
+            batches = [pa.RecordBatch.from_pylist([], schema=dataset.schema)]
+        self.register_record_batches(name, [batches])
+
+    def table_provider(self, name: str) -> Table:
+        """The registered table ``name`` (``KeyError`` if there is none)."""
+        if not self.table_exist(name):
+            raise TableNotFoundError(f"no table named {name!r}")
+        return self.catalog().schema().table(name)
+
+    def execute(self, plan: Any, partitions: int) -> RecordBatchStream:
+        """Runs partition ``partitions`` of a physical plan: its batches as a stream."""
+        stream: RecordBatchStream = plan.execute_partition(partitions, self)
+        return stream
 
     # -- queries -----------------------------------------------------------
     def sql(
@@ -706,6 +798,84 @@ class SessionContext:
         """The catalog ``name`` (``KeyError`` if there is none)."""
         return Catalog(self._raw.catalog(name))
 
+    def read_empty(self) -> DataFrame:
+        """A frame of one row and no columns (what ``SELECT`` without ``FROM`` reads)."""
+        return self.empty_table()
+
+    def read_batch(self, batch: pa.RecordBatch) -> DataFrame:
+        """A frame over one record batch."""
+        return self.create_dataframe([[batch]])
+
+    def read_batches(self, batches: Sequence[pa.RecordBatch]) -> DataFrame:
+        """A frame over record batches, one partition."""
+        return self.create_dataframe([list(batches)])
+
+    def register_batch(self, name: str, batch: pa.RecordBatch) -> None:
+        """Registers one record batch as table ``name``."""
+        self.register_record_batches(name, [[batch]])
+
+    def read_table(self, table: Table | DataFrame | Any) -> DataFrame:
+        """A frame over a table object: a :class:`Table`, a DataFrame, or
+        anything Arrow data (a ``pyarrow.dataset.Dataset``, a table)."""
+        if isinstance(table, DataFrame):
+            return table
+        if isinstance(table, Table):
+            # The frame's scan holds the table itself, not its name.
+            name = f"__dfship_read_table_{uuid.uuid4().hex}"
+            self.register_table(name, table)
+            try:
+                return self.table(name)
+            finally:
+                self.deregister_table(name)
+        if hasattr(table, "to_table") and not isinstance(table, pa.Table):
+            table = table.to_table()
+        return self.from_arrow(table)
+
+    def execute_logical_plan(self, plan: LogicalPlan) -> DataFrame:
+        """A frame that runs ``plan`` in this session."""
+        return DataFrame(self._raw.execute_logical_plan(plan._raw))
+
+    create_dataframe_from_logical_plan = execute_logical_plan
+
+    def parse_sql_expr(self, sql: str, schema: Any) -> Expr:
+        """A SQL expression typed against ``schema`` (a
+        :class:`~dfship.common.DFSchema` or a ``pyarrow.Schema``)."""
+        qualifier = None
+        if hasattr(schema, "arrow_schema"):
+            qualifiers = {q for q in schema.qualifiers() if q is not None}
+            qualifier = qualifiers.pop() if len(qualifiers) == 1 else None
+            schema = schema.arrow_schema
+        return Expr(self._raw.parse_sql_expr(sql, schema, qualifier))
+
+    def session_start_time(self) -> str:
+        """When the session started (RFC 3339)."""
+        return str(self._raw.session_start_time())
+
+    def remove_optimizer_rule(self, name: str) -> bool:
+        """Removes logical optimizer rule ``name``; whether it was there."""
+        return bool(self._raw.remove_optimizer_rule(name))
+
+    def refresh_catalogs(self) -> None:
+        """Lets catalogs that list their tables lazily refresh the list."""
+        self._raw.refresh_catalogs()
+
+    def enable_ident_normalization(self) -> bool:
+        """Whether SQL identifiers are lower-cased unless quoted."""
+        value = self._raw.config_value("datafusion.sql_parser.enable_ident_normalization")
+        return value != "false"
+
+    def udfs(self) -> set[str]:
+        """The names of the registered scalar functions (built-ins included)."""
+        return set(self._raw.registered_function_names()[0])
+
+    def udafs(self) -> set[str]:
+        """The names of the registered aggregate functions."""
+        return set(self._raw.registered_function_names()[1])
+
+    def udwfs(self) -> set[str]:
+        """The names of the registered window functions."""
+        return set(self._raw.registered_function_names()[2])
+
     def empty_table(self) -> DataFrame:
         """A data frame with one row and no columns (what ``SELECT``
         without ``FROM`` reads).
@@ -785,7 +955,70 @@ class SessionContext:
             key = _store_url(one)
             if key not in seen:
                 seen.add(key)
-                self.register_object_store(key[0], store, key[1])
+                self.register_object_store(key[0], store, host=key[1])
+
+    def _register_object_store_for_path(self, path: PathLike, store: Any) -> None:
+        """Registers ``store`` for the scheme and host of URL ``path``."""
+        self._with_store(path, store)
+
+    def read_arrow(
+        self,
+        path: PathLike | Sequence[PathLike],
+        schema: pa.Schema | None = None,
+        file_extension: str = ".arrow",
+        file_partition_cols: list[tuple[str, str | pa.DataType]] | None = None,
+        object_store: Any | None = None,
+    ) -> DataFrame:
+        """A frame over Arrow IPC files (``object_store``, if given, is
+        registered for the paths' URL first)."""
+        self._with_store(path, object_store)
+        return DataFrame(
+            self._raw.read_arrow(
+                _paths(path), schema, file_extension, _partition_cols(file_partition_cols)
+            )
+        )
+
+    def register_arrow(
+        self,
+        name: str,
+        path: PathLike,
+        schema: pa.Schema | None = None,
+        file_extension: str = ".arrow",
+        table_partition_cols: list[tuple[str, str | pa.DataType]] | None = None,
+        object_store: Any | None = None,
+    ) -> None:
+        """Registers Arrow IPC files as table ``name``."""
+        self._with_store(path, object_store)
+        self._raw.register_arrow(
+            name, _paths(path)[0], schema, file_extension, _partition_cols(table_partition_cols)
+        )
+
+    def read_avro(
+        self,
+        path: PathLike | Sequence[PathLike],
+        schema: pa.Schema | None = None,
+        file_partition_cols: list[tuple[str, str | pa.DataType]] | None = None,
+        file_extension: str = ".avro",
+        object_store: Any | None = None,
+    ) -> DataFrame:
+        """Avro is not built into dfship: registers ``object_store`` as the
+        other readers do, then raises ``NotImplementedError``."""
+        self._with_store(path, object_store)
+        raise NotImplementedError(
+            "dfship is built without DataFusion's Avro reader; convert the files to Parquet"
+        )
+
+    def register_avro(
+        self,
+        name: str,
+        path: PathLike,
+        schema: pa.Schema | None = None,
+        file_extension: str = ".avro",
+        table_partition_cols: list[tuple[str, str | pa.DataType]] | None = None,
+        object_store: Any | None = None,
+    ) -> None:
+        """See :meth:`read_avro`: not available."""
+        self.read_avro(path, object_store=object_store)
 
     # -- functions ---------------------------------------------------------
     def register_udf(self, udf: ScalarUDF) -> None:

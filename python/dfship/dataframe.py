@@ -10,8 +10,8 @@
 
 from __future__ import annotations
 
-import html
 import os
+import warnings
 from collections.abc import Sequence
 from enum import Enum
 from functools import reduce
@@ -21,11 +21,28 @@ import pyarrow as pa
 
 from dfship import _internal
 from dfship.catalog import Table
-from dfship.expr import Expr, SortKey, _expr_list, _raw, _sort_list
+from dfship.expr import (
+    EXPR_TYPE_ERROR,
+    Expr,
+    SortExpr,
+    SortKey,
+    _raw,
+    _sort_list,
+    col,
+    ensure_expr_list,
+)
 from dfship.plan import ExecutionPlan, LogicalPlan
 from dfship.record_batch import RecordBatchStream
 
-__all__ = ["Compression", "DataFrame", "DataFrameWriteOptions", "InsertOp"]
+__all__ = [
+    "Compression",
+    "DataFrame",
+    "DataFrameWriteOptions",
+    "ExplainFormat",
+    "InsertOp",
+    "ParquetColumnOptions",
+    "ParquetWriterOptions",
+]
 
 JoinHow = Literal["inner", "left", "right", "full", "semi", "anti"]
 
@@ -53,6 +70,151 @@ class Compression(Enum):
         return {Compression.GZIP: 6, Compression.BROTLI: 1, Compression.ZSTD: 4}.get(self)
 
 
+#: The levels each codec accepts (those of the Parquet writer).
+_LEVELS = {Compression.GZIP: (0, 9), Compression.BROTLI: (0, 11), Compression.ZSTD: (1, 22)}
+
+
+class ExplainFormat(Enum):
+    """How :meth:`DataFrame.explain` prints plans."""
+
+    INDENT = "indent"
+    TREE = "tree"
+    PGJSON = "pgjson"
+    GRAPHVIZ = "graphviz"
+
+
+class ParquetColumnOptions:
+    """Parquet writer settings for one column (see
+    :class:`ParquetWriterOptions`); ``None`` keeps the file-wide setting."""
+
+    _FIELDS = (
+        "encoding",
+        "dictionary_enabled",
+        "compression",
+        "statistics_enabled",
+        "bloom_filter_enabled",
+        "bloom_filter_fpp",
+        "bloom_filter_ndv",
+    )
+
+    def __init__(
+        self,
+        encoding: str | None = None,
+        dictionary_enabled: bool | None = None,
+        compression: str | None = None,
+        statistics_enabled: str | None = None,
+        bloom_filter_enabled: bool | None = None,
+        bloom_filter_fpp: float | None = None,
+        bloom_filter_ndv: int | None = None,
+    ) -> None:
+        self.encoding = encoding
+        self.dictionary_enabled = dictionary_enabled
+        self.compression = compression
+        self.statistics_enabled = statistics_enabled
+        self.bloom_filter_enabled = bloom_filter_enabled
+        self.bloom_filter_fpp = bloom_filter_fpp
+        self.bloom_filter_ndv = bloom_filter_ndv
+
+
+def _setting(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+class ParquetWriterOptions:
+    """Every Parquet writer setting DataFusion has, for
+    :meth:`DataFrame.write_parquet_with_options`, with
+    ``column_specific_options`` overriding some per column. ``None`` leaves
+    a setting at DataFusion's default."""
+
+    _FIELDS = (
+        "data_pagesize_limit",
+        "write_batch_size",
+        "writer_version",
+        "skip_arrow_metadata",
+        "compression",
+        "dictionary_enabled",
+        "dictionary_page_size_limit",
+        "statistics_enabled",
+        "max_row_group_size",
+        "created_by",
+        "column_index_truncate_length",
+        "statistics_truncate_length",
+        "data_page_row_count_limit",
+        "encoding",
+        "bloom_filter_on_write",
+        "bloom_filter_fpp",
+        "bloom_filter_ndv",
+        "allow_single_file_parallelism",
+        "maximum_parallel_row_group_writers",
+        "maximum_buffered_record_batches_per_stream",
+    )
+
+    def __init__(
+        self,
+        data_pagesize_limit: int = 1024 * 1024,
+        write_batch_size: int = 1024,
+        writer_version: str = "1.0",
+        skip_arrow_metadata: bool = False,
+        compression: str | None = "zstd(3)",
+        compression_level: int | None = None,
+        dictionary_enabled: bool | None = True,
+        dictionary_page_size_limit: int = 1024 * 1024,
+        statistics_enabled: str | None = "page",
+        max_row_group_size: int = 1024 * 1024,
+        created_by: str = "dfship",
+        column_index_truncate_length: int | None = 64,
+        statistics_truncate_length: int | None = None,
+        data_page_row_count_limit: int = 20_000,
+        encoding: str | None = None,
+        bloom_filter_on_write: bool = False,
+        bloom_filter_fpp: float | None = None,
+        bloom_filter_ndv: int | None = None,
+        allow_single_file_parallelism: bool = True,
+        maximum_parallel_row_group_writers: int = 1,
+        maximum_buffered_record_batches_per_stream: int = 2,
+        column_specific_options: dict[str, ParquetColumnOptions] | None = None,
+    ) -> None:
+        if compression is not None and compression_level is not None and "(" not in compression:
+            compression = f"{compression}({compression_level})"
+        self.data_pagesize_limit = data_pagesize_limit
+        self.write_batch_size = write_batch_size
+        self.writer_version = writer_version
+        self.skip_arrow_metadata = skip_arrow_metadata
+        self.compression = compression
+        self.dictionary_enabled = dictionary_enabled
+        self.dictionary_page_size_limit = dictionary_page_size_limit
+        self.statistics_enabled = statistics_enabled
+        self.max_row_group_size = max_row_group_size
+        self.created_by = created_by
+        self.column_index_truncate_length = column_index_truncate_length
+        self.statistics_truncate_length = statistics_truncate_length
+        self.data_page_row_count_limit = data_page_row_count_limit
+        self.encoding = encoding
+        self.bloom_filter_on_write = bloom_filter_on_write
+        self.bloom_filter_fpp = bloom_filter_fpp
+        self.bloom_filter_ndv = bloom_filter_ndv
+        self.allow_single_file_parallelism = allow_single_file_parallelism
+        self.maximum_parallel_row_group_writers = maximum_parallel_row_group_writers
+        self.maximum_buffered_record_batches_per_stream = maximum_buffered_record_batches_per_stream
+        self.column_specific_options = column_specific_options
+
+    def _settings(self) -> list[tuple[str, str]]:
+        """DataFusion's Parquet options as ``(key, value)`` pairs, per-column
+        ones keyed ``option::column``."""
+        pairs = [
+            (name, _setting(value))
+            for name in self._FIELDS
+            if (value := getattr(self, name)) is not None
+        ]
+        for column, options in (self.column_specific_options or {}).items():
+            pairs.extend(
+                (f"{name}::{column}", _setting(value))
+                for name in ParquetColumnOptions._FIELDS
+                if (value := getattr(options, name)) is not None
+            )
+        return pairs
+
+
 class InsertOp(Enum):
     """How a write treats existing data; only ``APPEND`` applies to files."""
 
@@ -75,8 +237,6 @@ class DataFrameWriteOptions:
         partition_by: str | Sequence[str] | None = None,
         sort_by: SortKey | Sequence[SortKey] | None = None,
     ) -> None:
-        if insert_operation not in (None, InsertOp.APPEND):
-            raise ValueError("writing files supports only InsertOp.APPEND")
         self.insert_operation = insert_operation
         self.single_file_output = single_file_output
         self.partition_by = partition_by
@@ -91,8 +251,30 @@ class DataFrameWriteOptions:
         # decides.
         if options is None:
             return (None, [], [])
+        if options.insert_operation not in (None, InsertOp.APPEND):
+            raise ValueError("writing files supports only InsertOp.APPEND")
         partition_by = [] if options.partition_by is None else _keys(options.partition_by)
         return (options.single_file_output, partition_by, _sort_list(options.sort_by))
+
+
+def _columns(items: Expr | str | Sequence[Expr | str] | None) -> list[_internal.RawExpr]:
+    """Expressions and column names as raw expressions; anything else is a
+    TypeError."""
+    if items is None:
+        return []
+    if isinstance(items, (Expr, str)):
+        items = [items]
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            out.append(col(item)._raw)
+        elif isinstance(item, Expr):
+            out.append(item._raw)
+        else:
+            raise TypeError(
+                f"Expected Expr or column name, got {type(item).__name__}: {EXPR_TYPE_ERROR}"
+            )
+    return out
 
 
 def _keys(keys: str | Sequence[str]) -> list[str]:
@@ -112,21 +294,109 @@ class DataFrame:
     def raw(self) -> _internal.DataFrame:
         return self._raw
 
+    @property
+    def df(self) -> _internal.DataFrame:
+        """The underlying frame (the name the ``datafusion`` package uses)."""
+        return self._raw
+
+    def __iter__(self) -> Any:
+        """The query's batches, pulled one at a time as the query runs."""
+        return iter(self.execute_stream())
+
+    def __aiter__(self) -> Any:
+        """The query's batches, for ``async for``."""
+        return self.execute_stream().__aiter__()
+
     # -- transformations ---------------------------------------------------
+    def __getitem__(self, key: str | Sequence[str]) -> DataFrame:
+        """The frame with only column ``key`` (or the columns named)."""
+        return self.select(*([key] if isinstance(key, str) else key))
+
+    def find_qualified_columns(self, *names: str) -> list[Expr]:
+        """Each name as a column of this frame, qualified by its table."""
+        return [Expr(raw) for raw in self._raw.find_qualified_columns(list(names))]
+
+    def column(self, name: str) -> Expr:
+        """Column ``name`` of this frame, qualified by its table."""
+        return self.find_qualified_columns(name)[0]
+
+    col = column
+
+    def alias(self, alias: str) -> DataFrame:
+        """The frame as a table named ``alias``: its columns become ``alias.x``."""
+        return DataFrame(self._raw.alias(alias))
+
+    def parse_sql_expr(self, expr: str) -> Expr:
+        """A SQL expression, typed against this frame's columns."""
+        return Expr(self._raw.parse_sql_expr(expr))
+
+    def select_exprs(self, *args: str) -> DataFrame:
+        """Selects SQL expressions (``"a + 1 AS b"``)."""
+        return DataFrame(self._raw.select([self._raw.parse_sql_expr(a) for a in args]))
+
+    def window(self, *exprs: Expr) -> DataFrame:
+        """The frame with window function columns added."""
+        return DataFrame(self._raw.window([_raw(e) for e in exprs]))
+
+    def cast(self, mapping: dict[str, pa.DataType]) -> DataFrame:
+        """Columns cast to the types given by name."""
+        return self.with_columns(*(Expr.column(c).cast(t).alias(c) for c, t in mapping.items()))
+
+    def sort_by(self, *exprs: Expr | str) -> DataFrame:
+        """Sorts ascending, nulls last, by each expression (or column name)."""
+        return self.sort(*exprs)
+
+    def transform(self, func: Any, *args: Any) -> DataFrame:
+        """``func(self, *args)``: chains a function of frames into a method chain."""
+        result: DataFrame = func(self, *args)
+        return result
+
+    def union_by_name(self, other: DataFrame, distinct: bool = False) -> DataFrame:
+        """The rows of both frames, columns matched by name; a column only
+        one side has is null on the other."""
+        return DataFrame(self._raw.union_by_name(other._raw, distinct))
+
+    def distinct_on(
+        self,
+        on_expr: list[Expr],
+        select_expr: list[Expr],
+        sort_expr: list[SortKey] | None = None,
+    ) -> DataFrame:
+        """``SELECT DISTINCT ON (on_expr) select_expr ... ORDER BY sort_expr``:
+        per group of equal ``on_expr``, the first row in ``sort_expr`` order."""
+        return DataFrame(
+            self._raw.distinct_on(
+                [_raw(e) for e in on_expr],
+                [_raw(e) for e in select_expr],
+                _sort_list(sort_expr) if sort_expr else None,
+            )
+        )
+
     def select(self, *exprs: Expr | str) -> DataFrame:
         """Keeps or computes columns; strings name columns."""
-        return DataFrame(self._raw.select(_expr_list(list(exprs))))
+        return DataFrame(self._raw.select(_columns(exprs)))
 
-    def with_column(self, name: str, expr: Expr | Any) -> DataFrame:
-        """Adds (or replaces) column ``name``."""
-        return DataFrame(self._raw.with_column(name, _raw(expr)))
+    def with_column(self, name: str, expr: Expr | str) -> DataFrame:
+        """Adds (or replaces) column ``name``; a string is a SQL expression."""
+        return DataFrame(self._raw.with_column(name, self._sql_or_expr(expr)._raw))
 
-    def filter(self, *predicates: Expr) -> DataFrame:
-        """Keeps the rows where every predicate is true."""
+    def _sql_or_expr(self, expr: Expr | str) -> Expr:
+        """``expr``, or the SQL expression it spells, typed against this frame."""
+        if isinstance(expr, str):
+            return self.parse_sql_expr(expr)
+        if not isinstance(expr, Expr):
+            raise TypeError(
+                f"Expected Expr or SQL string, got {type(expr).__name__}: {EXPR_TYPE_ERROR}"
+            )
+        return expr
+
+    def filter(self, *predicates: Expr | str) -> DataFrame:
+        """Keeps the rows where every predicate is true; a string is a SQL
+        predicate. Without predicates the frame is returned as it is."""
         if not predicates:
-            raise TypeError("filter() needs at least one predicate")
-        combined = reduce(lambda a, b: a & b, predicates)
-        return DataFrame(self._raw.filter(_raw(combined)))
+            return self
+        combined = reduce(lambda a, b: a & b, [self._sql_or_expr(p) for p in predicates])
+        return DataFrame(self._raw.filter(combined._raw))
 
     def aggregate(
         self,
@@ -134,10 +404,16 @@ class DataFrame:
         aggs: Expr | Sequence[Expr],
     ) -> DataFrame:
         """Groups by ``group_by`` (nothing: one group) and computes ``aggs``."""
-        return DataFrame(self._raw.aggregate(_expr_list(group_by), _expr_list(aggs)))
+        agg_list = [aggs] if isinstance(aggs, (Expr, str)) else list(aggs)
+        return DataFrame(self._raw.aggregate(_columns(group_by), ensure_expr_list(agg_list)))
 
     def sort(self, *exprs: SortKey) -> DataFrame:
         """Orders rows; plain expressions and names sort ascending, nulls last."""
+        for e in exprs:
+            if not isinstance(e, (Expr, SortExpr, str)):
+                raise TypeError(
+                    f"Expected Expr or column name, got {type(e).__name__}: {EXPR_TYPE_ERROR}"
+                )
         return DataFrame(self._raw.sort(_sort_list(list(exprs))))
 
     def limit(self, count: int, offset: int = 0) -> DataFrame:
@@ -166,7 +442,9 @@ class DataFrame:
             raise ValueError("n must not be negative")
         return self.limit(n, max(self.count() - n, 0))
 
-    def with_columns(self, *exprs: Expr | Sequence[Expr], **named_exprs: Expr) -> DataFrame:
+    def with_columns(
+        self, *exprs: Expr | str | Sequence[Expr | str], **named_exprs: Expr | str
+    ) -> DataFrame:
         """Adds or replaces several columns: positional expressions under
         their own names (alias them), keyword ones under the keyword.
 
@@ -176,14 +454,15 @@ class DataFrame:
         >>> df.with_columns((col("a") * 10).alias("b"), c=col("a") + 1).to_pydict()
         {'a': [1, 2], 'b': [10, 20], 'c': [2, 3]}
         """
-        flat: list[Expr] = []
+        flat: list[Expr | str] = []
         for e in exprs:
-            flat.extend([e] if isinstance(e, Expr) else e)
+            flat.extend([e] if isinstance(e, (Expr, str)) else e)
         out = self
-        for e in flat:
+        for item in flat:
+            e = self._sql_or_expr(item)
             out = out.with_column(e.schema_name(), e)
-        for name, e in named_exprs.items():
-            out = out.with_column(name, e)
+        for name, item in named_exprs.items():
+            out = out.with_column(name, item)
         return out
 
     def fill_null(self, value: Any, subset: Sequence[str] | None = None) -> DataFrame:
@@ -301,7 +580,9 @@ class DataFrame:
     def repartition_by_hash(self, *exprs: Expr | str, num: int) -> DataFrame:
         """Spreads the rows over ``num`` partitions by a hash of ``exprs``:
         equal keys land in the same partition."""
-        return DataFrame(self._raw.repartition_by_hash(_expr_list(list(exprs)), num))
+        return DataFrame(
+            self._raw.repartition_by_hash([self._sql_or_expr(e)._raw for e in exprs], num)
+        )
 
     def join_on(self, right: DataFrame, *on_exprs: Expr, how: JoinHow = "inner") -> DataFrame:
         """Joins on predicates (column names must differ between the sides
@@ -317,7 +598,7 @@ class DataFrame:
         """
         if not on_exprs:
             raise TypeError("join_on() needs at least one predicate")
-        return DataFrame(self._raw.join_on(right._raw, [_raw(e) for e in on_exprs], how))
+        return DataFrame(self._raw.join_on(right._raw, ensure_expr_list(on_exprs), how))
 
     def with_column_renamed(self, old_name: str, new_name: str) -> DataFrame:
         """Renames one column; a name that is not a column is left alone.
@@ -359,6 +640,11 @@ class DataFrame:
             isinstance(on, tuple) and len(on) == 2 and all(isinstance(k, list) for k in on)
         ):
             # The older spelling: (left keys, right keys).
+            warnings.warn(
+                "join_keys is deprecated: use on= or left_on=/right_on=",
+                DeprecationWarning,
+                stacklevel=2,
+            )
             if left_on is not None or right_on is not None:
                 raise ValueError("pass either join_keys or left_on=/right_on=, not both")
             pair = join_keys if join_keys is not None else on
@@ -443,6 +729,11 @@ class DataFrame:
         """
         return [list(part) for part in self._raw.collect_partitioned()]
 
+    def collect_column(self, column_name: str) -> pa.Array:
+        """Runs the query and returns one column as one array."""
+        table = self.select(column_name).to_arrow_table()
+        return table.column(0).combine_chunks()
+
     def count(self) -> int:
         """Runs the query; the number of rows."""
         return int(self._raw.count())
@@ -452,10 +743,12 @@ class DataFrame:
         schema: pa.Schema = self._raw.schema()
         return schema
 
-    def explain(self, verbose: bool = False, analyze: bool = False) -> None:
+    def explain(
+        self, verbose: bool = False, analyze: bool = False, format: ExplainFormat | None = None
+    ) -> None:
         """Prints the logical and physical plans (``analyze`` runs the query and
-        adds metrics)."""
-        print(self._raw.explain(verbose, analyze))
+        adds metrics), in ``format`` when given."""
+        print(self._raw.explain(verbose, analyze, None if format is None else format.value))
 
     def show(self, num: int = 20) -> None:
         """Prints the first ``num`` rows as a table.
@@ -469,33 +762,57 @@ class DataFrame:
         | 2 |
         +---+
         """
-        print(self._raw.to_string(num))
+        text, shown = self._raw.preview(num)
+        print(text if shown else "DataFrame has no rows")
 
     def __repr__(self) -> str:
-        return str(self._raw.to_string(10))
+        return "DataFrame()\n" + str(self._raw.to_string(10))
 
     def _repr_html_(self) -> str:
-        """An HTML table of the first rows, for notebooks."""
-        limit = 10
-        table = self.limit(limit + 1).to_arrow_table()
-        more = table.num_rows > limit
-        rows = table.slice(0, limit).to_pylist()
-        head = "".join(f"<th>{html.escape(name)}</th>" for name in table.column_names)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row.values()) + "</tr>"
-            for row in rows
+        """An HTML table of the first rows, for notebooks, rendered by the
+        formatter of :mod:`dfship.dataframe_formatter`. The query runs only
+        until the formatter has its rows: at least ``min_rows``, at most
+        ``max_rows``, and no more once ``max_memory_bytes`` is reached."""
+        from dfship.dataframe_formatter import get_formatter
+
+        formatter = get_formatter()
+        batches, has_more = self._first_rows(
+            formatter.min_rows, formatter.max_rows, formatter.max_memory_bytes
         )
-        note = f"<p>(showing the first {limit} rows)</p>" if more else ""
-        return (
-            '<table class="dfship-dataframe" border="1">'
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
-        )
+        return formatter.format_html(batches, self.schema(), has_more=has_more)
+
+    def _first_rows(
+        self, min_rows: int, max_rows: int, max_bytes: int
+    ) -> tuple[list[pa.RecordBatch], bool]:
+        """The first rows as batches, and whether the query has more."""
+        batches: list[pa.RecordBatch] = []
+        rows = size = 0
+        has_more = False
+        stream = self.limit(max_rows + 1).execute_stream()
+        for batch in stream:
+            record = batch.to_pyarrow()
+            if record.num_rows == 0:
+                continue
+            if rows >= max_rows or (size >= max_bytes and rows >= min_rows):
+                has_more = True
+                break
+            batches.append(record)
+            rows += record.num_rows
+            size += record.nbytes
+        keep = min(rows, max_rows)
+        if size > max_bytes and rows > min_rows:
+            # Keep the share of rows that fits, but never fewer than min_rows.
+            keep = min(keep, max(min_rows, rows * max_bytes // size))
+        if keep < rows:
+            has_more = True
+            batches = pa.Table.from_batches(batches).slice(0, keep).to_batches()
+        return batches, has_more
 
     # -- writing -------------------------------------------------------------
     def write_parquet(
         self,
         path: str | os.PathLike[str],
-        compression: str | Compression = Compression.ZSTD,
+        compression: str | Compression | ParquetWriterOptions = Compression.ZSTD,
         compression_level: int | None = None,
         write_options: DataFrameWriteOptions | None = None,
     ) -> None:
@@ -511,12 +828,54 @@ class DataFrame:
         >>> ctx.read_parquet(out).to_pydict()
         {'a': [1, 2]}
         """
+        if isinstance(compression, ParquetWriterOptions):
+            if compression_level is not None:
+                raise ValueError("compression_level goes inside ParquetWriterOptions")
+            self.write_parquet_with_options(path, compression, write_options)
+            return
         codec = Compression(compression.lower() if isinstance(compression, str) else compression)
         level = codec.get_default_level() if compression_level is None else compression_level
         if level is not None and not codec.takes_level():
             raise ValueError(f"{codec.value} compression takes no level")
+        if level is not None:
+            low, high = _LEVELS[codec]
+            if not low <= level <= high:
+                raise ValueError(
+                    f"{codec.value} compression level must be in {low}..={high}, not {level}"
+                )
         spec = codec.value if level is None else f"{codec.value}({level})"
         self._raw.write_parquet(os.fspath(path), spec, *DataFrameWriteOptions._args(write_options))
+
+    def write_parquet_with_options(
+        self,
+        path: str | os.PathLike[str],
+        options: ParquetWriterOptions,
+        write_options: DataFrameWriteOptions | None = None,
+    ) -> None:
+        """Runs the query and writes Parquet with every writer setting of
+        ``options``, per-column ones included."""
+        single, partition_by, sort_by = DataFrameWriteOptions._args(write_options)
+        self._raw.write_parquet(
+            os.fspath(path), None, single, partition_by, sort_by, options._settings()
+        )
+
+    def write_table(
+        self, table_name: str, write_options: DataFrameWriteOptions | None = None
+    ) -> None:
+        """Runs the query and inserts its rows into the registered table
+        ``table_name`` (appending unless ``write_options`` say otherwise)."""
+        op = InsertOp.APPEND
+        if write_options is not None and write_options.insert_operation is not None:
+            op = write_options.insert_operation
+        plain = None
+        if write_options is not None:
+            plain = DataFrameWriteOptions(
+                None,
+                write_options.single_file_output,
+                write_options.partition_by,
+                write_options.sort_by,
+            )
+        self._raw.write_table(table_name, op.value, *DataFrameWriteOptions._args(plain))
 
     def write_csv(
         self,

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from dfship.context import SessionContext
 
 __all__ = [
+    "EXPR_TYPE_ERROR",
     "Alias",
     "BinaryExpr",
     "CaseBuilder",
@@ -39,6 +40,7 @@ __all__ = [
     "Expr",
     "ExprFuncBuilder",
     "ExprVariant",
+    "GroupingSet",
     "Literal",
     "NullTreatment",
     "RexType",
@@ -47,10 +49,17 @@ __all__ = [
     "Window",
     "WindowFrame",
     "WindowFrameBound",
+    "coerce_to_expr",
+    "coerce_to_expr_list",
+    "coerce_to_expr_or_none",
     "col",
     "column",
+    "ensure_expr",
+    "ensure_expr_list",
     "lit",
+    "lit_with_metadata",
     "literal",
+    "literal_with_metadata",
 ]
 
 _PYTHON_TYPES: dict[type, pa.DataType] = {
@@ -121,6 +130,12 @@ class Expr:
         """The underlying ``dfship._internal.RawExpr``."""
         return self._raw
 
+    @property
+    def expr(self) -> _internal.RawExpr:
+        """The underlying ``dfship._internal.RawExpr`` (the name the
+        ``datafusion`` package uses)."""
+        return self._raw
+
     @staticmethod
     def column(name: str) -> Expr:
         """A reference to column ``name`` (``"t.a"`` is column ``a`` of table ``t``)."""
@@ -131,12 +146,23 @@ class Expr:
     @staticmethod
     def literal(value: Any) -> Expr:
         """A constant. ``None``, ``bool``, ``int``, ``float``, ``str`` and
-        ``bytes`` map to null, boolean, int64, float64, utf8 and binary;
+        ``bytes`` map to null, boolean, int64, float64, utf8view and binary;
         anything ``pyarrow.scalar`` accepts (dates, decimals, lists, a
         ``pyarrow.Scalar``) works too."""
         if isinstance(value, Expr):
             return value
         return Expr(_internal.RawExpr.literal(value))
+
+    @staticmethod
+    def string_literal(value: str) -> Expr:
+        """A ``Utf8`` string constant, for the function arguments that take
+        ``Utf8`` rather than ``Utf8View`` (a type name, a field name)."""
+        return Expr(_internal.RawExpr.literal(value, False))
+
+    @staticmethod
+    def literal_with_metadata(value: Any, metadata: dict[str, str]) -> Expr:
+        """A constant whose field carries ``metadata``."""
+        return Expr(_internal.RawExpr.literal(value, True, dict(metadata)))
 
     # -- operators ---------------------------------------------------------
     def _op(self, op: str, other: Any) -> Expr:
@@ -220,7 +246,7 @@ class Expr:
         return f"Expr({self._raw!r})"
 
     def __str__(self) -> str:
-        return repr(self._raw)
+        return repr(self)
 
     def equals(self, other: Expr) -> bool:
         """Structural equality (``==`` builds a comparison instead)."""
@@ -322,7 +348,7 @@ class Expr:
         """SQL ``LIKE``: ``%`` matches any run of characters, ``_`` one.
 
         >>> col("name").like("a%")
-        Expr(name LIKE Utf8("a%"))
+        Expr(name LIKE Utf8View("a%"))
         """
         return Expr(self._raw.like(_raw(pattern), negated, case_insensitive, escape_char))
 
@@ -406,7 +432,7 @@ class Expr:
         Expr(array_slice(l, Int64(2), Int64(3)))
         """
         if isinstance(key, str):
-            return _call("get_field", self, key)
+            return _call("get_field", self, Expr.string_literal(key))
         if isinstance(key, bool) or not isinstance(key, (int, slice)):
             raise TypeError(
                 f"an Expr is indexed by a str, an int or a slice, not {type(key).__name__}"
@@ -641,6 +667,18 @@ class Literal(ExprVariant):
     def data_type(self) -> str:
         return str(self._expr._raw.literal_type())
 
+    def value_i64(self) -> int | None:
+        return None if (v := self.value()) is None else int(v)
+
+    def value_f64(self) -> float | None:
+        return None if (v := self.value()) is None else float(v)
+
+    def value_string(self) -> str | None:
+        return None if (v := self.value()) is None else str(v)
+
+    def value_bool(self) -> bool | None:
+        return None if (v := self.value()) is None else bool(v)
+
 
 class Alias(ExprVariant):
     """An expression under another name."""
@@ -666,12 +704,74 @@ class BinaryExpr(ExprVariant):
         return str(self._expr._raw.binary_op())
 
 
+class InList(ExprVariant):
+    """``expr [NOT] IN (list...)``."""
+
+    def expr(self) -> Expr:
+        """The value looked up."""
+        return self.operands()[0]
+
+    def list(self) -> list[Expr]:
+        """The values it is compared with."""
+        return self.operands()[1:]
+
+    def negated(self) -> bool:
+        return " NOT IN " in self._expr.canonical_name()
+
+
+class AggregateFunction(ExprVariant):
+    """A call of an aggregate function."""
+
+    def aggregate_type(self) -> str:
+        return self._expr.canonical_name().split("(", 1)[0]
+
+    def args(self) -> list[Expr]:
+        return self.operands()
+
+
 _VARIANTS: dict[str, type[ExprVariant]] = {
     "Column": Column,
     "Literal": Literal,
     "Alias": Alias,
     "BinaryExpr": BinaryExpr,
+    "InList": InList,
+    "AggregateFunction": AggregateFunction,
 }
+#: The other expression kinds, by DataFusion's name for each.
+_EXPR_KINDS = [
+    "Between",
+    "Case",
+    "Cast",
+    "Exists",
+    "GroupingSetExpr",
+    "HigherOrderFunction",
+    "ILike",
+    "InSubquery",
+    "IsFalse",
+    "IsNotFalse",
+    "IsNotNull",
+    "IsNotTrue",
+    "IsNotUnknown",
+    "IsNull",
+    "IsTrue",
+    "IsUnknown",
+    "Lambda",
+    "LambdaVariable",
+    "Like",
+    "Negative",
+    "Not",
+    "Placeholder",
+    "ScalarFunction",
+    "ScalarSubquery",
+    "ScalarVariable",
+    "SimilarTo",
+    "TryCast",
+    "UnnestExpr",
+    "WindowExpr",
+]
+for _kind in _EXPR_KINDS:
+    _VARIANTS[_kind] = type(_kind, (ExprVariant,), {"__slots__": (), "__module__": __name__})
+globals().update({k: v for k, v in _VARIANTS.items() if k not in globals()})
 
 
 class ExprFuncBuilder:
@@ -765,6 +865,56 @@ def _load(buf: bytes) -> Expr:
     return expr
 
 
+#: The message of the ``TypeError`` raised where an expression is required
+#: and another value was given.
+EXPR_TYPE_ERROR = "Use col()/column() or lit()/literal() to construct expressions"
+
+
+def ensure_expr(value: Any) -> _internal.RawExpr:
+    """The raw expression of ``value``, which must be an :class:`Expr`
+    (strings and other values are refused, not taken as literals)."""
+    if not isinstance(value, Expr):
+        raise TypeError(EXPR_TYPE_ERROR)
+    return value._raw
+
+
+def ensure_expr_list(exprs: Iterable[Any]) -> list[_internal.RawExpr]:
+    """The raw expressions of ``exprs``, nested iterables flattened; every
+    item must be an :class:`Expr`."""
+    if isinstance(exprs, (str, bytes, bytearray)):
+        raise TypeError(EXPR_TYPE_ERROR)
+    out: list[_internal.RawExpr] = []
+    for item in exprs:
+        if isinstance(item, Iterable) and not isinstance(item, (Expr, str, bytes, bytearray)):
+            out.extend(ensure_expr_list(item))
+        else:
+            out.append(ensure_expr(item))
+    return out
+
+
+def coerce_to_expr(value: Any) -> Expr:
+    """``value`` if it is an :class:`Expr`, else a literal of it."""
+    return value if isinstance(value, Expr) else Expr.literal(value)
+
+
+def coerce_to_expr_or_none(value: Any) -> Expr | None:
+    """:func:`coerce_to_expr`, with ``None`` passed through."""
+    return None if value is None else coerce_to_expr(value)
+
+
+def coerce_to_expr_list(values: Iterable[Any]) -> list[Expr]:
+    """:func:`coerce_to_expr` of each value."""
+    return [coerce_to_expr(v) for v in values]
+
+
+def lit_with_metadata(value: Any, metadata: dict[str, str]) -> Expr:
+    """A constant whose field carries ``metadata``."""
+    return Expr.literal_with_metadata(value, metadata)
+
+
+literal_with_metadata = lit_with_metadata
+
+
 def _raw(value: Any) -> _internal.RawExpr:
     """Any value as a raw expression: an :class:`Expr` as is, anything else as a literal."""
     if isinstance(value, Expr):
@@ -826,6 +976,34 @@ def _expr_list(items: Expr | str | Sequence[Expr | str] | None) -> list[_interna
     return [col(i)._raw if isinstance(i, str) else _raw(i) for i in items]
 
 
+class GroupingSet:
+    """Grouping keys that aggregate at several levels in one pass, passed to
+    :meth:`DataFrame.aggregate` in place of plain keys. Keys are expressions
+    or column names.
+
+    >>> GroupingSet.rollup("a", "b")
+    Expr(ROLLUP (a, b))
+    >>> GroupingSet.grouping_sets(["a"], ["a", "b"])
+    Expr(GROUPING SETS ((a), (a, b)))
+    """
+
+    @staticmethod
+    def rollup(*exprs: Expr | str) -> Expr:
+        """``ROLLUP (e1, e2, ...)``: groups by every prefix of the keys,
+        down to the grand total."""
+        return Expr(_internal.grouping_set("rollup", [_expr_list(list(exprs))]))
+
+    @staticmethod
+    def cube(*exprs: Expr | str) -> Expr:
+        """``CUBE (e1, e2, ...)``: groups by every subset of the keys."""
+        return Expr(_internal.grouping_set("cube", [_expr_list(list(exprs))]))
+
+    @staticmethod
+    def grouping_sets(*sets: Sequence[Expr | str]) -> Expr:
+        """``GROUPING SETS ((...), (...))``: groups by each list of keys given."""
+        return Expr(_internal.grouping_set("sets", [_expr_list(list(s)) for s in sets]))
+
+
 class NullTreatment(Enum):
     """Whether a window or aggregate function skips nulls."""
 
@@ -835,6 +1013,11 @@ class NullTreatment(Enum):
 
 def _ignore_nulls(nt: NullTreatment | None) -> bool | None:
     return None if nt is None else nt is NullTreatment.IGNORE_NULLS
+
+
+class _UnknownFrameUnits(ValueError, NotImplementedError):
+    """Frame units other than rows, range and groups: a ValueError, and the
+    NotImplementedError the ``datafusion`` package raises for them."""
 
 
 class WindowFrame:
@@ -852,7 +1035,7 @@ class WindowFrame:
 
     def __init__(self, units: str, start_bound: int | None, end_bound: int | None) -> None:
         if units.lower() not in ("rows", "range", "groups"):
-            raise ValueError(f"units must be 'rows', 'range' or 'groups', not {units!r}")
+            raise _UnknownFrameUnits(f"units must be 'rows', 'range' or 'groups', not {units!r}")
         for bound in (start_bound, end_bound):
             if bound is not None and (not isinstance(bound, int) or bound < 0):
                 raise ValueError(f"a frame bound is None or a non-negative int, not {bound!r}")
@@ -956,7 +1139,7 @@ class CaseBuilder:
 
     >>> from dfship import functions as f
     >>> f.when(col("a") > 1, lit("big")).otherwise(lit("small"))
-    Expr(CASE WHEN a > Int64(1) THEN Utf8("big") ELSE Utf8("small") END)
+    Expr(CASE WHEN a > Int64(1) THEN Utf8View("big") ELSE Utf8View("small") END)
     """
 
     __slots__ = ("_base", "_thens", "_whens")
@@ -1007,10 +1190,156 @@ def lit(value: Any) -> Expr:
     """A constant expression (see :meth:`Expr.literal`).
 
     >>> lit(1), lit("x"), lit(None)
-    (Expr(Int64(1)), Expr(Utf8("x")), Expr(NULL))
+    (Expr(Int64(1)), Expr(Utf8View("x")), Expr(NULL))
     """
     return Expr.literal(value)
 
 
 column = col
 literal = lit
+
+
+# -- logical plan nodes -------------------------------------------------------
+
+
+class PlanNode:
+    """The top node of a :class:`~dfship.LogicalPlan` seen as its kind (see
+    :meth:`LogicalPlan.to_variant`): one subclass per kind, named as the
+    ``datafusion`` package names them (``Projection``, ``Filter``,
+    ``Aggregate``, ``TableScan``, ``CreateIndex``, ...)."""
+
+    __slots__ = ("_plan",)
+
+    def __init__(self, plan: Any) -> None:
+        self._plan = plan
+
+    def input(self) -> list[Any]:
+        """The plans this node reads from."""
+        return list(self._plan.inputs())
+
+    def expressions(self) -> list[Expr]:
+        """The node's own expressions, in DataFusion's order."""
+        return [Expr(raw) for raw in self._plan._raw.expressions()]
+
+    def plan(self) -> Any:
+        """The :class:`~dfship.LogicalPlan` this node tops."""
+        return self._plan
+
+    def __str__(self) -> str:
+        return str(self._plan.display())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._plan.display()})"
+
+
+class Projection(PlanNode):
+    __slots__ = ()
+
+    def projections(self) -> list[Expr]:
+        """The expressions the node outputs."""
+        return self.expressions()
+
+
+class Filter(PlanNode):
+    __slots__ = ()
+
+    def predicate(self) -> Expr:
+        """The condition rows must meet."""
+        return self.expressions()[0]
+
+
+class Aggregate(PlanNode):
+    __slots__ = ()
+
+    def group_by_exprs(self) -> list[Expr]:
+        return self.expressions()[: self._plan._raw.group_expr_count()]
+
+    def aggregate_exprs(self) -> list[Expr]:
+        return self.expressions()[self._plan._raw.group_expr_count() :]
+
+
+class Limit(PlanNode):
+    __slots__ = ()
+
+    def _parts(self) -> tuple[Expr | None, Expr | None]:
+        exprs = self.expressions()
+        if len(exprs) == 2:
+            return exprs[0], exprs[1]
+        if not exprs:
+            return None, None
+        # One of the two is set: DataFusion shows an unset fetch as None.
+        if "fetch=None" in str(self._plan.display()):
+            return exprs[0], None
+        return None, exprs[0]
+
+    def skip(self) -> Expr | None:
+        """The rows skipped, as an expression; ``None`` when none are."""
+        return self._parts()[0]
+
+    def fetch(self) -> Expr | None:
+        """The most rows returned, as an expression; ``None`` for no limit."""
+        return self._parts()[1]
+
+    def __str__(self) -> str:
+        skip, fetch = self._parts()
+
+        def show(e: Expr | None) -> str:
+            return "None" if e is None else f"Some(Literal({e.canonical_name()}, None))"
+
+        return f"Limit(Skip: {show(skip)}, Fetch: {show(fetch)})"
+
+
+#: Every plan node kind, as :meth:`LogicalPlan.to_variant` returns it.
+_PLAN_NODE_KINDS = [
+    "Analyze",
+    "CopyTo",
+    "CreateCatalog",
+    "CreateCatalogSchema",
+    "CreateExternalTable",
+    "CreateFunction",
+    "CreateIndex",
+    "CreateMemoryTable",
+    "CreateView",
+    "Deallocate",
+    "DescribeTable",
+    "Distinct",
+    "DmlStatement",
+    "DropCatalogSchema",
+    "DropFunction",
+    "DropTable",
+    "DropView",
+    "EmptyRelation",
+    "Execute",
+    "Explain",
+    "Extension",
+    "Join",
+    "Prepare",
+    "RecursiveQuery",
+    "Repartition",
+    "ResetVariable",
+    "SetVariable",
+    "Sort",
+    "Subquery",
+    "SubqueryAlias",
+    "TableScan",
+    "TransactionEnd",
+    "TransactionStart",
+    "Union",
+    "Unnest",
+    "Values",
+    "Window",
+]
+
+_PLAN_NODES: dict[str, type[PlanNode]] = {
+    "Projection": Projection,
+    "Filter": Filter,
+    "Aggregate": Aggregate,
+    "Limit": Limit,
+}
+for _kind in _PLAN_NODE_KINDS:
+    _PLAN_NODES[_kind] = type(_kind, (PlanNode,), {"__slots__": (), "__module__": __name__})
+globals().update({k: v for k, v in _PLAN_NODES.items() if k not in globals()})
+
+
+def _plan_node(plan: Any) -> PlanNode:
+    return _PLAN_NODES.get(plan._raw.node_kind(), PlanNode)(plan)

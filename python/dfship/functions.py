@@ -19,14 +19,18 @@ Expr(row_number() PARTITION BY [k] ORDER BY [t ASC NULLS LAST] RANGE BETWEEN UNB
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import pyarrow as pa
 
 from dfship import _internal
 from dfship.expr import (
     CaseBuilder,
     Expr,
     NullTreatment,
+    SortExpr,
     SortKey,
     Window,
     _call,
@@ -45,6 +49,8 @@ __all__ = [
     "approx_distinct",
     "approx_median",
     "approx_percentile_cont",
+    "approx_percentile_cont_with_weight",
+    "array",
     "array_agg",
     "array_append",
     "array_concat",
@@ -52,6 +58,7 @@ __all__ = [
     "array_distinct",
     "array_element",
     "array_has",
+    "array_indexof",
     "array_length",
     "array_ndims",
     "array_position",
@@ -62,6 +69,8 @@ __all__ = [
     "array_slice",
     "array_sort",
     "arrow_cast",
+    "arrow_metadata",
+    "arrow_try_cast",
     "arrow_typeof",
     "ascii",
     "asin",
@@ -108,8 +117,11 @@ __all__ = [
     "date_trunc",
     "datepart",
     "datetrunc",
+    "decode",
     "degrees",
     "dense_rank",
+    "digest",
+    "encode",
     "ends_with",
     "exp",
     "extract",
@@ -120,12 +132,15 @@ __all__ = [
     "floor",
     "from_unixtime",
     "gcd",
+    "gen_series",
+    "generate_series",
     "get_field",
     "greatest",
     "ifnull",
     "in_list",
     "initcap",
     "instr",
+    "is_nan",
     "isnan",
     "iszero",
     "lag",
@@ -136,6 +151,12 @@ __all__ = [
     "left",
     "length",
     "levenshtein",
+    "list_indexof",
+    "list_min",
+    "list_overlap",
+    "list_position",
+    "list_slice",
+    "list_sort",
     "literal",
     "ln",
     "log",
@@ -146,6 +167,7 @@ __all__ = [
     "ltrim",
     "make_array",
     "make_date",
+    "make_map",
     "max",
     "md5",
     "mean",
@@ -160,14 +182,19 @@ __all__ = [
     "nvl",
     "nvl2",
     "octet_length",
+    "order_by",
+    "overlay",
     "percent_rank",
+    "percentile_cont",
     "pi",
     "pow",
     "power",
+    "quantile_cont",
     "radians",
     "random",
     "rank",
     "regexp_count",
+    "regexp_instr",
     "regexp_like",
     "regexp_match",
     "regexp_replace",
@@ -193,6 +220,8 @@ __all__ = [
     "stddev_pop",
     "stddev_samp",
     "string_agg",
+    "string_to_array",
+    "string_to_list",
     "strpos",
     "substr",
     "substring",
@@ -218,6 +247,7 @@ __all__ = [
     "var_samp",
     "var_sample",
     "when",
+    "with_metadata",
 ]
 
 
@@ -352,10 +382,6 @@ def in_list(arg: Expr, values: Sequence[Any], negated: bool = False) -> Expr:
     return arg.in_list(values, negated)
 
 
-def alias(expr: Expr, name: str) -> Expr:
-    return expr.alias(name)
-
-
 def column(name: str) -> Expr:
     return col(name)
 
@@ -375,11 +401,6 @@ def log(base: Any, num: Any) -> Expr:
 def round(value: Any, decimal_places: Any = None) -> Expr:
     """Rounds to ``decimal_places`` (default 0)."""
     return call("round", value) if decimal_places is None else call("round", value, decimal_places)
-
-
-def trunc(value: Any, precision: Any = None) -> Expr:
-    """Truncates toward zero, to ``precision`` decimal places (default 0)."""
-    return call("trunc", value) if precision is None else call("trunc", value, precision)
 
 
 def substr(string: Any, position: Any, length: Any = None) -> Expr:
@@ -422,11 +443,6 @@ def regexp_replace(string: Any, pattern: Any, replacement: Any, flags: Any = Non
     return call("regexp_replace", string, pattern, replacement, flags)
 
 
-def extract(part: Any, date: Any) -> Expr:
-    """A field (``"year"``, ``"month"``, ...) of a date or timestamp."""
-    return call("date_part", part, date)
-
-
 def to_timestamp(arg: Any, *formatters: Any) -> Expr:
     """Parses or converts to a nanosecond timestamp (chrono ``formatters`` optional)."""
     return call("to_timestamp", arg, *formatters)
@@ -447,19 +463,6 @@ def to_timestamp_micros(arg: Any, *formatters: Any) -> Expr:
 def to_char(arg: Any, formatter: Any) -> Expr:
     """Formats a date or timestamp with a chrono format string."""
     return call("to_char", arg, formatter)
-
-
-def named_struct(*pairs: tuple[str, Any]) -> Expr:
-    """A struct from ``(name, value)`` pairs."""
-    args: list[Any] = []
-    for name, value in pairs:
-        args.extend((lit(name), value))
-    return call("named_struct", *args)
-
-
-def get_field(expr: Any, name: Any) -> Expr:
-    """A field of a struct (or a map value)."""
-    return call("get_field", expr, name)
 
 
 def abs(arg: Any) -> Expr:
@@ -502,20 +505,12 @@ def btrim(arg: Any) -> Expr:
     return call("btrim", arg)
 
 
-def cardinality(arg: Any) -> Expr:
-    return call("cardinality", arg)
-
-
 def cbrt(arg: Any) -> Expr:
     return call("cbrt", arg)
 
 
 def ceil(arg: Any) -> Expr:
     return call("ceil", arg)
-
-
-def char_length(arg: Any) -> Expr:
-    return call("char_length", arg)
 
 
 def character_length(arg: Any) -> Expr:
@@ -554,20 +549,8 @@ def floor(arg: Any) -> Expr:
     return call("floor", arg)
 
 
-def initcap(arg: Any) -> Expr:
-    return call("initcap", arg)
-
-
-def isnan(arg: Any) -> Expr:
-    return call("isnan", arg)
-
-
 def iszero(arg: Any) -> Expr:
     return call("iszero", arg)
-
-
-def length(arg: Any) -> Expr:
-    return call("length", arg)
 
 
 def ln(arg: Any) -> Expr:
@@ -662,44 +645,8 @@ def arrow_typeof(arg: Any) -> Expr:
     return call("arrow_typeof", arg)
 
 
-def flatten(arg: Any) -> Expr:
-    return call("flatten", arg)
-
-
-def array_length(arg: Any) -> Expr:
-    return call("array_length", arg)
-
-
-def array_dims(arg: Any) -> Expr:
-    return call("array_dims", arg)
-
-
-def array_ndims(arg: Any) -> Expr:
-    return call("array_ndims", arg)
-
-
-def array_distinct(arg: Any) -> Expr:
-    return call("array_distinct", arg)
-
-
-def array_sort(arg: Any) -> Expr:
-    return call("array_sort", arg)
-
-
-def array_reverse(arg: Any) -> Expr:
-    return call("array_reverse", arg)
-
-
-def to_unixtime(arg: Any) -> Expr:
-    return call("to_unixtime", arg)
-
-
 def from_unixtime(arg: Any) -> Expr:
     return call("from_unixtime", arg)
-
-
-def to_date(arg: Any) -> Expr:
-    return call("to_date", arg)
 
 
 def trim(arg: Any) -> Expr:
@@ -746,20 +693,12 @@ def starts_with(string: Any, prefix: Any) -> Expr:
     return call("starts_with", string, prefix)
 
 
-def ends_with(string: Any, suffix: Any) -> Expr:
-    return call("ends_with", string, suffix)
-
-
 def strpos(string: Any, substring: Any) -> Expr:
     return call("strpos", string, substring)
 
 
 def instr(string: Any, substring: Any) -> Expr:
     return call("instr", string, substring)
-
-
-def contains(string: Any, search: Any) -> Expr:
-    return call("contains", string, search)
 
 
 def levenshtein(string1: Any, string2: Any) -> Expr:
@@ -778,28 +717,8 @@ def nvl(x: Any, y: Any) -> Expr:
     return call("nvl", x, y)
 
 
-def date_trunc(part: Any, date: Any) -> Expr:
-    return call("date_trunc", part, date)
-
-
-def datetrunc(part: Any, date: Any) -> Expr:
-    return call("datetrunc", part, date)
-
-
-def date_part(part: Any, date: Any) -> Expr:
-    return call("date_part", part, date)
-
-
-def datepart(part: Any, date: Any) -> Expr:
-    return call("datepart", part, date)
-
-
 def array_element(array: Any, n: Any) -> Expr:
     return call("array_element", array, n)
-
-
-def array_has(array: Any, element: Any) -> Expr:
-    return call("array_has", array, element)
 
 
 def array_append(array: Any, element: Any) -> Expr:
@@ -810,40 +729,12 @@ def array_prepend(element: Any, array: Any) -> Expr:
     return call("array_prepend", element, array)
 
 
-def array_position(array: Any, element: Any) -> Expr:
-    return call("array_position", array, element)
-
-
 def array_remove(array: Any, element: Any) -> Expr:
     return call("array_remove", array, element)
 
 
-def arrow_cast(expr: Any, data_type: Any) -> Expr:
-    return call("arrow_cast", expr, data_type)
-
-
-def regexp_like(string: Any, pattern: Any) -> Expr:
-    return call("regexp_like", string, pattern)
-
-
-def regexp_match(string: Any, pattern: Any) -> Expr:
-    return call("regexp_match", string, pattern)
-
-
-def regexp_count(string: Any, pattern: Any) -> Expr:
-    return call("regexp_count", string, pattern)
-
-
 def find_in_set(string: Any, string_list: Any) -> Expr:
     return call("find_in_set", string, string_list)
-
-
-def replace(string: Any, from_: Any, to: Any) -> Expr:
-    return call("replace", string, from_, to)
-
-
-def translate(string: Any, from_: Any, to: Any) -> Expr:
-    return call("translate", string, from_, to)
 
 
 def split_part(string: Any, delimiter: Any, index: Any) -> Expr:
@@ -856,18 +747,6 @@ def nvl2(x: Any, y: Any, z: Any) -> Expr:
 
 def make_date(year: Any, month: Any, day: Any) -> Expr:
     return call("make_date", year, month, day)
-
-
-def date_bin(stride: Any, source: Any, origin: Any) -> Expr:
-    return call("date_bin", stride, source, origin)
-
-
-def array_slice(array: Any, begin: Any, end: Any) -> Expr:
-    return call("array_slice", array, begin, end)
-
-
-def array_replace(array: Any, from_: Any, to: Any) -> Expr:
-    return call("array_replace", array, from_, to)
 
 
 def concat(*args: Any) -> Expr:
@@ -989,21 +868,6 @@ def last_value(
     return _agg("last_value", [expression], False, filter, order_by, null_treatment)
 
 
-def nth_value(
-    expression: Expr,
-    n: int,
-    filter: Expr | None = None,
-    order_by: SortKey | Sequence[SortKey] | None = None,
-) -> Expr:
-    """The ``n``-th value (1-based) in ``order_by`` order."""
-    return _agg("nth_value", [expression, lit(n)], False, filter, order_by)
-
-
-def approx_percentile_cont(expression: Expr, percentile: float, filter: Expr | None = None) -> Expr:
-    """An approximate percentile (0 to 1) of a numeric column."""
-    return _agg("approx_percentile_cont", [expression, lit(percentile)], False, filter)
-
-
 def corr(value_y: Expr, value_x: Expr, filter: Expr | None = None) -> Expr:
     """Pearson correlation coefficient."""
     return _agg("corr", [value_y, value_x], False, filter)
@@ -1028,32 +892,8 @@ def avg(expression: Expr, distinct: bool = False, filter: Expr | None = None) ->
     return _agg("avg", [expression], distinct, filter)
 
 
-def mean(expression: Expr, distinct: bool = False, filter: Expr | None = None) -> Expr:
-    return _agg("avg", [expression], distinct, filter)
-
-
-def min(expression: Expr, distinct: bool = False, filter: Expr | None = None) -> Expr:
-    return _agg("min", [expression], distinct, filter)
-
-
-def max(expression: Expr, distinct: bool = False, filter: Expr | None = None) -> Expr:
-    return _agg("max", [expression], distinct, filter)
-
-
 def median(expression: Expr, distinct: bool = False, filter: Expr | None = None) -> Expr:
     return _agg("median", [expression], distinct, filter)
-
-
-def approx_distinct(expression: Expr, distinct: bool = False, filter: Expr | None = None) -> Expr:
-    return _agg("approx_distinct", [expression], distinct, filter)
-
-
-def bit_and(expression: Expr, distinct: bool = False, filter: Expr | None = None) -> Expr:
-    return _agg("bit_and", [expression], distinct, filter)
-
-
-def bit_or(expression: Expr, distinct: bool = False, filter: Expr | None = None) -> Expr:
-    return _agg("bit_or", [expression], distinct, filter)
 
 
 def bit_xor(expression: Expr, distinct: bool = False, filter: Expr | None = None) -> Expr:
@@ -1152,3 +992,429 @@ def lead(
 ) -> Expr:
     """The value ``shift_offset`` rows after, or ``default_value``."""
     return _window("lead", [arg, lit(shift_offset), lit(default_value)], partition_by, order_by)
+
+
+# -- signatures shared with the `datafusion` package ----------------------------
+
+
+def _opt(*args: Any) -> list[Any]:
+    """``args`` up to the first ``None``: the trailing optional arguments
+    of a call that were given."""
+    given: list[Any] = []
+    for a in args:
+        if a is None:
+            break
+        given.append(a)
+    return given
+
+
+def alias(expr: Expr, name: str, metadata: dict[str, str] | None = None) -> Expr:
+    """``expr AS name``, with field ``metadata`` when given."""
+    return expr.alias(name, metadata=metadata)
+
+
+def approx_distinct(expression: Expr, filter: Expr | None = None) -> Expr:
+    """Approximate count of distinct values (HyperLogLog)."""
+    return _agg("approx_distinct", [expression], False, filter)
+
+
+def _sorted_by(key: SortKey) -> tuple[Expr, SortKey]:
+    """The value an ordered-set aggregate reads, and the ordering it reads it in."""
+    if isinstance(key, SortExpr):
+        return key.expr(), key
+    value = col(key) if isinstance(key, str) else key
+    return value, value
+
+
+def approx_percentile_cont(
+    sort_expression: Expr | SortExpr,
+    percentile: float,
+    num_centroids: int | None = None,
+    filter: Expr | None = None,
+) -> Expr:
+    """Approximate ``percentile`` (0 to 1) of the values, read in the order of
+    ``sort_expression`` (t-digest with ``num_centroids`` centroids)."""
+    value, order = _sorted_by(sort_expression)
+    args = [value, lit(percentile), *_opt(num_centroids)]
+    return _agg("approx_percentile_cont", args, False, filter, order)
+
+
+def approx_percentile_cont_with_weight(
+    sort_expression: Expr | SortExpr,
+    weight: Expr,
+    percentile: float,
+    num_centroids: int | None = None,
+    filter: Expr | None = None,
+) -> Expr:
+    """:func:`approx_percentile_cont` with each value counted ``weight`` times."""
+    value, order = _sorted_by(sort_expression)
+    args = [value, weight, lit(percentile), *_opt(num_centroids)]
+    return _agg("approx_percentile_cont_with_weight", args, False, filter, order)
+
+
+def percentile_cont(
+    sort_expression: Expr | SortExpr, percentile: float, filter: Expr | None = None
+) -> Expr:
+    """Exact ``percentile`` (0 to 1) of the values, interpolated between neighbours."""
+    value, order = _sorted_by(sort_expression)
+    return _agg("percentile_cont", [value, lit(percentile)], False, filter, order)
+
+
+quantile_cont = percentile_cont
+
+
+def array_dims(array: Any) -> Expr:
+    return call("array_dims", array)
+
+
+def array_distinct(array: Any) -> Expr:
+    return call("array_distinct", array)
+
+
+def array_has(first_array: Any, second_array: Any) -> Expr:
+    """True where ``first_array`` holds ``second_array`` (an element)."""
+    return call("array_has", first_array, second_array)
+
+
+def array_length(array: Any) -> Expr:
+    return call("array_length", array)
+
+
+def array_ndims(array: Any) -> Expr:
+    return call("array_ndims", array)
+
+
+def array_position(array: Any, element: Any, index: int | None = 1) -> Expr:
+    """1-based position of ``element`` in ``array``, searching from ``index``."""
+    return call("array_position", array, element, *_opt(index))
+
+
+array_indexof = list_position = list_indexof = array_position
+
+
+def array_replace(array: Any, from_val: Any, to_val: Any) -> Expr:
+    """``array`` with the first ``from_val`` replaced by ``to_val``."""
+    return call("array_replace", array, from_val, to_val)
+
+
+def array_reverse(array: Any) -> Expr:
+    return call("array_reverse", array)
+
+
+def array_slice(array: Any, begin: Any, end: Any, stride: Any = None) -> Expr:
+    """Elements ``begin`` to ``end`` (1-based, inclusive), every ``stride``-th."""
+    return call("array_slice", array, begin, end, *_opt(stride))
+
+
+list_slice = array_slice
+
+
+def array_sort(array: Any, descending: bool = False, null_first: bool = False) -> Expr:
+    """``array`` sorted, ascending by default, nulls last by default."""
+    return call(
+        "array_sort",
+        array,
+        "DESC" if descending else "ASC",
+        "NULLS FIRST" if null_first else "NULLS LAST",
+    )
+
+
+list_sort = array_sort
+
+
+def array(*args: Any) -> Expr:
+    """An array of the arguments (``make_array``)."""
+    return call("make_array", *args)
+
+
+def bit_and(expression: Expr, filter: Expr | None = None) -> Expr:
+    return _agg("bit_and", [expression], False, filter)
+
+
+def bit_or(expression: Expr, filter: Expr | None = None) -> Expr:
+    return _agg("bit_or", [expression], False, filter)
+
+
+def cardinality(array: Any) -> Expr:
+    return call("cardinality", array)
+
+
+def char_length(string: Any) -> Expr:
+    return call("char_length", string)
+
+
+def contains(string: Any, search_str: Any) -> Expr:
+    return call("contains", string, search_str)
+
+
+def ends_with(arg: Any, suffix: Any) -> Expr:
+    return call("ends_with", arg, suffix)
+
+
+def flatten(array: Any) -> Expr:
+    return call("flatten", array)
+
+
+def initcap(string: Any) -> Expr:
+    return call("initcap", string)
+
+
+def isnan(expr: Any) -> Expr:
+    return call("isnan", expr)
+
+
+is_nan = isnan
+
+
+def length(string: Any) -> Expr:
+    return call("length", string)
+
+
+def max(expression: Expr, filter: Expr | None = None) -> Expr:
+    return _agg("max", [expression], False, filter)
+
+
+def min(expression: Expr, filter: Expr | None = None) -> Expr:
+    return _agg("min", [expression], False, filter)
+
+
+def mean(expression: Expr, filter: Expr | None = None) -> Expr:
+    return _agg("avg", [expression], False, filter)
+
+
+def nth_value(
+    expression: Expr,
+    n: int,
+    filter: Expr | None = None,
+    order_by: SortKey | Sequence[SortKey] | None = None,
+    null_treatment: NullTreatment = NullTreatment.RESPECT_NULLS,
+) -> Expr:
+    """The ``n``-th value (1-based) in ``order_by`` order."""
+    return _agg("nth_value", [expression, lit(n)], False, filter, order_by, null_treatment)
+
+
+def overlay(string: Any, substring: Any, start: Any, length: Any = None) -> Expr:
+    """``string`` with ``length`` characters from ``start`` replaced by ``substring``."""
+    return call("overlay", string, substring, start, *_opt(length))
+
+
+def regexp_count(string: Any, pattern: Any, start: Any = None, flags: Any = None) -> Expr:
+    """How often ``pattern`` matches, from character ``start`` (1-based)."""
+    if start is None and flags is not None:
+        start = 1
+    return call("regexp_count", string, pattern, *_opt(start, flags))
+
+
+def regexp_instr(
+    values: Any,
+    regex: Any,
+    start: Any = None,
+    n: Any = None,
+    flags: Any = None,
+    sub_expr: Any = None,
+) -> Expr:
+    """1-based position of the ``n``-th match of ``regex`` (or of capture group ``sub_expr``)."""
+    given = [start, n, flags, sub_expr]
+    last = next((i for i in range(3, -1, -1) if given[i] is not None), -1)
+    defaults = [1, 1, "", 0]
+    rest = [defaults[i] if given[i] is None else given[i] for i in range(last + 1)]
+    return call("regexp_instr", values, regex, *rest)
+
+
+def regexp_like(string: Any, regex: Any, flags: Any = None) -> Expr:
+    """True where ``regex`` matches."""
+    return call("regexp_like", string, regex, *_opt(flags))
+
+
+def regexp_match(string: Any, regex: Any, flags: Any = None) -> Expr:
+    """The first match of ``regex``: a list of its capture groups."""
+    return call("regexp_match", string, regex, *_opt(flags))
+
+
+def replace(string: Any, from_val: Any, to_val: Any) -> Expr:
+    return call("replace", string, from_val, to_val)
+
+
+def string_to_array(string: Any, delimiter: Any, null_string: Any = None) -> Expr:
+    """``string`` split at ``delimiter``; parts equal to ``null_string`` become null."""
+    return call("string_to_array", string, delimiter, *_opt(null_string))
+
+
+string_to_list = string_to_array
+
+
+def to_date(arg: Any, *formatters: Any) -> Expr:
+    """Parses or converts to a date (chrono ``formatters`` optional)."""
+    return call("to_date", arg, *formatters)
+
+
+def to_unixtime(string: Any, *format_arguments: Any) -> Expr:
+    """Seconds since the epoch (chrono ``format_arguments`` for strings)."""
+    return call("to_unixtime", string, *format_arguments)
+
+
+def translate(string: Any, from_val: Any, to_val: Any) -> Expr:
+    return call("translate", string, from_val, to_val)
+
+
+def trunc(num: Any, precision: Any = None) -> Expr:
+    """Truncates toward zero, to ``precision`` decimal places (default 0)."""
+    return call("trunc", num, *_opt(precision))
+
+
+def generate_series(start: Any, stop: Any, step: Any = None) -> Expr:
+    """The list ``start``, ``start + step``, ... up to ``stop`` inclusive."""
+    return call("generate_series", start, stop, *_opt(step))
+
+
+gen_series = generate_series
+
+
+def list_min(array: Any) -> Expr:
+    return call("array_min", array)
+
+
+def list_overlap(first_array: Any, second_array: Any) -> Expr:
+    return call("array_has_any", first_array, second_array)
+
+
+def make_map(*args: Any) -> Expr:
+    """A map from a dict, from a list of keys and a list of values, or from
+    alternating keys and values."""
+    if len(args) == 1 and isinstance(args[0], dict):
+        keys, values = list(args[0]), list(args[0].values())
+    elif len(args) == 2 and isinstance(args[0], list) and isinstance(args[1], list):
+        keys, values = args
+        if len(keys) != len(values):
+            raise ValueError("make_map takes as many keys as values")
+    elif args and len(args) % 2 == 0:
+        keys, values = list(args[0::2]), list(args[1::2])
+    else:
+        raise ValueError("make_map takes a dict, two lists, or keys and values alternating")
+    return call("map", call("make_array", *keys), call("make_array", *values))
+
+
+def order_by(expr: Expr, ascending: bool = True, nulls_first: bool = True) -> SortExpr:
+    """``expr`` as a sort key."""
+    return expr.sort(ascending=ascending, nulls_first=nulls_first)
+
+
+def _literal_arg(value: Any, function: str, arg: str) -> Any:
+    """An argument that names a constant (an encoding, a type, a date part):
+    given as an expression it still works, with a DeprecationWarning, as in
+    the ``datafusion`` package."""
+    if isinstance(value, Expr):
+        warnings.warn(
+            f"Passing Expr for {function}() argument {arg!r} is deprecated; "
+            "pass a Python value instead.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+    return value
+
+
+def _utf8(value: Any) -> Any:
+    return Expr.string_literal(value) if isinstance(value, str) else value
+
+
+def encode(expr: Any, encoding: Any) -> Expr:
+    """``expr`` (binary or string) encoded as ``"base64"`` or ``"hex"`` text."""
+    return call("encode", expr, _literal_arg(encoding, "encode", "encoding"))
+
+
+def decode(expr: Any, encoding: Any) -> Expr:
+    """``"base64"`` or ``"hex"`` text decoded to binary."""
+    return call("decode", expr, _literal_arg(encoding, "decode", "encoding"))
+
+
+def digest(value: Any, method: Any) -> Expr:
+    """A hash of ``value`` by ``method`` (``"md5"``, ``"sha256"``, ``"blake3"``, ...)."""
+    return call("digest", value, _literal_arg(method, "digest", "method"))
+
+
+def arrow_cast(expr: Expr, data_type: Any) -> Expr:
+    """``expr`` cast to ``data_type``: a ``pyarrow.DataType`` or DataFusion's
+    name of one (``"Float64"``, ``"Timestamp(ns)"``)."""
+    data_type = _literal_arg(data_type, "arrow_cast", "data_type")
+    if isinstance(data_type, pa.DataType):
+        return expr.cast(data_type)
+    return call("arrow_cast", expr, _utf8(data_type))
+
+
+def arrow_try_cast(expr: Expr, data_type: Any) -> Expr:
+    """:func:`arrow_cast` giving null where a value does not convert."""
+    data_type = _literal_arg(data_type, "arrow_try_cast", "data_type")
+    if isinstance(data_type, pa.DataType):
+        return expr.try_cast(data_type)
+    return call("arrow_try_cast", expr, _utf8(data_type))
+
+
+def arrow_metadata(expr: Any, key: Any = None) -> Expr:
+    """The field metadata of ``expr``: all of it as a map, or the value of ``key``."""
+    if key is None:
+        return call("arrow_metadata", expr)
+    return call("arrow_metadata", expr, _utf8(_literal_arg(key, "arrow_metadata", "key")))
+
+
+def with_metadata(expr: Expr, metadata: dict[str, str]) -> Expr:
+    """``expr`` with ``metadata`` added to its field."""
+    if not metadata:
+        return expr
+    args: list[Any] = [expr]
+    for key, value in metadata.items():
+        if not key:
+            raise ValueError("with_metadata takes non-empty keys")
+        args.extend((Expr.string_literal(key), Expr.string_literal(value)))
+    return call("with_metadata", *args)
+
+
+def named_struct(*pairs: Any) -> Expr:
+    """A struct from ``(name, value)`` pairs, given as one list or one by one."""
+    if len(pairs) == 1 and isinstance(pairs[0], list):
+        pairs = tuple(pairs[0])
+    args: list[Any] = []
+    for name, value in pairs:
+        args.extend((Expr.string_literal(name), value))
+    return call("named_struct", *args)
+
+
+def get_field(expr: Any, *names: Any) -> Expr:
+    """A field of a struct or a map's value, or a nested one given a path of names."""
+    if not names:
+        raise ValueError("get_field takes at least one field name")
+    return call("get_field", expr, *(_utf8(n) for n in names))
+
+
+def _date_part(part: Any, date: Any, function: str) -> Expr:
+    return call("date_part", _literal_arg(part, function, "part"), date)
+
+
+def date_part(part: Any, date: Any) -> Expr:
+    """A field (``"year"``, ``"month"``, ...) of a date or timestamp."""
+    return _date_part(part, date, "date_part")
+
+
+def datepart(part: Any, date: Any) -> Expr:
+    return _date_part(part, date, "datepart")
+
+
+def extract(part: Any, date: Any) -> Expr:
+    return _date_part(part, date, "extract")
+
+
+def _date_trunc(part: Any, date: Any, function: str) -> Expr:
+    return call("date_trunc", _literal_arg(part, function, "part"), date)
+
+
+def date_trunc(part: Any, date: Any) -> Expr:
+    """``date`` truncated to ``part`` (``"day"``, ``"month"``, ...)."""
+    return _date_trunc(part, date, "date_trunc")
+
+
+def datetrunc(part: Any, date: Any) -> Expr:
+    return _date_trunc(part, date, "datetrunc")
+
+
+def date_bin(stride: Any, source: Any, origin: Any) -> Expr:
+    """``source`` binned into intervals of ``stride`` counted from ``origin``."""
+    return call("date_bin", _utf8(stride), _utf8(source), _utf8(origin))

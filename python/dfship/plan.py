@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -10,6 +10,7 @@ from dfship import _internal
 
 if TYPE_CHECKING:
     from dfship.context import SessionContext
+    from dfship.record_batch import RecordBatchStream
 
 __all__ = ["ExecutionPlan", "LogicalPlan"]
 
@@ -62,6 +63,17 @@ class ExecutionPlan:
         session) and returns the batches."""
         return list(self._raw.collect(None if ctx is None else ctx.raw))
 
+    def execute_partition(
+        self, partition: int, ctx: SessionContext | None = None
+    ) -> RecordBatchStream:
+        """Starts one output partition on ``ctx`` (else the worker or the
+        global session): its batches, pulled as the plan runs."""
+        from dfship.record_batch import RecordBatchStream
+
+        return RecordBatchStream(
+            self._raw.execute_partition(partition, None if ctx is None else ctx.raw)
+        )
+
     def children(self) -> list[ExecutionPlan]:
         """The plan's inputs."""
         return [ExecutionPlan(c) for c in self._raw.children()]
@@ -110,6 +122,20 @@ class LogicalPlan:
     def variant_name(self) -> str:
         """The kind of the top node (``Projection``, ``Filter``, ...)."""
         return str(self._raw.variant_name())
+
+    def to_variant(self) -> Any:
+        """The top node as an object of its kind, from :mod:`dfship.expr`
+        (``Projection``, ``Filter``, ``Aggregate``, ``TableScan``, ...), with
+        the accessors of that kind.
+
+        >>> import dfship
+        >>> df = dfship.SessionContext().from_pydict({"a": [1, 2]}).filter(dfship.col("a") > 1)
+        >>> df.logical_plan().to_variant().predicate()
+        Expr(a > Int64(1))
+        """
+        from dfship.expr import _plan_node
+
+        return _plan_node(self)
 
     def display(self) -> str:
         """The top node on one line."""

@@ -31,8 +31,10 @@ def test_with_column_adds_and_replaces(people: DataFrame) -> None:
 def test_filter_with_several_predicates(people: DataFrame) -> None:
     out = people.filter(col("dept") == "eng", col("age") > 40).select("name")
     assert out.to_pydict() == {"name": ["bob", None]}
-    with pytest.raises(TypeError):
-        people.filter()
+    assert people.filter() is people  # no predicate: the frame as it is
+    # A string predicate is SQL, typed against the frame.
+    sql = people.filter("age > 40", col("dept") == "eng").select("name")
+    assert sql.to_pydict() == {"name": ["bob", None]}
 
 
 def test_aggregate_with_and_without_groups(people: DataFrame) -> None:

@@ -259,7 +259,7 @@ def test_bad_store_arguments_are_value_errors() -> None:
     ctx = dfship.SessionContext()
     with pytest.raises(ValueError, match="gopher"):
         ctx.register_object_store("gopher://", LocalFileSystem())
-    with pytest.raises(ValueError, match="not a URL"):
+    with pytest.raises(ValueError, match="Cannot determine object store URL"):
         ctx.read_parquet("relative/path", object_store=LocalFileSystem())
 
 

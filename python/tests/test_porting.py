@@ -12,6 +12,7 @@ import json
 import os
 import pathlib
 import pickle
+import re
 import subprocess
 import sys
 import textwrap
@@ -360,9 +361,10 @@ def test_join_on_and_set_operations(ctx: SessionContext) -> None:
     assert sorted(a.intersect(b).to_pydict()["x"]) == [2, 2, 3]
     assert sorted(a.intersect(b, distinct=True).to_pydict()["x"]) == [2, 3]
     assert sorted(a.except_all(b, distinct=True).to_pydict()["x"]) == [1]
-    # The older spelling of join keys still works.
+    # The older spelling of join keys still works, with a DeprecationWarning.
     right2 = ctx.from_pydict({"key": [2, 3], "y": ["p", "q"]})
-    joined = left.join(right2, join_keys=(["id"], ["key"]))
+    with pytest.deprecated_call(match="join_keys"):
+        joined = left.join(right2, join_keys=(["id"], ["key"]))
     assert rows(joined.select("id", "y"), "id") == [{"id": 2, "y": "p"}, {"id": 3, "y": "q"}]
 
 
@@ -485,9 +487,10 @@ def test_plans_views_and_html(ctx: SessionContext) -> None:
     assert df.into_view(temporary=True).kind == "temporary"
 
     html = ctx.from_pydict({"a": ["<b>&"]})._repr_html_()
-    assert "<th>a</th>" in html and "&lt;b&gt;&amp;" in html and "<b>&" not in html
+    assert re.search(r"<th[^>]*>a</th>", html)
+    assert "&lt;b&gt;&amp;" in html and "<b>&" not in html
     many = ctx.from_pydict({"a": list(range(30))})._repr_html_()
-    assert many.count("<tr>") == 11 and "first 10 rows" in many
+    assert many.count("<tr>") == 11 and "Data truncated" in many
 
 
 @pytest.mark.skipif(
@@ -563,7 +566,7 @@ def test_register_json_and_listing_tables(tmp_path: pathlib.Path) -> None:
         "n": [3],
     }
     # A store is registered for a URL's scheme and host: a bare path has none.
-    with pytest.raises(ValueError, match="not a URL"):
+    with pytest.raises(ValueError, match="Cannot determine object store URL"):
         ctx.register_json("x", tmp_path, object_store=datafusion.object_store.LocalFileSystem())
 
 

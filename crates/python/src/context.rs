@@ -12,6 +12,7 @@ use datafusion::arrow::record_batch::{RecordBatch, RecordBatchReader};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
+use datafusion::datasource::file_format::options::ArrowReadOptions;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::ListingOptions;
 use datafusion::execution::context::{SQLOptions, SessionContext};
@@ -23,8 +24,9 @@ use super::catalog::{PyCatalog, PyTable};
 use super::config::{PyRuntimeEnvBuilder, PySessionConfig};
 use super::dataframe::PyDataFrame;
 use super::errors::guard;
-use super::expr::{PySortExpr, sorts};
+use super::expr::{PyExpr, PySortExpr, sorts};
 use super::object_store::PyObjectStore;
+use super::plan::PyLogicalPlan;
 use super::runtime::wait_for;
 use super::session::PySessionContext;
 use super::udf::{PyAggregateUDF, PyScalarUDF, PyWindowUDF};
@@ -47,6 +49,23 @@ fn mem_table(partitions: Vec<Vec<RecordBatch>>, schema: Option<SchemaRef>) -> Py
 
 fn batches(partitions: Vec<Vec<PyArrowType<RecordBatch>>>) -> Vec<Vec<RecordBatch>> {
     partitions.into_iter().map(|p| p.into_iter().map(|b| b.0).collect()).collect()
+}
+
+/// A CSV option that is one ASCII character.
+fn one_byte(name: &str, value: &str) -> PyResult<u8> {
+    match value.as_bytes() {
+        [b] if b.is_ascii() => Ok(*b),
+        _ => Err(PyValueError::new_err(format!("{name} must be exactly one ASCII character, not {value:?}"))),
+    }
+}
+
+/// A CSV option that is `true` or `false`.
+fn flag(name: &str, value: &str) -> PyResult<bool> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(PyValueError::new_err(format!("{name} must be true or false, not {value:?}"))),
+    }
 }
 
 fn compression_type(name: Option<&str>) -> PyResult<FileCompressionType> {
@@ -269,6 +288,105 @@ impl PySessionContext {
         }
     }
 
+    /// A frame that runs `plan` in this session (DDL and statements run now,
+    /// as through `sql`).
+    fn execute_logical_plan(&self, py: Python<'_>, plan: &PyLogicalPlan) -> PyResult<PyDataFrame> {
+        let ctx = self.session.ctx.clone();
+        let plan = plan.cloned();
+        wait_for(py, async move { ctx.execute_logical_plan(plan).await }).map(PyDataFrame::new)
+    }
+
+    /// A SQL expression typed against `schema` (its fields qualified by
+    /// `qualifier` when given).
+    #[pyo3(signature = (sql, schema, qualifier=None))]
+    fn parse_sql_expr(
+        &self,
+        sql: &str,
+        schema: PyArrowType<Schema>,
+        qualifier: Option<&str>,
+    ) -> PyResult<PyExpr> {
+        use datafusion::common::DFSchema;
+        let df_schema = match qualifier {
+            Some(q) => DFSchema::try_from_qualified_schema(q, &schema.0),
+            None => DFSchema::try_from(schema.0),
+        }
+        .map_err(DfshipError::from)?;
+        let expr = self.session.ctx.parse_sql_expr(sql, &df_schema).map_err(DfshipError::from)?;
+        PyExpr::new(expr)
+    }
+
+    /// When the session started, as an RFC 3339 timestamp.
+    fn session_start_time(&self) -> String {
+        self.session.ctx.session_start_time().to_rfc3339()
+    }
+
+    /// Removes the logical optimizer rule `name`; whether there was one.
+    fn remove_optimizer_rule(&self, name: &str) -> bool {
+        self.session.ctx.remove_optimizer_rule(name)
+    }
+
+    /// Lets catalogs that list their tables lazily refresh the list.
+    fn refresh_catalogs(&self, py: Python<'_>) -> PyResult<()> {
+        let ctx = self.session.ctx.clone();
+        wait_for(py, async move { ctx.refresh_catalogs().await })
+    }
+
+    /// The session's setting `key` (`datafusion.execution.batch_size`), as text.
+    fn config_value(&self, key: &str) -> Option<String> {
+        let state = self.session.ctx.state();
+        state.config_options().entries().into_iter().find(|e| e.key == key).and_then(|e| e.value)
+    }
+
+    /// A frame over Arrow IPC files.
+    #[pyo3(signature = (path, schema=None, file_extension=".arrow", table_partition_cols=vec![]))]
+    fn read_arrow(
+        &self,
+        py: Python<'_>,
+        path: Vec<String>,
+        schema: Option<PyArrowType<Schema>>,
+        file_extension: &str,
+        table_partition_cols: Vec<(String, PyArrowType<DataType>)>,
+    ) -> PyResult<PyDataFrame> {
+        let ctx = self.session.ctx.clone();
+        let schema = schema_ref(schema.as_ref());
+        let file_extension = file_extension.to_owned();
+        let partition_cols = partition_cols(table_partition_cols);
+        wait_for(py, async move {
+            let options = ArrowReadOptions {
+                schema: schema.as_ref(),
+                file_extension: &file_extension,
+                table_partition_cols: partition_cols,
+            };
+            ctx.read_arrow(path, options).await
+        })
+        .map(PyDataFrame::new)
+    }
+
+    /// Registers Arrow IPC files as table `name`.
+    #[pyo3(signature = (name, path, schema=None, file_extension=".arrow", table_partition_cols=vec![]))]
+    fn register_arrow(
+        &self,
+        py: Python<'_>,
+        name: String,
+        path: String,
+        schema: Option<PyArrowType<Schema>>,
+        file_extension: &str,
+        table_partition_cols: Vec<(String, PyArrowType<DataType>)>,
+    ) -> PyResult<()> {
+        let ctx = self.session.ctx.clone();
+        let schema = schema_ref(schema.as_ref());
+        let file_extension = file_extension.to_owned();
+        let partition_cols = partition_cols(table_partition_cols);
+        wait_for(py, async move {
+            let options = ArrowReadOptions {
+                schema: schema.as_ref(),
+                file_extension: &file_extension,
+                table_partition_cols: partition_cols,
+            };
+            ctx.register_arrow(name.as_str(), &path, options).await
+        })
+    }
+
     /// A frame with no columns and one row, as `SELECT` without `FROM` sees.
     fn empty_table(&self) -> PyResult<PyDataFrame> {
         Ok(PyDataFrame::new(self.session.ctx.read_empty().map_err(DfshipError::from)?))
@@ -411,7 +529,8 @@ impl PySessionContext {
         })
     }
 
-    #[pyo3(signature = (path, file_extension=".parquet", parquet_pruning=true, skip_metadata=true, schema=None))]
+    #[pyo3(signature = (path, file_extension=".parquet", parquet_pruning=true, skip_metadata=true, schema=None, table_partition_cols=vec![], file_sort_order=vec![]))]
+    #[allow(clippy::too_many_arguments)]
     fn read_parquet(
         &self,
         py: Python<'_>,
@@ -420,22 +539,28 @@ impl PySessionContext {
         parquet_pruning: bool,
         skip_metadata: bool,
         schema: Option<PyArrowType<Schema>>,
+        table_partition_cols: Vec<(String, PyArrowType<DataType>)>,
+        file_sort_order: Vec<Vec<PyRef<'_, PySortExpr>>>,
     ) -> PyResult<PyDataFrame> {
         let ctx = self.session.ctx.clone();
         let schema = schema_ref(schema.as_ref());
         let file_extension = file_extension.to_owned();
+        let partition_cols = partition_cols(table_partition_cols);
+        let sort_order = sort_orders(&file_sort_order);
         wait_for(py, async move {
             let mut options = ParquetReadOptions::default()
                 .file_extension(&file_extension)
                 .parquet_pruning(parquet_pruning)
-                .skip_metadata(skip_metadata);
+                .skip_metadata(skip_metadata)
+                .table_partition_cols(partition_cols)
+                .file_sort_order(sort_order);
             options.schema = schema.as_ref();
             ctx.read_parquet(path, options).await
         })
         .map(PyDataFrame::new)
     }
 
-    #[pyo3(signature = (name, path, schema=None, has_header=true, delimiter=",", schema_infer_max_records=1000, file_extension=".csv", file_compression_type=None))]
+    #[pyo3(signature = (name, path, schema=None, has_header=true, delimiter=",", schema_infer_max_records=1000, file_extension=".csv", file_compression_type=None, dialect=vec![], table_partition_cols=vec![], file_sort_order=vec![]))]
     #[allow(clippy::too_many_arguments)]
     fn register_csv(
         &self,
@@ -448,6 +573,9 @@ impl PySessionContext {
         schema_infer_max_records: usize,
         file_extension: &str,
         file_compression_type: Option<&str>,
+        dialect: Vec<(String, String)>,
+        table_partition_cols: Vec<(String, PyArrowType<DataType>)>,
+        file_sort_order: Vec<Vec<PyRef<'_, PySortExpr>>>,
     ) -> PyResult<()> {
         let df = self.read_csv(
             py,
@@ -458,6 +586,9 @@ impl PySessionContext {
             schema_infer_max_records,
             file_extension,
             file_compression_type,
+            dialect,
+            table_partition_cols,
+            file_sort_order,
         )?;
         self.session
             .ctx
@@ -466,7 +597,12 @@ impl PySessionContext {
         Ok(())
     }
 
-    #[pyo3(signature = (path, schema=None, has_header=true, delimiter=",", schema_infer_max_records=1000, file_extension=".csv", file_compression_type=None))]
+    /// A frame over CSV files. `dialect` holds the other reading options by
+    /// name: `quote`, `escape`, `comment`, `terminator` (one ASCII
+    /// character each), `newlines_in_values` and `truncated_rows`
+    /// (`true`/`false`) and `null_regex`.
+    #[pyo3(signature = (path, schema=None, has_header=true, delimiter=",", schema_infer_max_records=1000, file_extension=".csv", file_compression_type=None, dialect=vec![], table_partition_cols=vec![], file_sort_order=vec![]))]
+    #[allow(clippy::too_many_arguments)]
     fn read_csv(
         &self,
         py: Python<'_>,
@@ -477,29 +613,66 @@ impl PySessionContext {
         schema_infer_max_records: usize,
         file_extension: &str,
         file_compression_type: Option<&str>,
+        dialect: Vec<(String, String)>,
+        table_partition_cols: Vec<(String, PyArrowType<DataType>)>,
+        file_sort_order: Vec<Vec<PyRef<'_, PySortExpr>>>,
     ) -> PyResult<PyDataFrame> {
         let compression = compression_type(file_compression_type)?;
-        let delimiter = match delimiter.as_bytes() {
-            [d] => *d,
-            _ => return Err(PyValueError::new_err("delimiter must be exactly one ASCII character")),
-        };
+        let delimiter = one_byte("delimiter", delimiter)?;
+        let sort_order = sort_orders(&file_sort_order);
+        let mut quote = None;
+        let mut escape = None;
+        let mut comment = None;
+        let mut terminator = None;
+        let mut newlines_in_values = false;
+        let mut truncated_rows = false;
+        let mut null_regex = None;
+        for (key, value) in &dialect {
+            match key.as_str() {
+                "quote" => quote = Some(one_byte(key, value)?),
+                "escape" => escape = Some(one_byte(key, value)?),
+                "comment" => comment = Some(one_byte(key, value)?),
+                "terminator" => terminator = Some(one_byte(key, value)?),
+                "newlines_in_values" => newlines_in_values = flag(key, value)?,
+                "truncated_rows" => truncated_rows = flag(key, value)?,
+                "null_regex" => null_regex = Some(value.clone()),
+                other => return Err(PyValueError::new_err(format!("unknown CSV option {other:?}"))),
+            }
+        }
         let ctx = self.session.ctx.clone();
         let schema = schema_ref(schema.as_ref());
         let file_extension = file_extension.to_owned();
+        let partition_cols = partition_cols(table_partition_cols);
         wait_for(py, async move {
             let mut options = CsvReadOptions::new()
                 .has_header(has_header)
                 .delimiter(delimiter)
                 .schema_infer_max_records(schema_infer_max_records)
                 .file_extension(&file_extension)
-                .file_compression_type(compression);
+                .file_compression_type(compression)
+                .terminator(terminator)
+                .newlines_in_values(newlines_in_values)
+                .null_regex(null_regex)
+                .truncated_rows(truncated_rows)
+                .table_partition_cols(partition_cols)
+                .file_sort_order(sort_order);
+            if let Some(q) = quote {
+                options = options.quote(q);
+            }
+            if let Some(e) = escape {
+                options = options.escape(e);
+            }
+            if let Some(c) = comment {
+                options = options.comment(c);
+            }
             options.schema = schema.as_ref();
             ctx.read_csv(path, options).await
         })
         .map(PyDataFrame::new)
     }
 
-    #[pyo3(signature = (path, schema=None, schema_infer_max_records=1000, file_extension=".json"))]
+    #[pyo3(signature = (path, schema=None, schema_infer_max_records=1000, file_extension=".json", table_partition_cols=vec![], file_compression_type=None))]
+    #[allow(clippy::too_many_arguments)]
     fn read_json(
         &self,
         py: Python<'_>,
@@ -507,14 +680,20 @@ impl PySessionContext {
         schema: Option<PyArrowType<Schema>>,
         schema_infer_max_records: usize,
         file_extension: &str,
+        table_partition_cols: Vec<(String, PyArrowType<DataType>)>,
+        file_compression_type: Option<&str>,
     ) -> PyResult<PyDataFrame> {
+        let compression = compression_type(file_compression_type)?;
         let ctx = self.session.ctx.clone();
         let schema = schema_ref(schema.as_ref());
         let file_extension = file_extension.to_owned();
+        let partition_cols = partition_cols(table_partition_cols);
         wait_for(py, async move {
             let mut options = JsonReadOptions::default()
                 .schema_infer_max_records(schema_infer_max_records)
-                .file_extension(&file_extension);
+                .file_extension(&file_extension)
+                .table_partition_cols(partition_cols)
+                .file_compression_type(compression);
             options.schema = schema.as_ref();
             ctx.read_json(path, options).await
         })

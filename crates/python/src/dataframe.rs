@@ -260,6 +260,95 @@ impl PyDataFrame {
         wait_for_depth(py, self.depth, async move { df.cache().await }).map(Self::new)
     }
 
+    /// The frame under another table name (a subquery alias): its columns
+    /// are then qualified by `alias`.
+    fn alias(&self, alias: &str) -> PyResult<Self> {
+        self.then(0, |df| df.alias(alias))
+    }
+
+    /// A SQL expression parsed against the frame's schema.
+    fn parse_sql_expr(&self, sql: &str) -> PyResult<PyExpr> {
+        let expr =
+            guard(|| Ok(with_stack(self.depth, || self.df.parse_sql_expr(sql)).map_err(DfshipError::from)?))?;
+        PyExpr::new(expr)
+    }
+
+    /// The rows of both frames, columns matched by name (missing ones null).
+    fn union_by_name(&self, other: &PyDataFrame, distinct: bool) -> PyResult<Self> {
+        let other_df = other.dataframe();
+        self.then(other.depth, |df| {
+            if distinct { df.union_by_name_distinct(other_df) } else { df.union_by_name(other_df) }
+        })
+    }
+
+    /// `DISTINCT ON (on_expr) select_expr ORDER BY sort_expr`: the first row
+    /// of each group of equal `on_expr`.
+    #[pyo3(signature = (on_expr, select_expr, sort_expr=None))]
+    fn distinct_on(
+        &self,
+        on_expr: Vec<PyRef<'_, PyExpr>>,
+        select_expr: Vec<PyRef<'_, PyExpr>>,
+        sort_expr: Option<Vec<PyRef<'_, PySortExpr>>>,
+    ) -> PyResult<Self> {
+        let depth = deepest(&on_expr).max(deepest(&select_expr));
+        let (on, select) = (exprs(&on_expr), exprs(&select_expr));
+        let sort = sort_expr.as_deref().map(sorts);
+        self.then(depth, |df| df.distinct_on(on, select, sort))
+    }
+
+    /// The frame with window function columns added.
+    fn window(&self, exprs: Vec<PyRef<'_, PyExpr>>) -> PyResult<Self> {
+        let depth = deepest(&exprs);
+        let list = expr::exprs(&exprs);
+        self.then(depth, |df| df.window(list))
+    }
+
+    /// Inserts the frame's rows into the registered table `table_name`.
+    #[pyo3(signature = (table_name, insert_op="append", single_file_output=None, partition_by=vec![], sort_by=vec![]))]
+    fn write_table(
+        &self,
+        py: Python<'_>,
+        table_name: &str,
+        insert_op: &str,
+        single_file_output: Option<bool>,
+        partition_by: Vec<String>,
+        sort_by: Vec<PyRef<'_, PySortExpr>>,
+    ) -> PyResult<()> {
+        use datafusion::logical_expr::dml::InsertOp;
+        let op = match insert_op {
+            "append" => InsertOp::Append,
+            "overwrite" => InsertOp::Overwrite,
+            "replace" => InsertOp::Replace,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "insert_op must be append, overwrite or replace; not {other:?}"
+                )));
+            }
+        };
+        let spec = WriteSpec { single_file_output, partition_by, sort_by: sorts(&sort_by) };
+        let name = table_name.to_owned();
+        self.run(py, true, move |df| {
+            let (name, options) = (name.clone(), spec.options().with_insert_operation(op));
+            async move { df.write_table(&name, options).await }
+        })
+        .map(drop)
+    }
+
+    /// For each name, the qualified column of the frame's schema it means.
+    fn find_qualified_columns(&self, names: Vec<String>) -> PyResult<Vec<PyExpr>> {
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let found = guard(|| Ok(self.df.find_qualified_columns(&refs).map_err(DfshipError::from)?))?;
+        found
+            .into_iter()
+            .map(|(qualifier, field)| {
+                PyExpr::new(datafusion::logical_expr::Expr::Column(Column::new(
+                    qualifier.cloned(),
+                    field.name(),
+                )))
+            })
+            .collect()
+    }
+
     /// Spreads rows round-robin over `num` partitions.
     fn repartition(&self, num: usize) -> PyResult<Self> {
         positive(num, "num")?;
@@ -326,7 +415,11 @@ impl PyDataFrame {
         PyTable::new(if temporary { df.into_temporary_view() } else { df.into_view() })
     }
 
-    #[pyo3(signature = (path, compression=None, single_file_output=None, partition_by=vec![], sort_by=vec![]))]
+    /// Writes Parquet. `settings` are DataFusion's Parquet writer options
+    /// by key (`max_row_group_size`, `statistics_enabled`, `compression::col`
+    /// for one column, `metadata::key` for file metadata).
+    #[pyo3(signature = (path, compression=None, single_file_output=None, partition_by=vec![], sort_by=vec![], settings=vec![]))]
+    #[allow(clippy::too_many_arguments)]
     fn write_parquet(
         &self,
         py: Python<'_>,
@@ -335,10 +428,17 @@ impl PyDataFrame {
         single_file_output: Option<bool>,
         partition_by: Vec<String>,
         sort_by: Vec<PyRef<'_, PySortExpr>>,
+        settings: Vec<(String, String)>,
     ) -> PyResult<()> {
+        use datafusion::common::config::ConfigField;
         let options = write_options(single_file_output, partition_by, &sort_by);
         let mut parquet = TableParquetOptions::default();
         parquet.global.compression = compression;
+        for (key, value) in &settings {
+            parquet
+                .set(key, value)
+                .map_err(|e| PyValueError::new_err(format!("Parquet option {key}={value}: {e}")))?;
+        }
         self.run(py, true, move |df| {
             let (path, options, parquet) = (path.clone(), options.options(), parquet.clone());
             async move { df.write_parquet(&path, options, Some(parquet)).await }
@@ -430,16 +530,43 @@ impl PyDataFrame {
         self.df.schema().as_arrow().to_pyarrow(py)
     }
 
-    fn explain(&self, py: Python<'_>, verbose: bool, analyze: bool) -> PyResult<String> {
-        let plan = self.then(0, |df| df.explain(verbose, analyze))?;
+    #[pyo3(signature = (verbose, analyze, format=None))]
+    fn explain(
+        &self,
+        py: Python<'_>,
+        verbose: bool,
+        analyze: bool,
+        format: Option<&str>,
+    ) -> PyResult<String> {
+        let plan = match format {
+            None => self.then(0, |df| df.explain(verbose, analyze))?,
+            Some(format) => {
+                let format: datafusion::common::format::ExplainFormat = format
+                    .parse()
+                    .map_err(|e: datafusion::error::DataFusionError| PyValueError::new_err(e.to_string()))?;
+                let option = datafusion::logical_expr::ExplainOption::default()
+                    .with_verbose(verbose)
+                    .with_analyze(analyze)
+                    .with_format(format);
+                self.then(0, |df| df.explain_with_options(option))?
+            }
+        };
         let batches = plan.collect_batches(py)?;
         render(&batches, 0, false)
     }
 
     /// The first `rows` rows as a text table.
     fn to_string(&self, py: Python<'_>, rows: usize) -> PyResult<String> {
-        let head = self.then(0, |df| df.limit(0, Some(rows + 1)))?;
+        self.preview(py, rows).map(|(text, _)| text)
+    }
+
+    /// The first `rows` rows as a text table, and how many rows it shows.
+    /// An `EXPLAIN` shows whole (a limit cannot sit above it).
+    fn preview(&self, py: Python<'_>, rows: usize) -> PyResult<(String, usize)> {
+        let explains = matches!(self.df.logical_plan(), LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
+        let head = if explains { self.then(0, Ok)? } else { self.then(0, |df| df.limit(0, Some(rows + 1)))? };
         let batches = head.collect_batches(py)?;
+        let rows = if explains { usize::MAX } else { rows };
         let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let more = total > rows;
         let batches = if more {
@@ -455,11 +582,12 @@ impl PyDataFrame {
         } else {
             batches
         };
+        let shown: usize = batches.iter().map(RecordBatch::num_rows).sum();
         if batches.is_empty() {
             let empty = RecordBatch::new_empty(self.df.schema().inner().clone());
-            return render(&[empty], 0, false);
+            return Ok((render(&[empty], 0, false)?, 0));
         }
-        render(&batches, rows, more)
+        Ok((render(&batches, rows, more)?, shown))
     }
 
     /// The physical plan this frame runs.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use arrow_pyarrow::PyArrowType;
 use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::common::metadata::FieldMetadata;
 use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::expr::{Alias, Case, Cast, Like, NullTreatment, Sort, TryCast, WindowFunction};
 use datafusion::logical_expr::{
@@ -190,9 +191,23 @@ impl PyExpr {
         Self::new(Expr::Column(Column::from_qualified_name(name)))
     }
 
+    /// A literal of `value`. A Python `str` becomes a `Utf8View` literal
+    /// unless `string_view` is false (then `Utf8`, which some function
+    /// arguments require); `metadata` becomes the literal's field metadata.
     #[staticmethod]
-    fn literal(value: &Bound<'_, PyAny>) -> PyResult<Self> {
-        Self::new(Expr::Literal(scalar_from_python(value, None)?, None))
+    #[pyo3(signature = (value, string_view=true, metadata=None))]
+    fn literal(
+        value: &Bound<'_, PyAny>,
+        string_view: bool,
+        metadata: Option<std::collections::BTreeMap<String, String>>,
+    ) -> PyResult<Self> {
+        let scalar = match scalar_from_python(value, None)? {
+            ScalarValue::Utf8(s) if string_view && value.is_instance_of::<pyo3::types::PyString>() => {
+                ScalarValue::Utf8View(s)
+            }
+            other => other,
+        };
+        Self::new(Expr::Literal(scalar, metadata.map(FieldMetadata::from)))
     }
 
     fn binary(&self, op: &str, other: &PyExpr) -> PyResult<Self> {
@@ -215,8 +230,8 @@ impl PyExpr {
         name: &str,
         metadata: Option<std::collections::BTreeMap<String, String>>,
     ) -> PyResult<Self> {
-        let alias = Alias::new(self.cloned(), None::<&str>, name)
-            .with_metadata(metadata.map(datafusion::common::metadata::FieldMetadata::from));
+        let alias =
+            Alias::new(self.cloned(), None::<&str>, name).with_metadata(metadata.map(FieldMetadata::from));
         Self::new(Expr::Alias(alias))
     }
 

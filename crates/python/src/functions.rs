@@ -72,3 +72,29 @@ pub fn window_function(name: &str, args: Vec<PyRef<'_, PyExpr>>) -> PyResult<PyE
 pub fn builtin_function_names() -> (Vec<String>, Vec<String>, Vec<String>) {
     builtins::names()
 }
+
+/// A grouping set for `DataFrame.aggregate`'s keys: `kind` is `"rollup"` or
+/// `"cube"` (over the expressions of the one list given) or `"sets"`
+/// (`GROUPING SETS`, one list per set).
+#[pyfunction]
+pub fn grouping_set(kind: &str, lists: Vec<Vec<PyRef<'_, PyExpr>>>) -> PyResult<PyExpr> {
+    use datafusion::logical_expr::GroupingSet;
+    let mut lists: Vec<Vec<Expr>> = lists.iter().map(|l| exprs(l)).collect();
+    let single = |lists: &mut Vec<Vec<Expr>>| match lists.len() {
+        1 => Ok(lists.pop().unwrap_or_default()),
+        n => Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "{kind} takes one list of expressions, got {n}"
+        ))),
+    };
+    let set = match kind {
+        "rollup" => GroupingSet::Rollup(single(&mut lists)?),
+        "cube" => GroupingSet::Cube(single(&mut lists)?),
+        "sets" => GroupingSet::GroupingSets(lists),
+        other => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "unknown grouping set kind {other:?}: expected rollup, cube or sets"
+            )));
+        }
+    };
+    PyExpr::new(Expr::GroupingSet(set))
+}

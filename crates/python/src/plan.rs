@@ -11,8 +11,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
 use super::errors::guard;
-use super::runtime::wait_for_depth;
+use super::expr::PyExpr;
+use super::runtime::{stream_claim, wait_for_depth};
 use super::session::PySessionContext;
+use super::stream::PyRecordBatchStream;
 use dfship_core::codec::bounded::with_stack;
 use dfship_core::codec::encode_physical_plan;
 use dfship_core::codec::physical::{decode_physical_plan_measured, plan_depth};
@@ -94,6 +96,28 @@ impl PyExecutionPlan {
         Ok(PyList::new(py, items)?.unbind())
     }
 
+    /// Starts partition `partition` on `ctx` (else the worker slot's
+    /// session, else the global one): its batches as a stream.
+    #[pyo3(signature = (partition, ctx=None))]
+    fn execute_partition(
+        &self,
+        py: Python<'_>,
+        partition: usize,
+        ctx: Option<PyRef<'_, PySessionContext>>,
+    ) -> PyResult<PyRecordBatchStream> {
+        let count = self.plan.output_partitioning().partition_count();
+        if partition >= count {
+            return Err(pyo3::exceptions::PyIndexError::new_err(format!(
+                "partition {partition} of a plan with {count} partitions"
+            )));
+        }
+        let task = slots::decode_session(ctx.as_deref().map(|c| &c.session)).task_ctx();
+        let plan = Arc::clone(&self.plan);
+        let claim = stream_claim(py);
+        let stream = wait_for_depth(py, self.depth, async move { plan.execute(partition, task) })?;
+        Ok(PyRecordBatchStream::new(stream, self.depth, claim))
+    }
+
     fn children(&self) -> Vec<Self> {
         self.plan.children().into_iter().map(|c| Self::with_depth(Arc::clone(c), self.depth)).collect()
     }
@@ -130,6 +154,11 @@ impl PyLogicalPlan {
     pub fn new(plan: LogicalPlan) -> Self {
         let depth = plan_expr_depth(&plan);
         Self { plan: ManuallyDrop::new(plan), depth }
+    }
+
+    /// A copy of the plan, made on a large enough stack.
+    pub fn cloned(&self) -> LogicalPlan {
+        with_stack(self.depth, || (*self.plan).clone())
     }
 }
 
@@ -176,6 +205,56 @@ impl PyLogicalPlan {
             LogicalPlan::DescribeTable(_) => "DescribeTable",
             LogicalPlan::Unnest(_) => "Unnest",
             LogicalPlan::RecursiveQuery(_) => "RecursiveQuery",
+        }
+    }
+
+    /// The kind of the top node as the `datafusion` package's plan classes
+    /// name it: [`variant_name`](Self::variant_name), with statements, DDL,
+    /// DML and `COPY` told apart (`TransactionStart`, `CreateIndex`,
+    /// `DmlStatement`, `CopyTo`, ...).
+    fn node_kind(&self) -> &'static str {
+        use datafusion::logical_expr::{DdlStatement, Statement};
+        match &*self.plan {
+            LogicalPlan::Statement(s) => match s {
+                Statement::TransactionStart(_) => "TransactionStart",
+                Statement::TransactionEnd(_) => "TransactionEnd",
+                Statement::SetVariable(_) => "SetVariable",
+                Statement::ResetVariable(_) => "ResetVariable",
+                Statement::Prepare(_) => "Prepare",
+                Statement::Execute(_) => "Execute",
+                Statement::Deallocate(_) => "Deallocate",
+            },
+            LogicalPlan::Ddl(d) => match d {
+                DdlStatement::CreateExternalTable(_) => "CreateExternalTable",
+                DdlStatement::CreateMemoryTable(_) => "CreateMemoryTable",
+                DdlStatement::CreateView(_) => "CreateView",
+                DdlStatement::CreateCatalogSchema(_) => "CreateCatalogSchema",
+                DdlStatement::CreateCatalog(_) => "CreateCatalog",
+                DdlStatement::CreateIndex(_) => "CreateIndex",
+                DdlStatement::DropTable(_) => "DropTable",
+                DdlStatement::DropView(_) => "DropView",
+                DdlStatement::DropCatalogSchema(_) => "DropCatalogSchema",
+                DdlStatement::CreateFunction(_) => "CreateFunction",
+                DdlStatement::DropFunction(_) => "DropFunction",
+            },
+            LogicalPlan::Dml(_) => "DmlStatement",
+            LogicalPlan::Copy(_) => "CopyTo",
+            _ => self.variant_name(),
+        }
+    }
+
+    /// The expressions of the top node (an aggregate's grouping keys first,
+    /// then its aggregates).
+    fn expressions(&self) -> PyResult<Vec<PyExpr>> {
+        with_stack(self.depth, || self.plan.expressions().into_iter().map(PyExpr::new).collect())
+    }
+
+    /// How many of [`expressions`](Self::expressions) are grouping keys (0
+    /// unless the top node is an aggregate).
+    fn group_expr_count(&self) -> usize {
+        match &*self.plan {
+            LogicalPlan::Aggregate(a) => a.group_expr.len(),
+            _ => 0,
         }
     }
 

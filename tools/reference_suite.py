@@ -12,6 +12,7 @@ are left alone), and nothing else changes.
     python tools/reference_suite.py prepare --mirror M --arrow-testing A \\
         --parquet-testing P --out DIR
     python tools/reference_suite.py run --out DIR [-- PYTEST-ARGS]
+    python tools/reference_suite.py compare --reference REF.xml --dfship OURS.xml
 
 ``run`` runs pytest there with the interpreter given (this virtualenv's by
 default) and prints passed/failed/errors per test file from its JUnit XML,
@@ -142,6 +143,49 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def outcomes(junit: Path) -> dict[str, tuple[str, str]]:
+    """Each test's outcome and first line of its failure message, by id.
+    A file that failed to import counts as one errored test named after it."""
+    result: dict[str, tuple[str, str]] = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        test_id = f"{case.get('classname', '')}::{case.get('name', '')}"
+        outcome, message = "passed", ""
+        for child in case:
+            if child.tag in ("failure", "error", "skipped"):
+                outcome = {"failure": "failed", "error": "errors"}.get(child.tag, "skipped")
+                message = (
+                    (child.get("message") or "").splitlines()[0][:160]
+                    if child.get("message")
+                    else ""
+                )
+        result[test_id] = (outcome, message)
+    return result
+
+
+def compare(args: argparse.Namespace) -> int:
+    """Of the tests the reference passes, how many dfship passes; the rest
+    listed by file with their messages."""
+    reference = outcomes(args.reference)
+    ours = outcomes(args.dfship)
+    passing = sorted(t for t, (o, _) in reference.items() if o == "passed")
+    missing: dict[str, list[str]] = {}
+    passed = 0
+    for test in passing:
+        outcome, message = ours.get(test, ("not collected", ""))
+        if outcome == "passed":
+            passed += 1
+            continue
+        file = test.split("::")[0]
+        missing.setdefault(file, []).append(f"{test.split('::', 1)[1]}: {outcome}: {message}")
+    share = passed / len(passing) if passing else 0.0
+    print(f"dfship passes {passed} of the {len(passing)} tests the reference passes ({share:.1%})")
+    for file, lines in sorted(missing.items()):
+        print(f"\n{file} ({len(lines)})")
+        for line in lines:
+            print(f"  {line}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python tools/reference_suite.py", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -162,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--python", default=sys.executable, help="the interpreter with dfship installed")
     r.add_argument("pytest_args", nargs=argparse.REMAINDER)
     r.set_defaults(func=run)
+    c = sub.add_parser("compare", help="dfship's outcomes on the tests the reference passes")
+    c.add_argument("--reference", type=Path, required=True, help="JUnit XML of the reference run")
+    c.add_argument("--dfship", type=Path, required=True, help="JUnit XML of dfship's run")
+    c.set_defaults(func=compare)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

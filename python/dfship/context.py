@@ -14,7 +14,7 @@ import os
 import re
 import urllib.parse
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -23,7 +23,7 @@ from dfship import _internal
 from dfship.catalog import Catalog, Table
 from dfship.dataframe import DataFrame
 from dfship.exceptions import PlanError, TableNotFoundError
-from dfship.expr import Expr, SortKey, _sort_list
+from dfship.expr import Expr, SortKey, _raw, _sort_list
 from dfship.options import CsvReadOptions
 from dfship.plan import LogicalPlan
 from dfship.record_batch import RecordBatchStream
@@ -863,6 +863,35 @@ class SessionContext:
         """Whether SQL identifiers are lower-cased unless quoted."""
         value = self._raw.config_value("datafusion.sql_parser.enable_ident_normalization")
         return value != "false"
+
+    def _registered(self, kind: str, name: str, what: str) -> Callable[..., Expr]:
+        # Checked now, so an unknown name fails here rather than at the call.
+        if (
+            name
+            not in self._raw.registered_function_names()[
+                ("scalar", "aggregate", "window").index(kind)
+            ]
+        ):
+            raise KeyError(f"no {what} named {name!r} in this session")
+
+        def call(*args: Any) -> Expr:
+            return Expr(self._raw.call_registered(kind, name, [_raw(a) for a in args]))
+
+        call.__name__ = call.__qualname__ = name
+        return call
+
+    def udf(self, name: str) -> Callable[..., Expr]:
+        """The scalar function registered as ``name`` (a UDF or a built-in),
+        as a callable that builds calls of it (``KeyError`` if none)."""
+        return self._registered("scalar", name, "UDF")
+
+    def udaf(self, name: str) -> Callable[..., Expr]:
+        """The aggregate function registered as ``name``, as :meth:`udf` gives."""
+        return self._registered("aggregate", name, "UDAF")
+
+    def udwf(self, name: str) -> Callable[..., Expr]:
+        """The window function registered as ``name``, as :meth:`udf` gives."""
+        return self._registered("window", name, "UDWF")
 
     def udfs(self) -> set[str]:
         """The names of the registered scalar functions (built-ins included)."""

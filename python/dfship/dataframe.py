@@ -310,7 +310,13 @@ class DataFrame:
     # -- transformations ---------------------------------------------------
     def __getitem__(self, key: str | Sequence[str]) -> DataFrame:
         """The frame with only column ``key`` (or the columns named)."""
-        return self.select(*([key] if isinstance(key, str) else key))
+        if isinstance(key, str):
+            return self.select(key)
+        if isinstance(key, (list, tuple)) and all(isinstance(k, str) for k in key):
+            return self.select(*key)
+        raise TypeError(
+            f"DataFrame can only be indexed by string index or indices, not {type(key).__name__}"
+        )
 
     def find_qualified_columns(self, *names: str) -> list[Expr]:
         """Each name as a column of this frame, qualified by its table."""
@@ -646,18 +652,22 @@ class DataFrame:
                 stacklevel=2,
             )
             if left_on is not None or right_on is not None:
-                raise ValueError("pass either join_keys or left_on=/right_on=, not both")
+                raise ValueError(
+                    "`left_on` or `right_on` should not provided with `on` or `join_keys`"
+                )
             pair = join_keys if join_keys is not None else on
             assert isinstance(pair, tuple)
             lk, rk = list(pair[0]), list(pair[1])
         elif on is not None:
             if left_on is not None or right_on is not None:
-                raise ValueError("pass either on= or left_on=/right_on=, not both")
+                raise ValueError("`left_on` or `right_on` should not provided with `on`")
             lk = rk = _keys(on)  # type: ignore[arg-type]
         elif left_on is not None and right_on is not None:
             lk, rk = _keys(left_on), _keys(right_on)
         else:
-            raise ValueError("join needs on= or both left_on= and right_on=")
+            if left_on is not None or right_on is not None:
+                raise ValueError("`left_on` and `right_on` should both be provided.")
+            raise ValueError("either `on` or `left_on` and `right_on` should be provided.")
         return DataFrame(self._raw.join(right._raw, how, lk, rk, coalesce_duplicate_keys))
 
     # -- results -----------------------------------------------------------
@@ -762,8 +772,8 @@ class DataFrame:
         | 2 |
         +---+
         """
-        text, shown = self._raw.preview(num)
-        print(text if shown else "DataFrame has no rows")
+        text, batches = self._raw.preview(num)
+        print(text if batches else "DataFrame has no rows")
 
     def __repr__(self) -> str:
         return "DataFrame()\n" + str(self._raw.to_string(10))

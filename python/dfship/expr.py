@@ -439,9 +439,20 @@ class Expr:
             )
         if isinstance(key, int):
             return _call("array_element", self, key + 1 if key >= 0 else key)
-        for part in (key.start, key.stop, key.step):
+        parts = (key.start, key.stop, key.step)
+        if any(isinstance(p, Expr) for p in parts):
+            # Expression bounds count as Python's do (from 0, stop excluded)
+            # and are taken as non-negative.
+            for part in parts:
+                if part is not None and not isinstance(part, (Expr, int)):
+                    raise TypeError("a list slice takes int or Expr bounds and step")
+            first = lit(1) if key.start is None else key.start + 1
+            last = lit(-1) if key.stop is None else key.stop
+            extra = [] if key.step is None else [key.step]
+            return _call("array_slice", self, first, last, *extra)
+        for part in parts:
             if part is not None and (isinstance(part, bool) or not isinstance(part, int)):
-                raise TypeError("a list slice takes int bounds and step")
+                raise TypeError("a list slice takes int or Expr bounds and step")
         start = 1 if key.start is None else key.start + 1 if key.start >= 0 else key.start
         stop = -1 if key.stop is None else key.stop if key.stop >= 0 else key.stop - 1
         if key.step is None:

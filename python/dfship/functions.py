@@ -240,6 +240,7 @@ __all__ = [
     "translate",
     "trim",
     "trunc",
+    "union_extract",
     "upper",
     "uuid",
     "var",
@@ -997,6 +998,18 @@ def lead(
 # -- signatures shared with the `datafusion` package ----------------------------
 
 
+def _alias(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """``fn`` under another name (its own ``__name__``, as a function of
+    that name would have)."""
+
+    @functools.wraps(fn)
+    def alias(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+    alias.__name__ = alias.__qualname__ = name
+    return alias
+
+
 def _opt(*args: Any) -> list[Any]:
     """``args`` up to the first ``None``: the trailing optional arguments
     of a call that were given."""
@@ -1060,7 +1073,7 @@ def percentile_cont(
     return _agg("percentile_cont", [value, lit(percentile)], False, filter, order)
 
 
-quantile_cont = percentile_cont
+quantile_cont = _alias(percentile_cont, "quantile_cont")
 
 
 def array_dims(array: Any) -> Expr:
@@ -1089,7 +1102,9 @@ def array_position(array: Any, element: Any, index: int | None = 1) -> Expr:
     return call("array_position", array, element, *_opt(index))
 
 
-array_indexof = list_position = list_indexof = array_position
+array_indexof = _alias(array_position, "array_indexof")
+list_position = _alias(array_position, "list_position")
+list_indexof = _alias(array_position, "list_indexof")
 
 
 def array_replace(array: Any, from_val: Any, to_val: Any) -> Expr:
@@ -1106,7 +1121,7 @@ def array_slice(array: Any, begin: Any, end: Any, stride: Any = None) -> Expr:
     return call("array_slice", array, begin, end, *_opt(stride))
 
 
-list_slice = array_slice
+list_slice = _alias(array_slice, "list_slice")
 
 
 def array_sort(array: Any, descending: bool = False, null_first: bool = False) -> Expr:
@@ -1119,7 +1134,7 @@ def array_sort(array: Any, descending: bool = False, null_first: bool = False) -
     )
 
 
-list_sort = array_sort
+list_sort = _alias(array_sort, "list_sort")
 
 
 def array(*args: Any) -> Expr:
@@ -1163,7 +1178,7 @@ def isnan(expr: Any) -> Expr:
     return call("isnan", expr)
 
 
-is_nan = isnan
+is_nan = _alias(isnan, "is_nan")
 
 
 def length(string: Any) -> Expr:
@@ -1240,7 +1255,7 @@ def string_to_array(string: Any, delimiter: Any, null_string: Any = None) -> Exp
     return call("string_to_array", string, delimiter, *_opt(null_string))
 
 
-string_to_list = string_to_array
+string_to_list = _alias(string_to_array, "string_to_list")
 
 
 def to_date(arg: Any, *formatters: Any) -> Expr:
@@ -1267,7 +1282,7 @@ def generate_series(start: Any, stop: Any, step: Any = None) -> Expr:
     return call("generate_series", start, stop, *_opt(step))
 
 
-gen_series = generate_series
+gen_series = _alias(generate_series, "gen_series")
 
 
 def list_min(array: Any) -> Expr:
@@ -1278,6 +1293,11 @@ def list_overlap(first_array: Any, second_array: Any) -> Expr:
     return call("array_has_any", first_array, second_array)
 
 
+def union_extract(union_expr: Any, field_name: Any) -> Expr:
+    """The value of union member ``field_name`` where it is the active one, else null."""
+    return call("union_extract", union_expr, _utf8(field_name))
+
+
 def make_map(*args: Any) -> Expr:
     """A map from a dict, from a list of keys and a list of values, or from
     alternating keys and values."""
@@ -1286,11 +1306,13 @@ def make_map(*args: Any) -> Expr:
     elif len(args) == 2 and isinstance(args[0], list) and isinstance(args[1], list):
         keys, values = args
         if len(keys) != len(values):
-            raise ValueError("make_map takes as many keys as values")
+            raise ValueError("make_map expects key and value lists of the same length")
     elif args and len(args) % 2 == 0:
         keys, values = list(args[0::2]), list(args[1::2])
     else:
-        raise ValueError("make_map takes a dict, two lists, or keys and values alternating")
+        raise ValueError(
+            "make_map expects a dict, two lists, or an even number of alternating keys and values"
+        )
     return call("map", call("make_array", *keys), call("make_array", *values))
 
 

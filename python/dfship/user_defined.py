@@ -369,9 +369,28 @@ def _make_aggregate(
     volatility: Volatility | str,
     name: str | None = None,
 ) -> AggregateUDF:
+    _check_class(accum, Accumulator, "accum")
     return AggregateUDF(
         name or _default_name(accum), accum, input_types, return_type, state_type, volatility
     )
+
+
+def _check_class(factory: Any, base: type, argument: str) -> None:
+    """A class given as the factory must be a complete ``base``: refused
+    here, not when the first batch reaches it on some worker."""
+    if not isinstance(factory, type):
+        return
+    if not issubclass(factory, base):
+        raise TypeError(
+            f"`{argument}` must implement the abstract base class {base.__name__}, "
+            f"and {factory.__name__} does not derive from it"
+        )
+    missing = sorted(getattr(factory, "__abstractmethods__", ()))
+    if missing:
+        raise TypeError(
+            f"Can't instantiate abstract class {factory.__name__} "
+            f"with abstract methods {', '.join(missing)}"
+        )
 
 
 class WindowUDF:
@@ -457,6 +476,7 @@ def _make_window(
     volatility: Volatility | str,
     name: str | None = None,
 ) -> WindowUDF:
+    _check_class(func, WindowEvaluator, "func")
     return WindowUDF(name or _default_name(func), func, input_types, return_type, volatility)
 
 

@@ -257,7 +257,7 @@ def test_with_metadata_and_make_map_refuse_bad_input() -> None:
     assert f.with_metadata(col("a"), {}) is not None
     with pytest.raises(ValueError, match="non-empty"):
         f.with_metadata(col("a"), {"": "v"})
-    with pytest.raises(ValueError, match="as many keys as values"):
+    with pytest.raises(ValueError, match="same length"):
         f.make_map(["a", "b"], [1])
     with pytest.raises(ValueError, match="make_map"):
         f.make_map("a", 1, "b")
@@ -499,3 +499,41 @@ def test_html_customisation(formatter_reset: None) -> None:
         assert DataFrameHtmlFormatter(repr_rows=12).max_rows == 12
     text = get_formatter().format_str(df.collect(), df.schema())
     assert text.splitlines()[1] == "| a | b   |"
+
+
+def test_union_extract_and_expression_slices() -> None:
+    union = pa.UnionArray.from_sparse(
+        pa.array([0, 1, 0], pa.int8()), [pa.array([1, 2, 3]), pa.array(["x", "y", "z"])], ["n", "s"]
+    )
+    ctx = SessionContext()
+    df = ctx.from_arrow(pa.table({"u": union, "l": [[1, 2, 3, 4]] * 3, "i": [0, 1, 2]}))
+    got = df.select(
+        f.union_extract(col("u"), "s").alias("s"),
+        col("l")[col("i") : col("i") + 2].alias("window"),
+        col("l")[lit(0) : lit(4) : lit(2)].alias("stepped"),
+    ).to_pydict()
+    assert got == {
+        "s": [None, "y", None],
+        "window": [[1, 2], [2, 3], [3, 4]],
+        "stepped": [[1, 3]] * 3,
+    }
+    with pytest.raises(TypeError, match="int or Expr"):
+        col("l")[lit(0) : "x"]
+    assert f.gen_series.__name__ == "gen_series" and f.list_sort.__name__ == "list_sort"
+
+
+def test_registered_functions_by_name(ctx: SessionContext) -> None:
+    shout = dfship.udf(
+        lambda s: pa.compute.utf8_upper(s), [pa.string()], pa.string(), "immutable", name="shout"
+    )
+    ctx.register_udf(shout)
+    df = ctx.table("t")
+    assert df.select(ctx.udf("shout")(col("b")).alias("u")).to_pydict() == {"u": ["X", "Y", "X"]}
+    assert df.aggregate([], [ctx.udaf("sum")(col("c")).alias("s")]).to_pydict() == {"s": [60]}
+    ranked = df.select(ctx.udwf("row_number")().over(dfship.Window(order_by=[col("c")])).alias("r"))
+    assert sorted(ranked.to_pydict()["r"]) == [1, 2, 3]
+    for lookup, what in ((ctx.udf, "UDF"), (ctx.udaf, "UDAF"), (ctx.udwf, "UDWF")):
+        with pytest.raises(KeyError, match=f"no {what} named"):
+            lookup("nope")
+    with pytest.raises(ValueError, match="kind must be"):
+        ctx.raw.call_registered("table", "sum", [])

@@ -109,9 +109,9 @@ def test_join_with_different_key_names_keeps_both(ctx: SessionContext) -> None:
     right = ctx.from_pydict({"b": [2, 3], "y": [200, 300]})
     out = left.join(right, left_on="a", right_on="b")
     assert out.to_pydict() == {"a": [2], "x": [20], "b": [2], "y": [200]}
-    with pytest.raises(ValueError, match="needs on="):
+    with pytest.raises(ValueError, match="either `on` or `left_on` and `right_on`"):
         left.join(right)
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(ValueError, match="should not provided with `on`"):
         left.join(right, on="a", left_on="a", right_on="b")
 
 

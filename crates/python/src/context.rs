@@ -731,6 +731,46 @@ impl PySessionContext {
     }
 
     /// Names of every scalar, aggregate and window function the session knows.
+    /// `name(args...)` for the function `name` registered in this session
+    /// (a UDF or a built-in): `kind` is `scalar`, `aggregate` or `window`.
+    fn call_registered(&self, kind: &str, name: &str, args: Vec<PyRef<'_, PyExpr>>) -> PyResult<PyExpr> {
+        use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction, WindowFunction};
+        use datafusion::logical_expr::{Expr, WindowFunctionDefinition};
+        let state = self.session.ctx.state();
+        let args = super::expr::exprs(&args);
+        let missing = |what: &str| PyKeyError::new_err(format!("no {what} named {name:?} in this session"));
+        let expr = match kind {
+            "scalar" => {
+                let f = state.scalar_functions().get(name).ok_or_else(|| missing("UDF"))?;
+                Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(f), args))
+            }
+            "aggregate" => {
+                let f = state.aggregate_functions().get(name).ok_or_else(|| missing("UDAF"))?;
+                Expr::AggregateFunction(AggregateFunction::new_udf(
+                    Arc::clone(f),
+                    args,
+                    false,
+                    None,
+                    vec![],
+                    None,
+                ))
+            }
+            "window" => {
+                let f = state.window_functions().get(name).ok_or_else(|| missing("UDWF"))?;
+                Expr::WindowFunction(Box::new(WindowFunction::new(
+                    WindowFunctionDefinition::WindowUDF(Arc::clone(f)),
+                    args,
+                )))
+            }
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "kind must be scalar, aggregate or window, not {other:?}"
+                )));
+            }
+        };
+        PyExpr::new(expr)
+    }
+
     fn registered_function_names(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
         let state = self.session.ctx.state();
         let mut names = (

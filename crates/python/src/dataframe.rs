@@ -560,7 +560,8 @@ impl PyDataFrame {
         self.preview(py, rows).map(|(text, _)| text)
     }
 
-    /// The first `rows` rows as a text table, and how many rows it shows.
+    /// The first `rows` rows as a text table, and how many batches the
+    /// query gave for them (0: it gave none, not even an empty one).
     /// An `EXPLAIN` shows whole (a limit cannot sit above it).
     fn preview(&self, py: Python<'_>, rows: usize) -> PyResult<(String, usize)> {
         let explains = matches!(self.df.logical_plan(), LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
@@ -582,12 +583,11 @@ impl PyDataFrame {
         } else {
             batches
         };
-        let shown: usize = batches.iter().map(RecordBatch::num_rows).sum();
         if batches.is_empty() {
             let empty = RecordBatch::new_empty(self.df.schema().inner().clone());
             return Ok((render(&[empty], 0, false)?, 0));
         }
-        Ok((render(&batches, rows, more)?, shown))
+        Ok((render(&batches, rows, more)?, batches.len()))
     }
 
     /// The physical plan this frame runs.

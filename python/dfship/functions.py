@@ -19,6 +19,7 @@ Expr(row_number() PARTITION BY [k] ORDER BY [t ASC NULLS LAST] RANGE BETWEEN UNB
 from __future__ import annotations
 
 import functools
+import inspect
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -46,17 +47,20 @@ __all__ = [
     "acos",
     "acosh",
     "alias",
+    "any_match",
     "approx_distinct",
     "approx_median",
     "approx_percentile_cont",
     "approx_percentile_cont_with_weight",
     "array",
     "array_agg",
+    "array_any_match",
     "array_append",
     "array_concat",
     "array_dims",
     "array_distinct",
     "array_element",
+    "array_filter",
     "array_has",
     "array_indexof",
     "array_length",
@@ -68,6 +72,7 @@ __all__ = [
     "array_reverse",
     "array_slice",
     "array_sort",
+    "array_transform",
     "arrow_cast",
     "arrow_metadata",
     "arrow_try_cast",
@@ -144,6 +149,8 @@ __all__ = [
     "isnan",
     "iszero",
     "lag",
+    "lambda_",
+    "lambda_var",
     "last_value",
     "lcm",
     "lead",
@@ -151,12 +158,15 @@ __all__ = [
     "left",
     "length",
     "levenshtein",
+    "list_any_match",
+    "list_filter",
     "list_indexof",
     "list_min",
     "list_overlap",
     "list_position",
     "list_slice",
     "list_sort",
+    "list_transform",
     "literal",
     "ln",
     "log",
@@ -1440,3 +1450,64 @@ def datetrunc(part: Any, date: Any) -> Expr:
 def date_bin(stride: Any, source: Any, origin: Any) -> Expr:
     """``source`` binned into intervals of ``stride`` counted from ``origin``."""
     return call("date_bin", _utf8(stride), _utf8(source), _utf8(origin))
+
+
+# -- lambdas and higher-order functions ---------------------------------------
+
+
+def lambda_var(name: str) -> Expr:
+    """Variable ``name`` of a lambda (see :func:`lambda_`)."""
+    return Expr(_internal.lambda_variable(name))
+
+
+def lambda_(params: list[str], body: Expr) -> Expr:
+    """``(params) -> body``: a lambda for a higher-order function, its body
+    written with :func:`lambda_var`.
+
+    >>> array_transform(col("a"), lambda_(["v"], lambda_var("v") + 1))
+    Expr(array_transform(a, (v) -> v + Int64(1)))
+    """
+    return Expr(_internal.lambda_function(list(params), _raw(body)))
+
+
+def _to_lambda(fn: Expr | Callable[..., Any]) -> Expr:
+    """A lambda expression as given, or made from a Python function: each of
+    its parameters becomes a lambda variable of the same name."""
+    if isinstance(fn, Expr):
+        return fn
+    if not callable(fn):
+        raise TypeError(f"expected an Expr or callable for a lambda, not {type(fn).__name__}")
+    params = [
+        p.name
+        for p in inspect.signature(fn).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if not params:
+        raise ValueError("a lambda takes at least one parameter")
+    body = fn(*(lambda_var(p) for p in params))
+    return lambda_(params, body if isinstance(body, Expr) else lit(body))
+
+
+def _higher_order(name: str, array: Any, fn: Expr | Callable[..., Any]) -> Expr:
+    return Expr(_internal.higher_order_function(name, [_raw(array), _raw(_to_lambda(fn))]))
+
+
+def array_transform(array: Any, transform: Expr | Callable[..., Any]) -> Expr:
+    """``transform`` applied to every element: ``array_transform(col("a"), lambda v: v * 2)``."""
+    return _higher_order("array_transform", array, transform)
+
+
+def array_filter(array: Any, predicate: Expr | Callable[..., Any]) -> Expr:
+    """The elements for which ``predicate`` is true."""
+    return _higher_order("array_filter", array, predicate)
+
+
+def array_any_match(array: Any, predicate: Expr | Callable[..., Any]) -> Expr:
+    """True where ``predicate`` holds for at least one element."""
+    return _higher_order("array_any_match", array, predicate)
+
+
+list_transform = _alias(array_transform, "list_transform")
+list_filter = _alias(array_filter, "list_filter")
+any_match = _alias(array_any_match, "any_match")
+list_any_match = _alias(array_any_match, "list_any_match")

@@ -537,3 +537,21 @@ def test_registered_functions_by_name(ctx: SessionContext) -> None:
             lookup("nope")
     with pytest.raises(ValueError, match="kind must be"):
         ctx.raw.call_registered("table", "sum", [])
+
+
+def test_lambdas_build_check_and_ship() -> None:
+    import pickle
+
+    df = SessionContext().from_pydict({"a": [[1, 2, 3], [4, 5]]})
+    expr = f.array_transform(col("a"), lambda value: value * 2)
+    assert "value" in expr.canonical_name()
+    shipped = pickle.loads(pickle.dumps(expr))
+    assert df.select(shipped.alias("r")).to_pydict() == {"r": [[2, 4, 6], [8, 10]]}
+    constant = f.array_transform(col("a"), lambda v: 0)
+    assert df.select(constant.alias("r")).to_pydict() == {"r": [[0, 0, 0], [0, 0]]}
+    with pytest.raises(TypeError, match="expected an Expr or callable"):
+        f.array_transform(col("a"), 42)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="at least one parameter"):
+        f.array_transform(col("a"), lambda: lit(1))
+    with pytest.raises(ValueError, match="no higher-order function"):
+        dfship._internal.higher_order_function("array_fold", [col("a").raw])

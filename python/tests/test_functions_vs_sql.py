@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from dfship import Expr, SessionContext, col, lit
+from dfship import Expr, SessionConfig, SessionContext, col, lit
 from dfship import functions as f
 
 TABLE = pa.table(
@@ -283,6 +283,47 @@ SPECIAL: dict[str, tuple[str, Callable[[], Expr]]] = {
     "in_list": ("n IN (0, 7)", lambda: f.in_list(col("n"), [lit(0), lit(7)])),
 }
 
+# Higher-order functions, compared with SQL's lambda syntax (which needs a
+# dialect that has lambdas).
+LAMBDA: dict[str, tuple[str, Callable[[], Expr]]] = {
+    "array_transform": (
+        "array_transform(arr, lambda x: x * 2)",
+        lambda: f.array_transform(col("arr"), lambda x: x * 2),
+    ),
+    "list_transform": (
+        "array_transform(arr, lambda x: x + i)",
+        lambda: f.list_transform(col("arr"), lambda x: x + col("i")),
+    ),
+    "array_filter": (
+        "array_filter(arr, lambda x: x > 1)",
+        lambda: f.array_filter(col("arr"), lambda x: x > 1),
+    ),
+    "list_filter": (
+        "array_filter(arr, lambda x: x < 3)",
+        lambda: f.list_filter(col("arr"), lambda x: x < 3),
+    ),
+    "array_any_match": (
+        "array_any_match(arr, lambda x: x = 2)",
+        lambda: f.array_any_match(col("arr"), lambda x: x == 2),
+    ),
+    "any_match": (
+        "array_any_match(arr, lambda x: x > 3)",
+        lambda: f.any_match(col("arr"), lambda x: x > 3),
+    ),
+    "list_any_match": (
+        "array_any_match(arr, lambda x: x < 2)",
+        lambda: f.list_any_match(col("arr"), lambda x: x < 2),
+    ),
+    "lambda_": (
+        "array_transform(arr, lambda y: y - 1)",
+        lambda: f.array_transform(col("arr"), f.lambda_(["y"], f.lambda_var("y") - 1)),
+    ),
+    "lambda_var": (
+        "array_filter(arr, lambda z: z <> 2)",
+        lambda: f.array_filter(col("arr"), f.lambda_(["z"], f.lambda_var("z") != 2)),
+    ),
+}
+
 AGGREGATE: dict[str, tuple[str, Callable[[], Expr]]] = {
     "approx_distinct": ("approx_distinct(n)", lambda: f.approx_distinct(col("n"))),
     "approx_median": ("approx_median(x)", lambda: f.approx_median(col("x"))),
@@ -420,6 +461,16 @@ def test_special_wrapper_matches_sql(table: SessionContext, name: str) -> None:
     assert (plain(got.type), got.to_pylist()) == (plain(want.type), want.to_pylist()), name
 
 
+@pytest.mark.parametrize("name", sorted(LAMBDA))
+def test_lambda_wrapper_matches_sql(name: str) -> None:
+    ctx = SessionContext(SessionConfig().set("datafusion.sql_parser.dialect", "DuckDB"))
+    ctx.from_arrow(TABLE, name="t")
+    sql, build = LAMBDA[name]
+    want = sql_column(ctx, sql)
+    got = py_column(ctx, build())
+    assert (plain(got.type), got.to_pylist()) == (plain(want.type), want.to_pylist()), name
+
+
 @pytest.mark.parametrize("name", sorted(AGGREGATE))
 def test_aggregate_wrapper_matches_sql(table: SessionContext, name: str) -> None:
     sql, build = AGGREGATE[name]
@@ -465,7 +516,8 @@ def test_builtin_names_lists_what_sql_knows(table: SessionContext) -> None:
 
 
 def test_every_wrapper_is_compared_with_sql() -> None:
-    covered = set(SCALAR) | set(SPECIAL) | set(AGGREGATE) | set(WINDOW) | set(NONDETERMINISTIC)
+    covered = set(SCALAR) | set(SPECIAL) | set(LAMBDA) | set(AGGREGATE) | set(WINDOW)
+    covered |= set(NONDETERMINISTIC)
     covered.add("builtin_names")
     covered.add("union_extract")  # SQL cannot build a union: test_compat_surface checks it
     assert set(f.__all__) - covered == set()

@@ -100,6 +100,23 @@ impl Drop for PyDataFrame {
     }
 }
 
+/// `exprs` with the variables of their lambdas typed against the frame's
+/// columns (what SQL planning does; expressions built in Python need it
+/// before a plan node can type them).
+fn resolve_lambdas(
+    exprs: Vec<datafusion::logical_expr::Expr>,
+    df: &DataFrame,
+) -> datafusion::error::Result<Vec<datafusion::logical_expr::Expr>> {
+    use datafusion::logical_expr::Expr;
+    exprs
+        .into_iter()
+        .map(|e| {
+            let has_lambda = e.exists(|n| Ok(matches!(n, Expr::LambdaVariable(_))))?;
+            if has_lambda { Ok(e.resolve_lambda_variables(df.schema())?.data) } else { Ok(e) }
+        })
+        .collect()
+}
+
 /// Whether running `plan` writes (INSERT, COPY and the like).
 fn plan_writes(plan: &LogicalPlan) -> bool {
     plan.exists(|node| Ok(matches!(node, LogicalPlan::Dml(_) | LogicalPlan::Copy(_)))).unwrap_or(true)
@@ -174,17 +191,26 @@ fn render(batches: &[RecordBatch], shown: usize, more: bool) -> PyResult<String>
 impl PyDataFrame {
     fn select(&self, exprs: Vec<PyRef<'_, PyExpr>>) -> PyResult<Self> {
         let list = expr::exprs(&exprs);
-        self.then(deepest(&exprs), |df| df.select(list))
+        self.then(deepest(&exprs), |df| {
+            let list = resolve_lambdas(list, &df)?;
+            df.select(list)
+        })
     }
 
     fn with_column(&self, name: &str, expr: &PyExpr) -> PyResult<Self> {
         let (depth, expr) = (expr.depth(), expr.cloned());
-        self.then(depth, |df| df.with_column(name, expr))
+        self.then(depth, |df| {
+            let expr = resolve_lambdas(vec![expr], &df)?.remove(0);
+            df.with_column(name, expr)
+        })
     }
 
     fn filter(&self, predicate: &PyExpr) -> PyResult<Self> {
         let (depth, predicate) = (predicate.depth(), predicate.cloned());
-        self.then(depth, |df| df.filter(predicate))
+        self.then(depth, |df| {
+            let predicate = resolve_lambdas(vec![predicate], &df)?.remove(0);
+            df.filter(predicate)
+        })
     }
 
     fn aggregate(&self, group_by: Vec<PyRef<'_, PyExpr>>, aggs: Vec<PyRef<'_, PyExpr>>) -> PyResult<Self> {

@@ -98,3 +98,32 @@ pub fn grouping_set(kind: &str, lists: Vec<Vec<PyRef<'_, PyExpr>>>) -> PyResult<
     };
     PyExpr::new(Expr::GroupingSet(set))
 }
+
+/// A variable of a lambda (`v` in `v -> v * 2`), typed when the expression
+/// is planned.
+#[pyfunction]
+pub fn lambda_variable(name: &str) -> PyResult<PyExpr> {
+    PyExpr::new(datafusion::logical_expr::expr_fn::lambda_var(name))
+}
+
+/// `(params) -> body`: an argument of a higher-order function.
+#[pyfunction]
+pub fn lambda_function(params: Vec<String>, body: &PyExpr) -> PyResult<PyExpr> {
+    use datafusion::logical_expr::expr::Lambda;
+    PyExpr::new(Expr::Lambda(Lambda::new(params, body.cloned())))
+}
+
+/// `name(args...)` for a built-in higher-order function (`array_transform`,
+/// `array_filter`, `array_any_match`, `array_first`, or an alias), whose
+/// lambda arguments are [`lambda_function`]s.
+#[pyfunction]
+pub fn higher_order_function(name: &str, args: Vec<PyRef<'_, PyExpr>>) -> PyResult<PyExpr> {
+    use datafusion::logical_expr::expr::HigherOrderFunction;
+    let func = datafusion::functions_nested::all_default_higher_order_functions()
+        .into_iter()
+        .find(|f| f.name() == name || f.aliases().iter().any(|a| a == name))
+        .ok_or_else(|| {
+            pyo3::exceptions::PyValueError::new_err(format!("no higher-order function named {name:?}"))
+        })?;
+    PyExpr::new(Expr::HigherOrderFunction(HigherOrderFunction::new(func, exprs(&args))))
+}

@@ -67,6 +67,9 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::window_function, m)?)?;
     m.add_function(wrap_pyfunction!(functions::builtin_function_names, m)?)?;
     m.add_function(wrap_pyfunction!(functions::grouping_set, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::lambda_variable, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::lambda_function, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::higher_order_function, m)?)?;
     m.add_function(wrap_pyfunction!(slots::set_sender_ctx, m)?)?;
     m.add_function(wrap_pyfunction!(slots::get_sender_ctx, m)?)?;
     m.add_function(wrap_pyfunction!(slots::clear_sender_ctx, m)?)?;

@@ -717,7 +717,28 @@ class DataFrame:
         >>> pa.table(dfship.SessionContext().from_pydict({"a": [1, 2]})).num_rows
         2
         """
-        return self._raw.arrow_reader().__arrow_c_stream__(requested_schema)
+        frame = self if requested_schema is None else self._shaped_as(requested_schema)
+        return frame._raw.arrow_reader().__arrow_c_stream__(None)
+
+    def _shaped_as(self, requested_schema: object) -> DataFrame:
+        """The frame with the columns of ``requested_schema`` (an Arrow
+        schema capsule), in its order: a column the frame lacks is all
+        null, and one it has must have the requested type."""
+        wanted = pa.Schema._import_from_c_capsule(requested_schema)
+        have = self.schema()
+        columns = []
+        for field in wanted:
+            if field.name not in have.names:
+                columns.append(Expr.literal(None).cast(field.type).alias(field.name))
+                continue
+            found = have.field(field.name).type
+            if found != field.type:
+                raise ValueError(
+                    f"Fail to merge schema field {field.name!r}: the frame has {found}, "
+                    f"the requested schema {field.type}"
+                )
+            columns.append(col(field.name))
+        return self.select(*columns)
 
     def execute_stream(self) -> RecordBatchStream:
         """Starts the query; its batches, one at a time, as they are computed."""

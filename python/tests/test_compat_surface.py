@@ -555,3 +555,15 @@ def test_lambdas_build_check_and_ship() -> None:
         f.array_transform(col("a"), lambda: lit(1))
     with pytest.raises(ValueError, match="no higher-order function"):
         dfship._internal.higher_order_function("array_fold", [col("a").raw])
+
+
+def test_arrow_export_takes_a_requested_schema() -> None:
+    df = SessionContext().from_pydict({"a": [1, 2], "b": [3, 4], "c": [5, 6]})
+    table = pa.table(df, schema=pa.schema([("c", pa.int64()), ("a", pa.int64())]))
+    assert table.to_pydict() == {"c": [5, 6], "a": [1, 2]}
+    missing = pa.table(df, schema=pa.schema([("g", pa.string())]))
+    assert missing.to_pydict() == {"g": [None, None]}
+    with pytest.raises(ValueError, match="Fail to merge schema field 'a'"):
+        pa.table(df, schema=pa.schema([("a", pa.string())]))
+    batches = [b.to_pyarrow() for b in df]
+    assert sum(b.num_rows for b in batches) == 2

@@ -204,10 +204,12 @@ def test_writes_run_once_unless_retrying_them_is_asked_for(
     assert len(once.last_query_attempts()) == 1
     retried = coordinator(workers[1:], tpch_data, max_attempts=3, retry_writes=True)
     retried.register_udf(killer(workers[1].pid))
-    retried.sql(query).write_parquet(str(tmp_path / "retried"))
+    # One output file, which the rerun overwrites: a directory would keep
+    # the files a failed attempt finished (the guide says so).
+    retried.sql(query).write_parquet(str(tmp_path / "retried.parquet"))
     assert len(retried.last_query_attempts()) == 2
     local = SessionContext()
-    local.register_parquet("written", str(tmp_path / "retried"))
+    local.register_parquet("written", str(tmp_path / "retried.parquet"))
     assert local.sql("SELECT count(*) AS n FROM written").to_pydict() == expected(
         tpch_data, "SELECT count(*) AS n FROM lineitem"
     )

@@ -58,10 +58,32 @@ DIFFERENCES: dict[tuple[str, str], tuple[set[str], set[str], str]] = {
     ("SessionContext", "read_json"): ({"object_store"}, set(), NO_STORES),
     ("SessionContext", "register_csv"): (
         {"object_store", "options"},
-        set(),
-        NO_STORES + "; CSV options are keyword arguments, and an options object is refused",
+        {"dialect", "file_sort_order", "table_partition_cols"},
+        NO_STORES + "; a CsvReadOptions becomes the keyword arguments, its other "
+        "options the dialect pairs, partition columns and sort order",
     ),
-    ("SessionContext", "read_csv"): ({"object_store"}, set(), NO_STORES),
+    ("SessionContext", "read_csv"): (
+        {"object_store", "options"},
+        {"dialect", "file_sort_order"},
+        NO_STORES + "; a CsvReadOptions becomes the arguments (see register_csv)",
+    ),
+    ("SessionContext", "read_arrow"): (
+        {"object_store", "file_partition_cols"},
+        {"table_partition_cols"},
+        NO_STORES + "; the package's file_partition_cols are the table's partition columns",
+    ),
+    ("SessionContext", "register_arrow"): ({"object_store"}, set(), NO_STORES),
+    ("SessionContext", "parse_sql_expr"): (
+        set(),
+        {"qualifier"},
+        "the wrapper takes a DFSchema and passes its Arrow schema and table qualifier",
+    ),
+    ("DataFrame", "parse_sql_expr"): ({"expr"}, {"sql"}, "the package's parameter name"),
+    ("DataFrame", "write_table"): (
+        {"write_options"},
+        {"insert_op", "partition_by", "single_file_output", "sort_by"},
+        "write_options becomes the insert operation and the write settings",
+    ),
     ("SessionContext", "sql"): (
         {"options", "named_params"},
         {"allow"},
@@ -81,8 +103,9 @@ DIFFERENCES: dict[tuple[str, str], tuple[set[str], set[str], str]] = {
     ),
     ("DataFrame", "write_parquet"): (
         {"write_options", "compression_level"},
-        {"partition_by", "single_file_output", "sort_by"},
-        WRITE_OPTIONS + "; compression_level is folded into compression as 'codec(level)'",
+        {"partition_by", "settings", "single_file_output", "sort_by"},
+        WRITE_OPTIONS + "; compression_level is folded into compression as 'codec(level)'; "
+        "settings carry write_parquet_with_options' ParquetWriterOptions",
     ),
     ("DataFrame", "write_csv"): (
         {"write_options"},

@@ -28,6 +28,7 @@ MODULES = [
     "dfship.dataframe_formatter",
     "dfship.expr",
     "dfship.functions",
+    "dfship.spark_functions",
     "dfship.user_defined",
     "dfship.catalog",
     "dfship.plan",

@@ -1063,6 +1063,22 @@ class SessionContext:
         """Makes a window UDF callable by name."""
         self._raw.register_udwf(udwf._raw)
 
+    def enable_spark_functions(self) -> None:
+        """Makes SQL call the Spark-compatible functions of ``datafusion-spark``
+        (see :mod:`dfship.functions.spark <dfship.spark_functions>`), in place of
+        DataFusion's built-ins of the same names: after it, ``concat`` is NULL
+        when an argument is, and Spark-only functions such as ``xxhash64``
+        exist. Expressions built with ``functions.spark`` need no such call.
+
+        >>> ctx = SessionContext()
+        >>> ctx.sql("SELECT concat('a', NULL) AS c").to_pydict()
+        {'c': ['a']}
+        >>> ctx.enable_spark_functions()
+        >>> ctx.sql("SELECT concat('a', NULL) AS c").to_pydict()
+        {'c': [None]}
+        """
+        self._raw.enable_spark_functions()
+
     def deregister_udf(self, name: str) -> None:
         """Forgets the scalar function ``name`` (no error if it is unknown).
 

@@ -1511,3 +1511,6 @@ list_transform = _alias(array_transform, "list_transform")
 list_filter = _alias(array_filter, "list_filter")
 any_match = _alias(array_any_match, "any_match")
 list_any_match = _alias(array_any_match, "list_any_match")
+
+# Spark-compatible functions, as ``functions.spark`` (``from dfship.functions import spark``).
+from dfship import spark_functions as spark  # noqa: E402, F401

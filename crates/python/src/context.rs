@@ -715,6 +715,22 @@ impl PySessionContext {
         self.session.registry.invalidate();
     }
 
+    /// Registers every Spark-compatible function of `datafusion-spark`,
+    /// over any built-in of the same name, so SQL sees Spark's semantics.
+    fn enable_spark_functions(&self) {
+        let spark = &*dfship_core::builtins::SPARK;
+        for udf in spark.scalar.values() {
+            self.session.ctx.register_udf(udf.as_ref().clone());
+        }
+        for udaf in spark.aggregate.values() {
+            self.session.ctx.register_udaf(udaf.as_ref().clone());
+        }
+        for udwf in spark.window.values() {
+            self.session.ctx.register_udwf(udwf.as_ref().clone());
+        }
+        self.session.registry.invalidate();
+    }
+
     fn deregister_udf(&self, name: &str) {
         self.session.ctx.deregister_udf(name);
         self.session.registry.invalidate();

@@ -11,10 +11,12 @@ use pyo3::prelude::*;
 use super::expr::{PyExpr, PySortExpr, exprs, sorts};
 use dfship_core::builtins;
 
-/// `name(args...)` for a built-in scalar function.
+/// `name(args...)` for a scalar function of `library` (`"datafusion"`, the
+/// default, or `"spark"`).
 #[pyfunction]
-pub fn scalar_function(name: &str, args: Vec<PyRef<'_, PyExpr>>) -> PyResult<PyExpr> {
-    let func = builtins::scalar(name)?;
+#[pyo3(signature = (name, args, library="datafusion"))]
+pub fn scalar_function(name: &str, args: Vec<PyRef<'_, PyExpr>>, library: &str) -> PyResult<PyExpr> {
+    let func = builtins::library(library)?.scalar(name)?;
     PyExpr::new(Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(func), exprs(&args))))
 }
 
@@ -36,9 +38,9 @@ pub fn aggregate_call(
     ))
 }
 
-/// `name(args...)` for a built-in aggregate function.
+/// `name(args...)` for an aggregate function of `library`.
 #[pyfunction]
-#[pyo3(signature = (name, args, distinct=false, filter=None, order_by=vec![], ignore_nulls=None))]
+#[pyo3(signature = (name, args, distinct=false, filter=None, order_by=vec![], ignore_nulls=None, library="datafusion"))]
 pub fn aggregate_function(
     name: &str,
     args: Vec<PyRef<'_, PyExpr>>,
@@ -46,8 +48,9 @@ pub fn aggregate_function(
     filter: Option<PyRef<'_, PyExpr>>,
     order_by: Vec<PyRef<'_, PySortExpr>>,
     ignore_nulls: Option<bool>,
+    library: &str,
 ) -> PyResult<PyExpr> {
-    let func = builtins::aggregate(name)?;
+    let func = builtins::library(library)?.aggregate(name)?;
     PyExpr::new(aggregate_call(
         Arc::clone(func),
         exprs(&args),
@@ -58,19 +61,21 @@ pub fn aggregate_function(
     ))
 }
 
-/// `name(args...)` for a built-in window function, with an empty `OVER ()`;
-/// `RawExpr.over` fills in partitioning, ordering and frame.
+/// `name(args...)` for a window function of `library`, with an empty
+/// `OVER ()`; `RawExpr.over` fills in partitioning, ordering and frame.
 #[pyfunction]
-pub fn window_function(name: &str, args: Vec<PyRef<'_, PyExpr>>) -> PyResult<PyExpr> {
-    let func = builtins::window(name)?;
+#[pyo3(signature = (name, args, library="datafusion"))]
+pub fn window_function(name: &str, args: Vec<PyRef<'_, PyExpr>>, library: &str) -> PyResult<PyExpr> {
+    let func = builtins::library(library)?.window(name)?;
     let window = WindowFunction::new(WindowFunctionDefinition::WindowUDF(Arc::clone(func)), exprs(&args));
     PyExpr::new(Expr::WindowFunction(Box::new(window)))
 }
 
-/// The names of every built-in function, by kind, for introspection and tests.
+/// The names of every function of `library`, by kind, for introspection and tests.
 #[pyfunction]
-pub fn builtin_function_names() -> (Vec<String>, Vec<String>, Vec<String>) {
-    builtins::names()
+#[pyo3(signature = (library="datafusion"))]
+pub fn builtin_function_names(library: &str) -> PyResult<(Vec<String>, Vec<String>, Vec<String>)> {
+    Ok(builtins::library(library)?.names())
 }
 
 /// A grouping set for `DataFrame.aggregate`'s keys: `kind` is `"rollup"` or

@@ -25,10 +25,11 @@ use crate::udf::scalar::PythonScalarUDF;
 use crate::udf::window::PythonWindowUDF;
 
 use super::error::{CodecError, codec_error};
-use super::family::{FOREIGN_PYTHON_MAGIC, INLINE_MAGIC_PREFIX, UdfFamily};
+use super::family::{FOREIGN_PYTHON_MAGIC, INLINE_MAGIC_PREFIX, SPARK_TAG, UdfFamily};
 use super::limits::{DEFAULT_MAX_NESTING, WireLimits};
 use super::tracking::Tracking;
 use super::{bounded, cache, payload};
+use crate::builtins::{self, SPARK};
 
 /// How many decoded immutable Python UDFs are kept for reuse.
 pub fn decoded_udf_cache_len() -> usize {
@@ -74,6 +75,10 @@ impl PythonUdfs {
     }
 
     fn encode_scalar(self, udf: &ScalarUDF, buf: &mut Vec<u8>) -> Option<Result<()>> {
+        if builtins::is_spark_scalar(udf) {
+            buf.extend_from_slice(SPARK_TAG);
+            return Some(Ok(()));
+        }
         let python = (udf.inner().as_ref() as &dyn Any).downcast_ref::<PythonScalarUDF>()?;
         Some(if self.inlining {
             atomically(buf, |b| payload::encode_scalar(python, b, self.max_callable))
@@ -83,6 +88,10 @@ impl PythonUdfs {
     }
 
     fn encode_aggregate(self, udf: &AggregateUDF, buf: &mut Vec<u8>) -> Option<Result<()>> {
+        if builtins::is_spark_aggregate(udf) {
+            buf.extend_from_slice(SPARK_TAG);
+            return Some(Ok(()));
+        }
         let python = (udf.inner().as_ref() as &dyn Any).downcast_ref::<PythonAggregateUDF>()?;
         Some(if self.inlining {
             atomically(buf, |b| payload::encode_aggregate(python, b, self.max_callable))
@@ -92,6 +101,10 @@ impl PythonUdfs {
     }
 
     fn encode_window(self, udf: &WindowUDF, buf: &mut Vec<u8>) -> Option<Result<()>> {
+        if builtins::is_spark_window(udf) {
+            buf.extend_from_slice(SPARK_TAG);
+            return Some(Ok(()));
+        }
         let python = (udf.inner().as_ref() as &dyn Any).downcast_ref::<PythonWindowUDF>()?;
         Some(if self.inlining {
             atomically(buf, |b| payload::encode_window(python, b, self.max_callable))
@@ -122,6 +135,9 @@ impl PythonUdfs {
         by_name: impl FnOnce() -> Result<Arc<ScalarUDF>>,
     ) -> Result<Arc<ScalarUDF>> {
         self.guard(buf, "function node")?;
+        if buf == SPARK_TAG {
+            return SPARK.scalar(name).cloned().map_err(|_| unknown_function(name, UdfFamily::Scalar));
+        }
         match self.screen(name, UdfFamily::Scalar, buf) {
             Some(Ok(())) => payload::decode_scalar(name, buf, self.max_callable).map_err(codec_error),
             Some(Err(e)) => Err(e),
@@ -136,6 +152,9 @@ impl PythonUdfs {
         by_name: impl FnOnce() -> Result<Arc<AggregateUDF>>,
     ) -> Result<Arc<AggregateUDF>> {
         self.guard(buf, "function node")?;
+        if buf == SPARK_TAG {
+            return SPARK.aggregate(name).cloned().map_err(|_| unknown_function(name, UdfFamily::Aggregate));
+        }
         match self.screen(name, UdfFamily::Aggregate, buf) {
             Some(Ok(())) => payload::decode_aggregate(name, buf, self.max_callable).map_err(codec_error),
             Some(Err(e)) => Err(e),
@@ -150,12 +169,19 @@ impl PythonUdfs {
         by_name: impl FnOnce() -> Result<Arc<WindowUDF>>,
     ) -> Result<Arc<WindowUDF>> {
         self.guard(buf, "function node")?;
+        if buf == SPARK_TAG {
+            return SPARK.window(name).cloned().map_err(|_| unknown_function(name, UdfFamily::Window));
+        }
         match self.screen(name, UdfFamily::Window, buf) {
             Some(Ok(())) => payload::decode_window(name, buf, self.max_callable).map_err(codec_error),
             Some(Err(e)) => Err(e),
             None => resolve_by_name(name, UdfFamily::Window, buf, by_name),
         }
     }
+}
+
+fn unknown_function(name: &str, family: UdfFamily) -> datafusion::error::DataFusionError {
+    codec_error(CodecError::UnknownFunction { name: name.to_owned(), family })
 }
 
 /// datafusion-proto asks the codec with empty bytes when a function named in
@@ -168,9 +194,7 @@ fn resolve_by_name<T>(
     inner: impl FnOnce() -> Result<T>,
 ) -> Result<T> {
     let missing = buf.is_empty();
-    inner().map_err(|e| {
-        if missing { codec_error(CodecError::UnknownFunction { name: name.to_owned(), family }) } else { e }
-    })
+    inner().map_err(|e| if missing { unknown_function(name, family) } else { e })
 }
 
 /// The six UDF methods, alike in both codec traits: Python UDFs are handled

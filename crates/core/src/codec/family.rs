@@ -41,5 +41,9 @@ impl fmt::Display for UdfFamily {
 /// What every dfship inline Python UDF payload starts with.
 pub(super) const INLINE_MAGIC_PREFIX: &[u8] = b"DFS";
 
+/// The whole payload of a Spark-compatible function (`datafusion-spark`)
+/// whose name a receiver would otherwise resolve to a DataFusion built-in.
+pub(super) const SPARK_TAG: &[u8] = b"dfship:spark";
+
 /// Magic prefix of the `datafusion` Python package's own inline payloads.
 pub(super) const FOREIGN_PYTHON_MAGIC: &[u8] = b"DFPY";

@@ -43,7 +43,7 @@ from dfship.expr import (
     literal_with_metadata,
 )
 from dfship.options import CsvReadOptions
-from dfship.plan import ExecutionPlan, LogicalPlan
+from dfship.plan import ExecutionPlan, LogicalPlan, Metric, MetricsSet
 from dfship.record_batch import RecordBatch, RecordBatchStream
 from dfship.user_defined import (
     Accumulator,
@@ -67,6 +67,8 @@ __all__ = [
     "DataFrame",
     "DataFrameWriteOptions",
     "ExecutionPlan",
+    "Metric",
+    "MetricsSet",
     "ExplainFormat",
     "Expr",
     "InsertOp",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -12,7 +14,16 @@ if TYPE_CHECKING:
     from dfship.context import SessionContext
     from dfship.record_batch import RecordBatchStream
 
-__all__ = ["ExecutionPlan", "LogicalPlan"]
+__all__ = ["ExecutionPlan", "LogicalPlan", "Metric", "MetricsSet"]
+
+
+def _context_first(first: Any, second: Any) -> tuple[Any, SessionContext | None]:
+    """``from_bytes(buf, ctx)``, or ``from_bytes(ctx, buf)`` as the
+    ``datafusion`` package orders them: the bytes and the context, whichever
+    comes first."""
+    if isinstance(second, (bytes, bytearray, memoryview)):
+        return second, first
+    return first, second
 
 
 class ExecutionPlan:
@@ -50,13 +61,65 @@ class ExecutionPlan:
 
     @staticmethod
     def from_bytes(
-        buf: bytes | bytearray | memoryview, ctx: SessionContext | None = None
+        buf: bytes | bytearray | memoryview | SessionContext,
+        ctx: SessionContext | bytes | bytearray | memoryview | None = None,
     ) -> ExecutionPlan:
         """Rebuilds a plan from :meth:`to_bytes` output, with the functions
         and settings of ``ctx``, else this thread's worker session
-        (:func:`dfship.ipc.set_worker_ctx`), else the global session."""
-        raw = _internal.RawExecutionPlan.from_bytes(bytes(buf), None if ctx is None else ctx.raw)
+        (:func:`dfship.ipc.set_worker_ctx`), else the global session. The
+        context may also come first, ``from_bytes(ctx, buf)``, as in the
+        ``datafusion`` package."""
+        data, session = _context_first(buf, ctx)
+        raw = _internal.RawExecutionPlan.from_bytes(
+            bytes(data), None if session is None else session.raw
+        )
         return ExecutionPlan(raw)
+
+    def to_proto(self) -> bytes:
+        """Deprecated name of :meth:`to_bytes`."""
+        warnings.warn(
+            "ExecutionPlan.to_proto is deprecated; use to_bytes",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.to_bytes()
+
+    @staticmethod
+    def from_proto(ctx: SessionContext, data: bytes) -> ExecutionPlan:
+        """Deprecated name of :meth:`from_bytes`."""
+        warnings.warn(
+            "ExecutionPlan.from_proto is deprecated; use from_bytes",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return ExecutionPlan.from_bytes(data, ctx)
+
+    def metrics(self) -> MetricsSet | None:
+        """What this node recorded in the run that produced the plan (see
+        :meth:`dfship.DataFrame.execution_plan`), or ``None`` for a node that
+        keeps no metrics."""
+        rows = self._raw.metrics()
+        return None if rows is None else MetricsSet([Metric(*row) for row in rows])
+
+    def collect_metrics(self) -> list[tuple[str, MetricsSet]]:
+        """Every node's metrics, top down, as ``(node name, metrics)`` pairs
+        (nodes without metrics left out).
+
+        >>> import dfship
+        >>> df = dfship.SessionContext().from_pydict({"a": [1, 2, 3]}).filter(dfship.col("a") > 1)
+        >>> _ = df.collect()
+        >>> 2 in [m.output_rows for _, m in df.execution_plan().collect_metrics()]
+        True
+        """
+        found: list[tuple[str, MetricsSet]] = []
+        pending = [self]
+        while pending:
+            node = pending.pop()
+            metrics = node.metrics()
+            if metrics is not None:
+                found.append((node._raw.name(), metrics))
+            pending.extend(reversed(node.children()))
+        return found
 
     def collect(self, ctx: SessionContext | None = None) -> list[pa.RecordBatch]:
         """Runs every partition on ``ctx`` (else the worker or the global
@@ -155,3 +218,101 @@ class LogicalPlan:
 
     def __repr__(self) -> str:
         return self.display_indent()
+
+
+class Metric:
+    """One value an operator recorded while it ran: a count, a duration in
+    nanoseconds, or a timestamp, for one partition or the whole operator."""
+
+    __slots__ = ("_display", "_labels", "_nanos", "_value", "name", "partition")
+
+    def __init__(
+        self,
+        name: str,
+        value: int | None,
+        nanos: int | None,
+        partition: int | None,
+        labels: list[tuple[str, str]],
+        display: str,
+    ) -> None:
+        self.name = name
+        """What is measured: ``output_rows``, ``elapsed_compute``, ..."""
+        self.partition = partition
+        """The partition it was measured on, ``None`` for the whole operator."""
+        self._value = value
+        self._nanos = nanos
+        self._labels = dict(labels)
+        self._display = display
+
+    @property
+    def value_as_datetime(self) -> datetime.datetime | None:
+        """For ``start_timestamp`` and ``end_timestamp``, once set, the
+        moment in UTC; ``None`` for every other metric."""
+        if self._nanos is None:
+            return None
+        seconds, nanos = divmod(self._nanos, 1_000_000_000)
+        moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
+        return moment + datetime.timedelta(microseconds=nanos // 1000)
+
+    @property
+    def value(self) -> int | datetime.datetime | None:
+        """The count (rows, bytes, nanoseconds, ...), or the moment for a
+        timestamp (``None`` until it is set)."""
+        if self._value is not None:
+            return self._value
+        return self.value_as_datetime
+
+    def labels(self) -> dict[str, str]:
+        """The labels that tell apart metrics of the same name."""
+        return dict(self._labels)
+
+    def __repr__(self) -> str:
+        return f"Metric({self._display})"
+
+
+class MetricsSet:
+    """The metrics of one plan node (see :meth:`ExecutionPlan.metrics`),
+    with sums over partitions for the common ones."""
+
+    __slots__ = ("_metrics",)
+
+    def __init__(self, metrics: list[Metric]) -> None:
+        self._metrics = metrics
+
+    def metrics(self) -> list[Metric]:
+        """Every metric, per partition."""
+        return list(self._metrics)
+
+    def sum_by_name(self, name: str) -> int | None:
+        """The sum of the counts named ``name`` over every partition, or
+        ``None`` when the node has none."""
+        values = [m._value for m in self._metrics if m.name == name and m._value is not None]
+        return sum(values) if values else None
+
+    @property
+    def output_rows(self) -> int | None:
+        """Rows the node produced."""
+        return self.sum_by_name("output_rows")
+
+    @property
+    def elapsed_compute(self) -> int | None:
+        """CPU time the node spent, in nanoseconds."""
+        return self.sum_by_name("elapsed_compute")
+
+    @property
+    def spill_count(self) -> int | None:
+        """How many times the node spilled to disk."""
+        return self.sum_by_name("spill_count")
+
+    @property
+    def spilled_bytes(self) -> int | None:
+        """Bytes the node spilled to disk."""
+        return self.sum_by_name("spilled_bytes")
+
+    @property
+    def spilled_rows(self) -> int | None:
+        """Rows the node spilled to disk."""
+        return self.sum_by_name("spilled_rows")
+
+    def __repr__(self) -> str:
+        return f"MetricsSet([{', '.join(m._display for m in self._metrics)}])"

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::mem::ManuallyDrop;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arrow_pyarrow::{PyArrowType, ToPyArrow};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchReader};
@@ -13,7 +13,11 @@ use datafusion::common::tree_node::TreeNode;
 use datafusion::common::{Column, RecursionUnnestOption, UnnestOptions};
 use datafusion::dataframe::DataFrame;
 use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{LogicalPlan, Partitioning, SortExpr};
+use datafusion::physical_plan::{
+    ExecutionPlan, collect, collect_partitioned, execute_stream, execute_stream_partitioned,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -37,12 +41,36 @@ pub struct PyDataFrame {
     /// The deepest expression in the plan: planning and running it need a
     /// stack sized by it.
     depth: usize,
+    /// The physical plan this frame last ran, whose nodes keep the metrics
+    /// of that run (see `execution_plan`).
+    executed: Executed,
+}
+
+/// Where a run leaves its physical plan.
+#[derive(Default, Clone)]
+struct Executed(Arc<Mutex<Option<Arc<dyn ExecutionPlan>>>>);
+
+impl Executed {
+    /// Plans `df`, remembers the plan, and hands it over with its task context.
+    async fn plan(
+        &self,
+        df: DataFrame,
+    ) -> datafusion::error::Result<(Arc<dyn ExecutionPlan>, Arc<TaskContext>)> {
+        let task = Arc::new(df.task_ctx());
+        let plan = df.create_physical_plan().await?;
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&plan));
+        Ok((plan, task))
+    }
+
+    fn last(&self) -> Option<Arc<dyn ExecutionPlan>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
 }
 
 impl PyDataFrame {
     pub fn new(df: DataFrame) -> Self {
         let depth = plan_expr_depth(df.logical_plan());
-        Self { df: ManuallyDrop::new(df), depth }
+        Self { df: ManuallyDrop::new(df), depth, executed: Executed::default() }
     }
 
     /// A copy of the frame (its top plan node owns expressions, which a copy
@@ -62,13 +90,24 @@ impl PyDataFrame {
         guard(|| {
             with_stack(depth, || {
                 let df = f((*self.df).clone()).map_err(DfshipError::from)?;
-                Ok(Self { depth: depth.max(plan_expr_depth(df.logical_plan())), df: ManuallyDrop::new(df) })
+                Ok(Self {
+                    depth: depth.max(plan_expr_depth(df.logical_plan())),
+                    df: ManuallyDrop::new(df),
+                    executed: Executed::default(),
+                })
             })
         })
     }
 
     fn collect_batches(&self, py: Python<'_>) -> PyResult<Vec<RecordBatch>> {
-        self.run(py, false, |df| async move { df.collect().await })
+        let executed = self.executed.clone();
+        self.run(py, false, move |df| {
+            let executed = executed.clone();
+            async move {
+                let (plan, task) = executed.plan(df).await?;
+                collect(plan, task).await
+            }
+        })
     }
 
     /// Runs `op` on a copy of the frame. On a distributed session whose
@@ -401,7 +440,11 @@ impl PyDataFrame {
     fn execute_stream(&self, py: Python<'_>) -> PyResult<PyRecordBatchStream> {
         let df = self.dataframe();
         let claim = stream_claim(py);
-        let stream = wait_for_depth(py, self.depth, async move { df.execute_stream().await })?;
+        let executed = self.executed.clone();
+        let stream = wait_for_depth(py, self.depth, async move {
+            let (plan, task) = executed.plan(df).await?;
+            execute_stream(plan, task)
+        })?;
         Ok(PyRecordBatchStream::new(stream, self.depth, claim))
     }
 
@@ -409,7 +452,11 @@ impl PyDataFrame {
     fn execute_stream_partitioned(&self, py: Python<'_>) -> PyResult<Vec<PyRecordBatchStream>> {
         let df = self.dataframe();
         let claim = stream_claim(py);
-        let streams = wait_for_depth(py, self.depth, async move { df.execute_stream_partitioned().await })?;
+        let executed = self.executed.clone();
+        let streams = wait_for_depth(py, self.depth, async move {
+            let (plan, task) = executed.plan(df).await?;
+            execute_stream_partitioned(plan, task)
+        })?;
         Ok(streams.into_iter().map(|s| PyRecordBatchStream::new(s, self.depth, Arc::clone(&claim))).collect())
     }
 
@@ -418,13 +465,24 @@ impl PyDataFrame {
     fn arrow_reader(&self, py: Python<'_>) -> PyResult<PyArrowType<Box<dyn RecordBatchReader + Send>>> {
         let df = self.dataframe();
         let claim = stream_claim(py);
-        let stream = wait_for_depth(py, self.depth, async move { df.execute_stream().await })?;
+        let executed = self.executed.clone();
+        let stream = wait_for_depth(py, self.depth, async move {
+            let (plan, task) = executed.plan(df).await?;
+            execute_stream(plan, task)
+        })?;
         Ok(PyArrowType(Box::new(StreamReader::new(stream, self.depth, claim))))
     }
 
     /// Runs the query; its batches, partition by partition.
     fn collect_partitioned(&self, py: Python<'_>) -> PyResult<Vec<Py<PyList>>> {
-        let partitions = self.run(py, false, |df| async move { df.collect_partitioned().await })?;
+        let executed = self.executed.clone();
+        let partitions = self.run(py, false, move |df| {
+            let executed = executed.clone();
+            async move {
+                let (plan, task) = executed.plan(df).await?;
+                collect_partitioned(plan, task).await
+            }
+        })?;
         partitions
             .iter()
             .map(|batches| {
@@ -616,8 +674,12 @@ impl PyDataFrame {
         Ok((render(&batches, rows, more)?, batches.len()))
     }
 
-    /// The physical plan this frame runs.
+    /// The physical plan this frame last ran (collect, a stream), with the
+    /// metrics that run recorded; a new plan if it has not run yet.
     fn execution_plan(&self, py: Python<'_>) -> PyResult<PyExecutionPlan> {
+        if let Some(plan) = self.executed.last() {
+            return Ok(PyExecutionPlan::new(plan));
+        }
         let df = self.dataframe();
         let plan = wait_for_depth(py, self.depth, async move { df.create_physical_plan().await })?;
         Ok(PyExecutionPlan::new(plan))

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use arrow_pyarrow::ToPyArrow;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::metrics::{Metric, MetricValue};
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, collect, displayable};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
@@ -127,6 +128,11 @@ impl PyExecutionPlan {
         self.plan.output_partitioning().partition_count()
     }
 
+    /// The top node's kind (`FilterExec`, `DataSourceExec`, ...).
+    fn name(&self) -> String {
+        self.plan.name().to_owned()
+    }
+
     /// The top node on one line.
     fn display(&self) -> String {
         with_stack(self.depth, || displayable(self.plan.as_ref()).one_line().to_string())
@@ -140,6 +146,30 @@ impl PyExecutionPlan {
     fn __repr__(&self) -> String {
         self.display_indent()
     }
+
+    /// What this node recorded while it ran (`None` for a node that keeps
+    /// no metrics): one entry per metric and partition.
+    fn metrics(&self) -> Option<Vec<MetricRow>> {
+        self.plan.metrics().map(|set| set.iter().map(|m| metric_row(m)).collect())
+    }
+}
+
+/// One metric of one node, as plain values: its name, its count (for
+/// every metric but a timestamp), its timestamp in nanoseconds since the
+/// epoch (for `start_timestamp`/`end_timestamp`, once set), its partition
+/// (`None` for the whole operator), its labels, and DataFusion's rendering.
+type MetricRow = (String, Option<usize>, Option<i64>, Option<usize>, Vec<(String, String)>, String);
+
+fn metric_row(metric: &Metric) -> MetricRow {
+    let value = metric.value();
+    let (count, timestamp) = match value {
+        MetricValue::StartTimestamp(t) | MetricValue::EndTimestamp(t) => {
+            (None, t.value().and_then(|at| at.timestamp_nanos_opt()))
+        }
+        other => (Some(other.as_usize()), None),
+    };
+    let labels = metric.labels().iter().map(|l| (l.name().to_owned(), l.value().to_owned())).collect();
+    (value.name().to_owned(), count, timestamp, metric.partition(), labels, metric.to_string())
 }
 
 /// A logical plan (see `DataFrame.logical_plan`), for inspection.

@@ -202,9 +202,15 @@ class Expr:
         return self._rop("%", other)
 
     def __eq__(self, other: Any) -> Expr:  # type: ignore[override]
+        """``self = other``; ``expr == None`` is ``expr IS NULL``."""
+        if other is None:
+            return self.is_null()
         return self._op("==", other)
 
     def __ne__(self, other: Any) -> Expr:  # type: ignore[override]
+        """``self <> other``; ``expr != None`` is ``expr IS NOT NULL``."""
+        if other is None:
+            return self.is_not_null()
         return self._op("!=", other)
 
     def __lt__(self, other: Any) -> Expr:
@@ -484,11 +490,14 @@ class Expr:
         """
         return _REX_TYPES.get(self.variant_name(), RexType.Call)
 
-    def python_value(self) -> Any:
-        """The value of a literal as a Python object.
+    def python_value(self) -> pa.Scalar:
+        """The value of a literal, as a ``pyarrow.Scalar`` of its type
+        (``.as_py()`` gives the Python value).
 
-        >>> lit(3).python_value(), lit("x").python_value(), lit(None).python_value()
-        (3, 'x', None)
+        >>> lit(3).python_value()
+        <pyarrow.Int64Scalar: 3>
+        >>> lit("x").python_value().as_py(), lit(None).python_value().as_py()
+        ('x', None)
         """
         return self._raw.python_value()
 
@@ -673,7 +682,8 @@ class Literal(ExprVariant):
     """A constant."""
 
     def value(self) -> Any:
-        return self._expr.python_value()
+        """The constant as a Python value."""
+        return self._expr.python_value().as_py()
 
     def data_type(self) -> str:
         return str(self._expr._raw.literal_type())
@@ -1188,13 +1198,31 @@ class CaseBuilder:
         )
 
 
-def col(name: str) -> Expr:
-    """A reference to column ``name``.
+class Columns:
+    """Makes column references: ``col("a")``, or ``col.a`` for a name that
+    is a Python identifier (``col.a["field"]`` reaches into a struct).
 
-    >>> col("a")
-    Expr(a)
+    >>> col("a"), col.total
+    (Expr(a), Expr(total))
     """
-    return Expr.column(name)
+
+    __slots__ = ()
+
+    def __call__(self, name: str) -> Expr:
+        """A reference to column ``name``."""
+        return Expr.column(name)
+
+    def __getattr__(self, name: str) -> Expr:
+        # Dunder lookups (copy, pickle, inspect) are not column names.
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return Expr.column(name)
+
+    def __repr__(self) -> str:
+        return "col"
+
+
+col = Columns()
 
 
 def lit(value: Any) -> Expr:

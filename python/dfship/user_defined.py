@@ -22,6 +22,7 @@ All three also work as decorators:
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from enum import Enum
@@ -178,11 +179,22 @@ class WindowEvaluator:
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
+_UDF = TypeVar("_UDF", "ScalarUDF", "AggregateUDF", "WindowUDF")
+
+
+def _named_after(udf: _UDF, func: Callable[..., Any]) -> _UDF:
+    """A UDF made by a decorator takes the decorated definition's name,
+    qualified name, module and docstring, and keeps it as ``__wrapped__``,
+    as ``functools.wraps`` does for a function."""
+    functools.update_wrapper(udf, func, updated=())
+    return udf
+
+
 class ScalarUDF:
     """A scalar function written in Python, called once per batch with
     ``pyarrow`` arrays (one per argument), returning an array."""
 
-    __slots__ = ("_raw",)
+    __slots__ = ("__dict__", "_raw")
 
     def __init__(
         self,
@@ -250,7 +262,7 @@ class ScalarUDF:
             return _make_scalar(**kwargs)
 
         def decorator(func: Callable[..., Any]) -> ScalarUDF:
-            return _make_scalar(func, *args, **kwargs)
+            return _named_after(_make_scalar(func, *args, **kwargs), func)
 
         return decorator
 
@@ -268,7 +280,7 @@ def _make_scalar(
 class AggregateUDF:
     """An aggregate function written in Python as an :class:`Accumulator`."""
 
-    __slots__ = ("_raw",)
+    __slots__ = ("__dict__", "_raw")
 
     def __init__(
         self,
@@ -356,7 +368,7 @@ class AggregateUDF:
             return _make_aggregate(**kwargs)
 
         def decorator(accum: Callable[[], Accumulator]) -> AggregateUDF:
-            return _make_aggregate(accum, *args, **kwargs)
+            return _named_after(_make_aggregate(accum, *args, **kwargs), accum)
 
         return decorator
 
@@ -397,7 +409,7 @@ class WindowUDF:
     """A window function written in Python as a :class:`WindowEvaluator`.
     Call it, then give it a window with :meth:`Expr.over`."""
 
-    __slots__ = ("_raw",)
+    __slots__ = ("__dict__", "_raw")
 
     def __init__(
         self,
@@ -464,7 +476,7 @@ class WindowUDF:
             return _make_window(**kwargs)
 
         def decorator(func: Callable[[], WindowEvaluator]) -> WindowUDF:
-            return _make_window(func, *args, **kwargs)
+            return _named_after(_make_window(func, *args, **kwargs), func)
 
         return decorator
 

@@ -6,11 +6,14 @@ deprecation warnings for constant arguments given as expressions)."""
 
 from __future__ import annotations
 
+import pickle
 import threading
+import time
 import warnings
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 import dfship
@@ -113,8 +116,8 @@ def test_a_limit_tells_skip_from_fetch(
     node = ctx.sql(sql).logical_plan().to_variant()
     assert isinstance(node, Limit)
     got_skip, got_fetch = node.skip(), node.fetch()
-    assert (None if got_skip is None else got_skip.python_value()) == skip
-    assert (None if got_fetch is None else got_fetch.python_value()) == fetch
+    assert (None if got_skip is None else got_skip.python_value().as_py()) == skip
+    assert (None if got_fetch is None else got_fetch.python_value().as_py()) == fetch
 
 
 @pytest.mark.parametrize(
@@ -567,3 +570,117 @@ def test_arrow_export_takes_a_requested_schema() -> None:
         pa.table(df, schema=pa.schema([("a", pa.string())]))
     batches = [b.to_pyarrow() for b in df]
     assert sum(b.num_rows for b in batches) == 2
+
+
+# -- metrics of the run a frame last made -------------------------------------
+
+
+def _filtered(ctx: SessionContext) -> dfship.DataFrame:
+    ctx.sql("CREATE TABLE t AS VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+    return ctx.sql("SELECT * FROM t WHERE column1 > 1")
+
+
+def _rows_by_node(df: dfship.DataFrame) -> dict[str, int | None]:
+    return {name: m.output_rows for name, m in df.execution_plan().collect_metrics()}
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        lambda df: df.collect(),
+        lambda df: df.collect_partitioned(),
+        lambda df: list(df.execute_stream()),
+        lambda df: [list(s) for s in df.execute_stream_partitioned()],
+        lambda df: df.to_arrow_table(),
+    ],
+    ids=["collect", "collect_partitioned", "stream", "streams", "arrow"],
+)
+def test_a_run_leaves_its_metrics_on_the_frame(run: Any) -> None:
+    df = _filtered(SessionContext())
+    assert not any(_rows_by_node(df).values())  # planned, not run
+    run(df)
+    rows = _rows_by_node(df)
+    assert rows["FilterExec"] == 2
+    names = {m.name for _, ms in df.execution_plan().collect_metrics() for m in ms.metrics()}
+    assert {"output_rows", "elapsed_compute"} <= names
+
+
+def test_metrics_carry_partitions_labels_and_timestamps() -> None:
+    df = _filtered(SessionContext())
+    df.collect()
+    metrics = [m for _, ms in df.execution_plan().collect_metrics() for m in ms.metrics()]
+    stamps = [m for m in metrics if m.name in ("start_timestamp", "end_timestamp")]
+    counts = [m for m in metrics if m.name == "output_rows"]
+    assert counts and all(isinstance(m.value, int) for m in counts)
+    assert all(m.value_as_datetime is None for m in counts)
+    assert all(m.partition is None or m.partition >= 0 for m in metrics)
+    assert all(isinstance(m.labels(), dict) for m in metrics)
+    for stamp in stamps:
+        if stamp.value is not None:
+            assert stamp.value == stamp.value_as_datetime
+            assert stamp.value.tzinfo is not None
+            assert abs(stamp.value.timestamp() - time.time()) < 3600
+    filter_set = dict(df.execution_plan().collect_metrics())["FilterExec"]
+    assert filter_set.sum_by_name("output_rows") == 2
+    assert filter_set.sum_by_name("no_such_metric") is None
+    assert "output_rows" in repr(filter_set)
+
+
+def test_a_new_frame_forgets_the_run_of_the_one_it_came_from() -> None:
+    df = _filtered(SessionContext())
+    df.collect()
+    later = df.limit(1)
+    assert not any(_rows_by_node(later).values())
+
+
+def test_plan_bytes_take_the_context_on_either_side(ctx: SessionContext) -> None:
+    df = ctx.from_pydict({"a": [1, 2, 3]}).filter(col("a") > 1)
+    blob = df.execution_plan().to_bytes()
+    for plan in (
+        dfship.ExecutionPlan.from_bytes(blob, ctx),
+        dfship.ExecutionPlan.from_bytes(ctx, blob),
+    ):
+        assert sum(b.num_rows for b in plan.collect()) == 2
+    with pytest.warns(DeprecationWarning, match="to_proto"):
+        legacy = df.execution_plan().to_proto()
+    with pytest.warns(DeprecationWarning, match="from_proto"):
+        plan = dfship.ExecutionPlan.from_proto(ctx, legacy)
+    assert sum(b.num_rows for b in plan.collect()) == 2
+
+
+def test_decorated_udfs_are_named_after_their_definitions() -> None:
+    @dfship.udf([pa.int64()], pa.int64(), "immutable")
+    def double(x: pa.Array) -> pa.Array:
+        """Twice x."""
+        return pc.multiply(x, 2)
+
+    assert double.__name__ == "double"
+    assert double.__doc__ == "Twice x."
+    assert double.__wrapped__.__name__ == "double"
+    assert double.name == "double"
+    plain = dfship.udf(lambda x: x, [pa.int64()], pa.int64(), "immutable", name="same")
+    assert not hasattr(plain, "__name__")
+    # Calls still build expressions that ship.
+    expr = pickle.loads(pickle.dumps(double(col("a"))))
+    assert SessionContext().from_pydict({"a": [2]}).select(expr.alias("d")).to_pydict() == {
+        "d": [4]
+    }
+
+
+def test_comparing_with_none_tests_for_null(ctx: SessionContext) -> None:
+    df = ctx.from_pydict({"a": [1, None, 3], "b": ["x", "y", None]})
+    assert df.filter(col("a") == None).count() == 1  # noqa: E711
+    assert df.filter(col("a") != None).count() == 2  # noqa: E711
+    assert df.filter(col("b") == None).to_pydict() == {"a": [3], "b": [None]}  # noqa: E711
+    # A null literal still compares as SQL does: never true.
+    assert df.filter(col("a") == lit(None)).count() == 0
+
+
+def test_columns_by_attribute(ctx: SessionContext) -> None:
+    df = ctx.from_pydict({"s": [{"name": "x", "n": 1}], "total": [2]})
+    out = df.select(col.s["name"].alias("name"), col.total).to_pydict()
+    assert out == {"name": ["x"], "total": [2]}
+    assert repr(col.total) == repr(col("total")) == "Expr(total)"
+    with pytest.raises(AttributeError):
+        col.__wrapped__  # noqa: B018
+    assert pickle.loads(pickle.dumps(col)) is not None

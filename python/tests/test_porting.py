@@ -190,11 +190,11 @@ def test_getitem_fields_elements_and_slices() -> None:
 def test_python_value_and_names() -> None:
     import datetime
 
-    assert lit(7).python_value() == 7
-    assert lit(2.5).python_value() == 2.5
-    assert lit("x").python_value() == "x"
-    assert lit(None).python_value() is None
-    assert lit(datetime.date(2024, 2, 29)).python_value() == datetime.date(2024, 2, 29)
+    assert lit(7).python_value() == pa.scalar(7)
+    assert lit(2.5).python_value().as_py() == 2.5
+    assert lit("x").python_value().as_py() == "x"
+    assert lit(None).python_value().as_py() is None
+    assert lit(datetime.date(2024, 2, 29)).python_value().as_py() == datetime.date(2024, 2, 29)
     with pytest.raises(TypeError, match="literal"):
         col("a").python_value()
     e = (col("a") + lit(1)).alias("b")

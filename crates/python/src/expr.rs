@@ -416,14 +416,14 @@ impl PyExpr {
         self.__repr__()
     }
 
-    /// The value of a literal as a Python object (`None` for a null).
+    /// The value of a literal as a `pyarrow.Scalar` of its type.
     fn python_value<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         use arrow_pyarrow::ToPyArrow;
         match &self.expr {
             Expr::Literal(value, _) => {
                 let array = value.to_array().map_err(DfshipError::from)?;
                 let array = array.to_data().to_pyarrow(py)?;
-                array.call_method1("__getitem__", (0,))?.call_method0("as_py")
+                array.call_method1("__getitem__", (0,))
             }
             other => Err(PyTypeError::new_err(format!(
                 "python_value() needs a literal, not {}",

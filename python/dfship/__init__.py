@@ -49,11 +49,13 @@ from dfship.user_defined import (
     Accumulator,
     AggregateUDF,
     ScalarUDF,
+    TableFunction,
     Volatility,
     WindowEvaluator,
     WindowUDF,
     udaf,
     udf,
+    udtf,
     udwf,
 )
 
@@ -90,6 +92,8 @@ __all__ = [
     "WindowEvaluator",
     "WindowFrame",
     "WindowUDF",
+    "TableFunction",
+    "udtf",
     "__version__",
     "col",
     "column",

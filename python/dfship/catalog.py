@@ -28,10 +28,31 @@ class Table:
     __slots__ = ("_raw",)
 
     def __init__(self, raw: _internal.Table | Any) -> None:
-        """Wraps a table; a DataFrame (or its ``df``) becomes a view of it."""
+        """Wraps a table. A DataFrame (or its ``df``) becomes a view of it;
+        Arrow data (a ``pyarrow.Table``, a ``RecordBatch``, anything with
+        ``__arrow_c_stream__``) and a ``pyarrow.dataset.Dataset`` are read
+        into an in-memory table.
+
+        >>> import pyarrow as pa
+        >>> Table(pa.table({"a": [1, 2]})).schema
+        a: int64
+        """
         inner = getattr(raw, "raw", raw)
         if isinstance(inner, _internal.DataFrame):
             raw = inner.into_view(False)
+        elif isinstance(raw, _internal.Table):
+            pass
+        elif isinstance(raw, pa.RecordBatch) or hasattr(raw, "__arrow_c_stream__"):
+            table = pa.table(raw)
+            raw = _internal.Table.in_memory(table.schema, [table.to_batches()])
+        elif hasattr(raw, "to_batches") and isinstance(getattr(raw, "schema", None), pa.Schema):
+            # A pyarrow dataset: dfship does not scan one lazily.
+            raw = _internal.Table.in_memory(raw.schema, [list(raw.to_batches())])
+        else:
+            raise TypeError(
+                "a Table wraps a DataFrame, Arrow data or a pyarrow dataset, "
+                f"not {type(raw).__name__}"
+            )
         self._raw = raw
 
     @property

@@ -15,7 +15,7 @@ import re
 import urllib.parse
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
@@ -27,7 +27,7 @@ from dfship.expr import Expr, SortKey, _raw, _sort_list
 from dfship.options import CsvReadOptions
 from dfship.plan import LogicalPlan
 from dfship.record_batch import RecordBatchStream
-from dfship.user_defined import AggregateUDF, ScalarUDF, WindowUDF
+from dfship.user_defined import AggregateUDF, ScalarUDF, TableFunction, WindowUDF
 
 __all__ = ["RuntimeEnvBuilder", "SQLOptions", "SessionConfig", "SessionContext"]
 
@@ -304,6 +304,16 @@ def _csv_args(
         _partition_cols(options.table_partition_cols),
         [_sort_list(list(keys)) for keys in options.file_sort_order],
     )
+
+
+@runtime_checkable
+class TableProviderExportable(Protocol):
+    """What a table function may return besides a :class:`~dfship.Table`:
+    an object exporting a table provider through DataFusion's FFI
+    (``__datafusion_table_provider__``). dfship reads Arrow data, data
+    frames and pyarrow datasets; FFI-exported providers are not loaded."""
+
+    def __datafusion_table_provider__(self, session: Any) -> object: ...
 
 
 class SessionContext:
@@ -1062,6 +1072,27 @@ class SessionContext:
     def register_udwf(self, udwf: WindowUDF) -> None:
         """Makes a window UDF callable by name."""
         self._raw.register_udwf(udwf._raw)
+
+    def register_udtf(self, function: TableFunction) -> None:
+        """Makes a table function (:func:`dfship.udtf`) callable by name in
+        SQL's ``FROM``."""
+        if not isinstance(function, TableFunction):
+            raise TypeError(f"register_udtf takes a TableFunction, not {type(function).__name__}")
+        func, with_session = function.func, function.with_session
+
+        def call(raw_args: list[_internal.RawExpr], raw_session: Any) -> _internal.Table:
+            args = [Expr(a) for a in raw_args]
+            if with_session:
+                made = func(*args, session=SessionContext._wrap(raw_session))
+            else:
+                made = func(*args)
+            return (made if isinstance(made, Table) else Table(made))._raw
+
+        self._raw.register_udtf(_internal.TableFunction(function.name, call, with_session))
+
+    def deregister_udtf(self, name: str) -> None:
+        """Forgets the table function ``name`` (no error if it is unknown)."""
+        self._raw.deregister_udtf(name)
 
     def enable_spark_functions(self) -> None:
         """Makes SQL call the Spark-compatible functions of ``datafusion-spark``

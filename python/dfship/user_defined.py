@@ -39,9 +39,11 @@ __all__ = [
     "ScalarUDF",
     "Volatility",
     "WindowEvaluator",
+    "TableFunction",
     "WindowUDF",
     "udaf",
     "udf",
+    "udtf",
     "udwf",
 ]
 
@@ -179,7 +181,7 @@ class WindowEvaluator:
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-_UDF = TypeVar("_UDF", "ScalarUDF", "AggregateUDF", "WindowUDF")
+_UDF = TypeVar("_UDF", "ScalarUDF", "AggregateUDF", "WindowUDF", "TableFunction")
 
 
 def _named_after(udf: _UDF, func: Callable[..., Any]) -> _UDF:
@@ -495,3 +497,92 @@ def _make_window(
 udf = ScalarUDF.udf
 udaf = AggregateUDF.udaf
 udwf = WindowUDF.udwf
+
+
+class TableFunction:
+    """A table function written in Python: SQL calls it in ``FROM``
+    (``SELECT * FROM name(1, 'x')``) while the query is planned, with each
+    argument as an :class:`~dfship.Expr` (a literal's value is
+    ``arg.to_variant().value()``), and scans the table it returns: a
+    :class:`~dfship.Table`, a DataFrame, Arrow data or a pyarrow dataset.
+    With ``with_session=True`` it also gets the calling session as the
+    keyword argument ``session``. Register it with
+    :meth:`dfship.SessionContext.register_udtf`.
+
+    It runs in the process that plans the query, once per call in the SQL.
+    """
+
+    __slots__ = ("__dict__", "func", "name", "with_session")
+
+    def __init__(self, name: str, func: Callable[..., Any], with_session: bool = False) -> None:
+        if hasattr(func, "__datafusion_table_function__"):
+            if with_session:
+                raise TypeError(
+                    "with_session=True is not supported for FFI-exported table functions: "
+                    "they run outside Python and cannot take a session"
+                )
+            raise NotImplementedError(
+                "dfship does not load FFI-exported table functions; wrap the table "
+                "it returns in a Python function instead"
+            )
+        if not callable(func):
+            raise TypeError(f"func must be callable, not {type(func).__name__}")
+        self.name = name
+        self.func = func
+        self.with_session = with_session
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"TableFunction({self.name!r})"
+
+    @overload
+    @staticmethod
+    def udtf(
+        name: str, *, with_session: bool = False
+    ) -> Callable[[Callable[..., Any]], TableFunction]: ...
+
+    @overload
+    @staticmethod
+    def udtf(
+        func: Callable[..., Any], name: str, *, with_session: bool = False
+    ) -> TableFunction: ...
+
+    @staticmethod
+    def udtf(*args: Any, with_session: bool = False, **kwargs: Any) -> Any:
+        """Makes a :class:`TableFunction`: ``udtf(func, name)``, or
+        ``@udtf(name)`` as a decorator.
+
+        >>> import pyarrow as pa, dfship
+        >>> @udtf("numbers")
+        ... def numbers(n):
+        ...     return pa.table({"i": list(range(n.to_variant().value()))})
+        >>> ctx = dfship.SessionContext()
+        >>> ctx.register_udtf(numbers)
+        >>> ctx.sql("SELECT sum(i) AS s FROM numbers(4)").to_pydict()
+        {'s': [6]}
+        """
+        if args and not isinstance(args[0], str):
+            return TableFunction(_udtf_name(args[1:], kwargs), args[0], with_session)
+        if "func" in kwargs:
+            func = kwargs.pop("func")
+            return TableFunction(_udtf_name(args, kwargs), func, with_session)
+        name = _udtf_name(args, kwargs)
+
+        def decorator(func: Callable[..., Any]) -> TableFunction:
+            return _named_after(TableFunction(name, func, with_session), func)
+
+        return decorator
+
+
+def _udtf_name(args: Sequence[Any], kwargs: dict[str, Any]) -> str:
+    name = kwargs.pop("name", None) if not args else args[0]
+    if kwargs or len(args) > 1:
+        raise TypeError("udtf takes a function and a name, or a name as a decorator")
+    if not isinstance(name, str):
+        raise TypeError(f"a table function's name is a str, not {type(name).__name__}")
+    return name
+
+
+udtf = TableFunction.udtf

@@ -3,8 +3,11 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow_pyarrow::ToPyArrow;
+use arrow_pyarrow::{PyArrowType, ToPyArrow};
+use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{CatalogProvider, SchemaProvider};
+use datafusion::datasource::MemTable;
 use datafusion::datasource::{TableProvider, TableType};
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
@@ -26,6 +29,17 @@ impl PyTable {
 
 #[pymethods]
 impl PyTable {
+    /// An in-memory table of `partitions`, each a list of batches of `schema`.
+    #[staticmethod]
+    fn in_memory(
+        schema: PyArrowType<Schema>,
+        partitions: Vec<Vec<PyArrowType<RecordBatch>>>,
+    ) -> PyResult<Self> {
+        let partitions = partitions.into_iter().map(|p| p.into_iter().map(|b| b.0).collect()).collect();
+        let table = MemTable::try_new(Arc::new(schema.0), partitions).map_err(DfshipError::from)?;
+        Ok(Self::new(Arc::new(table)))
+    }
+
     #[getter]
     fn schema<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.provider.schema().as_ref().to_pyarrow(py)

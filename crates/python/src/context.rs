@@ -30,6 +30,7 @@ use super::plan::PyLogicalPlan;
 use super::runtime::wait_for;
 use super::session::PySessionContext;
 use super::udf::{PyAggregateUDF, PyScalarUDF, PyWindowUDF};
+use super::udtf::PyTableFunction;
 use dfship_core::codec::signing::PayloadKeys;
 use dfship_core::convert::scalar_from_python;
 use dfship_core::error::DfshipError;
@@ -729,6 +730,15 @@ impl PySessionContext {
             self.session.ctx.register_udwf(udwf.as_ref().clone());
         }
         self.session.registry.invalidate();
+    }
+
+    /// Makes a table function callable by name in SQL (`FROM name(...)`).
+    fn register_udtf(&self, function: &PyTableFunction) {
+        self.session.ctx.register_udtf(function.name(), function.function());
+    }
+
+    fn deregister_udtf(&self, name: &str) {
+        self.session.ctx.deregister_udtf(name);
     }
 
     fn deregister_udf(&self, name: &str) {

@@ -24,6 +24,7 @@ pub mod session;
 pub mod slots;
 pub mod stream;
 pub mod udf;
+pub mod udtf;
 
 use pyo3::prelude::*;
 
@@ -51,6 +52,7 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<udf::PyScalarUDF>()?;
     m.add_class::<udf::PyAggregateUDF>()?;
     m.add_class::<udf::PyWindowUDF>()?;
+    m.add_class::<udtf::PyTableFunction>()?;
     m.add_class::<distributed::PyWorker>()?;
     m.add_class::<object_store::PyObjectStore>()?;
     m.add_class::<object_store::PyAmazonS3>()?;

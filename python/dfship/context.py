@@ -14,6 +14,7 @@ import os
 import re
 import urllib.parse
 import uuid
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -263,6 +264,12 @@ def _partition_cols(
     out = []
     for name, typ in cols or []:
         if isinstance(typ, str):
+            warnings.warn(
+                f"partition column {name!r}: a type named by a string ({typ!r}) is "
+                "deprecated; pass a pyarrow.DataType",
+                DeprecationWarning,
+                stacklevel=3,
+            )
             typ = _PARTITION_TYPE_ALIASES.get(typ) or pa.type_for_alias(typ)
         out.append((name, typ))
     return out

@@ -6,6 +6,7 @@ deprecation warnings for constant arguments given as expressions)."""
 
 from __future__ import annotations
 
+import pathlib
 import pickle
 import threading
 import time
@@ -684,3 +685,18 @@ def test_columns_by_attribute(ctx: SessionContext) -> None:
     with pytest.raises(AttributeError):
         col.__wrapped__  # noqa: B018
     assert pickle.loads(pickle.dumps(col)) is not None
+
+
+def test_reader_options_are_checked_with_the_reason(
+    ctx: SessionContext, tmp_path: pathlib.Path
+) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match=r'delimiter must be a single character.*"wrong"'):
+        ctx.register_csv("c", path, delimiter="wrong")
+    with pytest.raises(
+        ValueError, match=r'file_compression_type must be one of: gzip, bz2, xz, zstd.*"rar"'
+    ):
+        ctx.register_csv("c", path, file_compression_type="rar")
+    ctx.register_csv("c", path)
+    assert ctx.sql("SELECT b FROM c").to_pydict() == {"b": [2]}

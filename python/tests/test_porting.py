@@ -284,7 +284,9 @@ def test_write_options_partition_and_directory(ctx: SessionContext, tmp_path: pa
     df = ctx.table("t").filter(col("k").is_not_null())
     df.write_parquet(tmp_path / "parts", write_options=DataFrameWriteOptions(partition_by="k"))
     assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == ["k=a", "k=b"]
-    ctx.register_listing_table("parts", tmp_path / "parts", table_partition_cols=[("k", "string")])
+    ctx.register_listing_table(
+        "parts", tmp_path / "parts", table_partition_cols=[("k", pa.string())]
+    )
     got = ctx.sql("SELECT k, count(*) AS n FROM parts GROUP BY k ORDER BY k").to_pydict()
     assert got == {"k": ["a", "b"], "n": [2, 3]}
 
@@ -555,12 +557,14 @@ def test_register_json_and_listing_tables(tmp_path: pathlib.Path) -> None:
 
     (tmp_path / "p" / "year=2024").mkdir(parents=True)
     pq.write_table(pa.table({"v": [3, 1, 2]}), tmp_path / "p" / "year=2024" / "a.parquet")
-    ctx.register_listing_table(
-        "p",
-        tmp_path / "p",
-        table_partition_cols=[("year", "int")],
-        file_sort_order=[[col("v")]],
-    )
+    # A type named by a string still works, with a deprecation warning.
+    with pytest.warns(DeprecationWarning, match="'year'.*pass a pyarrow.DataType"):
+        ctx.register_listing_table(
+            "p",
+            tmp_path / "p",
+            table_partition_cols=[("year", "int")],
+            file_sort_order=[[col("v")]],
+        )
     assert ctx.sql("SELECT year, count(*) AS n FROM p GROUP BY year").to_pydict() == {
         "year": [2024],
         "n": [3],

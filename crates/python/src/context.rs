@@ -56,7 +56,9 @@ fn batches(partitions: Vec<Vec<PyArrowType<RecordBatch>>>) -> Vec<Vec<RecordBatc
 fn one_byte(name: &str, value: &str) -> PyResult<u8> {
     match value.as_bytes() {
         [b] if b.is_ascii() => Ok(*b),
-        _ => Err(PyValueError::new_err(format!("{name} must be exactly one ASCII character, not {value:?}"))),
+        _ => Err(PyValueError::new_err(format!(
+            "{name} must be a single character (one ASCII byte), not {value:?}"
+        ))),
     }
 }
 
@@ -71,7 +73,11 @@ fn flag(name: &str, value: &str) -> PyResult<bool> {
 
 fn compression_type(name: Option<&str>) -> PyResult<FileCompressionType> {
     Ok(match name {
-        Some(c) => FileCompressionType::from_str(c).map_err(DfshipError::from)?,
+        Some(c) => FileCompressionType::from_str(c).map_err(|_| {
+            PyValueError::new_err(format!(
+                "file_compression_type must be one of: gzip, bz2, xz, zstd (or None for uncompressed), not {c:?}"
+            ))
+        })?,
         None => FileCompressionType::UNCOMPRESSED,
     })
 }

@@ -6,7 +6,12 @@ use dfship_distributed::guard;
 use dfship_wire::{self as wire, UdfHeader};
 use libfuzzer_sys::fuzz_target;
 
-const MAGICS: [[u8; 4]; 3] = [wire::MAGIC_LOGICAL_EXPR, wire::MAGIC_PHYSICAL_EXPR, wire::MAGIC_PHYSICAL_PLAN];
+const MAGICS: [[u8; 4]; 4] = [
+    wire::MAGIC_LOGICAL_EXPR,
+    wire::MAGIC_PHYSICAL_EXPR,
+    wire::MAGIC_PHYSICAL_PLAN,
+    wire::MAGIC_LOGICAL_PLAN,
+];
 const UDF_MAGICS: [[u8; 4]; 3] = [wire::MAGIC_SCALAR_UDF, wire::MAGIC_AGGREGATE_UDF, wire::MAGIC_WINDOW_UDF];
 
 fuzz_target!(|data: &[u8]| {

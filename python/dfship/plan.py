@@ -163,8 +163,9 @@ class ExecutionPlan:
 
 class LogicalPlan:
     """A logical plan (see :meth:`dfship.DataFrame.logical_plan` and
-    :meth:`~dfship.DataFrame.optimized_logical_plan`), for inspection. To run
-    work elsewhere, ship an :class:`ExecutionPlan` or expressions.
+    :meth:`~dfship.DataFrame.optimized_logical_plan`): inspect it, run it
+    (:meth:`dfship.SessionContext.execute_logical_plan`), or ship it with
+    :meth:`to_bytes` or pickle.
 
     >>> import dfship
     >>> df = dfship.SessionContext().from_pydict({"a": [1, 2]}).filter(dfship.col("a") > 1)
@@ -177,6 +178,53 @@ class LogicalPlan:
 
     def __init__(self, raw: _internal.LogicalPlan) -> None:
         self._raw = raw
+
+    def to_bytes(self, ctx: SessionContext | None = None) -> bytes:
+        """Serializes the plan into a checked frame (magic ``DFSL``) with the
+        settings of ``ctx``, else of this thread's sender session, else the
+        defaults. Tables travel as datafusion-proto describes them (files
+        and listing tables by location); in-memory data does not.
+
+        >>> import dfship
+        >>> ctx = dfship.SessionContext()
+        >>> plan = ctx.sql("SELECT 1 + 1 AS two").logical_plan()
+        >>> back = dfship.LogicalPlan.from_bytes(plan.to_bytes(), ctx)
+        >>> ctx.create_dataframe_from_logical_plan(back).to_pydict()
+        {'two': [2]}
+        """
+        blob: bytes = self._raw.to_bytes(None if ctx is None else ctx.raw)
+        return blob
+
+    @staticmethod
+    def from_bytes(
+        buf: bytes | bytearray | memoryview | SessionContext,
+        ctx: SessionContext | bytes | bytearray | memoryview | None = None,
+    ) -> LogicalPlan:
+        """Rebuilds a plan from :meth:`to_bytes` output, resolving tables and
+        functions through ``ctx``, else this thread's worker session, else
+        the global session. The context may also come first."""
+        data, session = _context_first(buf, ctx)
+        return LogicalPlan(
+            _internal.LogicalPlan.from_bytes(bytes(data), None if session is None else session.raw)
+        )
+
+    def to_proto(self) -> bytes:
+        """Deprecated name of :meth:`to_bytes`."""
+        warnings.warn(
+            "LogicalPlan.to_proto is deprecated; use to_bytes", DeprecationWarning, stacklevel=2
+        )
+        return self.to_bytes()
+
+    @staticmethod
+    def from_proto(ctx: SessionContext, data: bytes) -> LogicalPlan:
+        """Deprecated name of :meth:`from_bytes`."""
+        warnings.warn(
+            "LogicalPlan.from_proto is deprecated; use from_bytes", DeprecationWarning, stacklevel=2
+        )
+        return LogicalPlan.from_bytes(data, ctx)
+
+    def __reduce__(self) -> tuple[object, tuple[bytes]]:
+        return (LogicalPlan.from_bytes, (self.to_bytes(),))
 
     def inputs(self) -> list[LogicalPlan]:
         """The plans this node reads from."""

@@ -17,8 +17,8 @@ use super::runtime::{stream_claim, wait_for_depth};
 use super::session::PySessionContext;
 use super::stream::PyRecordBatchStream;
 use dfship_core::codec::bounded::with_stack;
-use dfship_core::codec::encode_physical_plan;
 use dfship_core::codec::physical::{decode_physical_plan_measured, plan_depth};
+use dfship_core::codec::{decode_logical_plan, encode_logical_plan, encode_physical_plan};
 use dfship_core::depth::plan_expr_depth;
 use dfship_core::slots;
 
@@ -202,6 +202,36 @@ impl Drop for PyLogicalPlan {
 
 #[pymethods]
 impl PyLogicalPlan {
+    /// Serializes into a `DFSL` frame with the settings of `ctx`, else of
+    /// this thread's sender slot, else the defaults.
+    #[pyo3(signature = (ctx=None))]
+    fn to_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        ctx: Option<PyRef<'_, PySessionContext>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        guard(|| {
+            let settings = slots::encode_settings(ctx.as_deref().map(|c| &c.session));
+            let bytes = encode_logical_plan(&self.plan, &settings.logical_codec(), &settings.limits)?;
+            Ok(PyBytes::new(py, &bytes))
+        })
+    }
+
+    /// Rebuilds a plan from `to_bytes` output, resolving tables and
+    /// functions through `ctx`, else this thread's worker slot, else the
+    /// global session, whose settings decide what is accepted.
+    #[staticmethod]
+    #[pyo3(signature = (buf, ctx=None))]
+    fn from_bytes(buf: &[u8], ctx: Option<PyRef<'_, PySessionContext>>) -> PyResult<Self> {
+        guard(|| {
+            let session = slots::decode_session(ctx.as_deref().map(|c| &c.session));
+            let settings = &session.settings;
+            let (plan, depth) =
+                decode_logical_plan(buf, &session.task_ctx(), &settings.logical_codec(), &settings.limits)?;
+            Ok(Self { plan: ManuallyDrop::new(plan), depth })
+        })
+    }
+
     /// The plans this node reads from.
     fn inputs(&self) -> Vec<Self> {
         with_stack(self.depth, || self.plan.inputs().into_iter().map(|p| Self::new(p.clone())).collect())

@@ -40,6 +40,7 @@
 //! | [`MAGIC_LOGICAL_EXPR`] | `DFSE` | frame; body is a datafusion-proto `LogicalExprNode` |
 //! | [`MAGIC_PHYSICAL_EXPR`] | `DFSX` | frame; body is a datafusion-proto `PhysicalExprNode` |
 //! | [`MAGIC_PHYSICAL_PLAN`] | `DFSP` | frame; body is a datafusion-proto `PhysicalPlanNode` |
+//! | [`MAGIC_LOGICAL_PLAN`] | `DFSL` | frame; body is a datafusion-proto `LogicalPlanNode` |
 //! | [`MAGIC_SCALAR_UDF`] | `DFSs` | inline scalar Python UDF payload |
 //! | [`MAGIC_AGGREGATE_UDF`] | `DFSa` | inline aggregate Python UDF payload |
 //! | [`MAGIC_WINDOW_UDF`] | `DFSw` | inline window Python UDF payload |
@@ -84,6 +85,8 @@ pub const MAGIC_LOGICAL_EXPR: [u8; 4] = *b"DFSE";
 pub const MAGIC_PHYSICAL_EXPR: [u8; 4] = *b"DFSX";
 /// Frame magic: a physical plan.
 pub const MAGIC_PHYSICAL_PLAN: [u8; 4] = *b"DFSP";
+/// Frame magic: a logical plan.
+pub const MAGIC_LOGICAL_PLAN: [u8; 4] = *b"DFSL";
 /// Payload magic: an inline scalar Python UDF.
 pub const MAGIC_SCALAR_UDF: [u8; 4] = *b"DFSs";
 /// Payload magic: an inline aggregate Python UDF.

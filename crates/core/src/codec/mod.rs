@@ -35,6 +35,7 @@ mod extension;
 pub mod family;
 mod framing;
 pub mod limits;
+pub mod logical_plan;
 pub mod payload;
 pub mod physical;
 pub mod signing;
@@ -47,4 +48,5 @@ pub use extension::{
 };
 pub use family::UdfFamily;
 pub use limits::{DEFAULT_MAX_NESTING, WireLimits};
+pub use logical_plan::{decode_logical_plan, encode_logical_plan};
 pub use physical::{decode_physical_expr, decode_physical_plan, encode_physical_expr, encode_physical_plan};

@@ -185,7 +185,7 @@ pub fn decode_physical_expr(
 
 /// Refuses a frame just written whose body nests deeper than a receiver
 /// with the same limits would accept.
-fn refuse_too_deep(frame: &[u8], magic: [u8; 4], limits: &WireLimits) -> Result<(), CodecError> {
+pub(super) fn refuse_too_deep(frame: &[u8], magic: [u8; 4], limits: &WireLimits) -> Result<(), CodecError> {
     let body = framing::open(frame, magic, limits)?.body;
     check_nested(body, limits.proto_levels(), "encoded body").map_err(|e| match e {
         CodecError::NestedTooDeep { levels, limit, .. } => {

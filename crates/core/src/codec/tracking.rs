@@ -34,6 +34,11 @@ impl Tracking {
     }
 
     /// The first error a UDF encoder or decoder returned, whole.
+    /// Whether a UDF failure is being kept (see [`Self::take_failure`]).
+    pub fn has_failure(&self) -> bool {
+        self.failure.lock().is_ok_and(|f| f.is_some())
+    }
+
     pub fn take_failure(&self) -> Option<DataFusionError> {
         self.failure.lock().ok().and_then(|mut f| f.take())
     }

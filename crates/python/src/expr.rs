@@ -17,13 +17,12 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use super::errors::guard;
-use super::session::PySessionContext;
+use super::session::{PySessionContext, from_frame, to_frame};
 use dfship_core::codec::bounded::with_stack;
 use dfship_core::codec::{decode_logical_expr, encode_logical_expr};
 use dfship_core::convert::scalar_from_python;
 use dfship_core::depth;
 use dfship_core::error::DfshipError;
-use dfship_core::slots;
 
 /// The process-wide expression depth limit.
 #[pyfunction]
@@ -507,11 +506,7 @@ impl PyExpr {
         py: Python<'py>,
         ctx: Option<PyRef<'_, PySessionContext>>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        guard(|| {
-            let settings = slots::encode_settings(ctx.as_deref().map(|c| &c.session));
-            let bytes = encode_logical_expr(&self.expr, &settings.logical_codec(), &settings.limits)?;
-            Ok(PyBytes::new(py, &bytes))
-        })
+        to_frame(py, ctx.as_deref(), |s| encode_logical_expr(&self.expr, &s.logical_codec(), &s.limits))
     }
 
     /// Rebuilds an expression from `to_bytes` output, resolving functions
@@ -520,16 +515,11 @@ impl PyExpr {
     #[staticmethod]
     #[pyo3(signature = (buf, ctx=None))]
     fn from_bytes(buf: &[u8], ctx: Option<PyRef<'_, PySessionContext>>) -> PyResult<Self> {
-        guard(|| {
-            let session = slots::decode_session(ctx.as_deref().map(|c| &c.session));
+        let expr = from_frame(ctx.as_deref(), |session| {
             let settings = &session.settings;
-            Self::new(decode_logical_expr(
-                buf,
-                &session.task_ctx(),
-                &settings.logical_codec(),
-                &settings.limits,
-            )?)
-        })
+            decode_logical_expr(buf, &session.task_ctx(), &settings.logical_codec(), &settings.limits)
+        })?;
+        guard(|| Self::new(expr))
     }
 
     /// Nesting depth of the expression tree.

@@ -11,10 +11,9 @@ use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, collect,
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
-use super::errors::guard;
 use super::expr::PyExpr;
 use super::runtime::{stream_claim, wait_for_depth};
-use super::session::PySessionContext;
+use super::session::{PySessionContext, from_frame, to_frame};
 use super::stream::PyRecordBatchStream;
 use dfship_core::codec::bounded::with_stack;
 use dfship_core::codec::physical::{decode_physical_plan_measured, plan_depth};
@@ -60,11 +59,7 @@ impl PyExecutionPlan {
         py: Python<'py>,
         ctx: Option<PyRef<'_, PySessionContext>>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        guard(|| {
-            let settings = slots::encode_settings(ctx.as_deref().map(|c| &c.session));
-            let bytes = encode_physical_plan(&self.plan, &settings.physical_codec(), &settings.limits)?;
-            Ok(PyBytes::new(py, &bytes))
-        })
+        to_frame(py, ctx.as_deref(), |s| encode_physical_plan(&self.plan, &s.physical_codec(), &s.limits))
     }
 
     /// Rebuilds a plan from `to_bytes` output, resolving functions and
@@ -73,17 +68,16 @@ impl PyExecutionPlan {
     #[staticmethod]
     #[pyo3(signature = (buf, ctx=None))]
     fn from_bytes(buf: &[u8], ctx: Option<PyRef<'_, PySessionContext>>) -> PyResult<Self> {
-        guard(|| {
-            let session = slots::decode_session(ctx.as_deref().map(|c| &c.session));
+        let (plan, depth) = from_frame(ctx.as_deref(), |session| {
             let settings = &session.settings;
-            let (plan, depth) = decode_physical_plan_measured(
+            decode_physical_plan_measured(
                 buf,
                 &session.task_ctx(),
                 &settings.physical_codec(),
                 &settings.limits,
-            )?;
-            Ok(Self::with_depth(plan, depth.recursion()))
-        })
+            )
+        })?;
+        Ok(Self::with_depth(plan, depth.recursion()))
     }
 
     /// Runs every partition on `ctx` (else the worker slot's session, else
@@ -210,11 +204,7 @@ impl PyLogicalPlan {
         py: Python<'py>,
         ctx: Option<PyRef<'_, PySessionContext>>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        guard(|| {
-            let settings = slots::encode_settings(ctx.as_deref().map(|c| &c.session));
-            let bytes = encode_logical_plan(&self.plan, &settings.logical_codec(), &settings.limits)?;
-            Ok(PyBytes::new(py, &bytes))
-        })
+        to_frame(py, ctx.as_deref(), |s| encode_logical_plan(&self.plan, &s.logical_codec(), &s.limits))
     }
 
     /// Rebuilds a plan from `to_bytes` output, resolving tables and
@@ -223,13 +213,11 @@ impl PyLogicalPlan {
     #[staticmethod]
     #[pyo3(signature = (buf, ctx=None))]
     fn from_bytes(buf: &[u8], ctx: Option<PyRef<'_, PySessionContext>>) -> PyResult<Self> {
-        guard(|| {
-            let session = slots::decode_session(ctx.as_deref().map(|c| &c.session));
+        let (plan, depth) = from_frame(ctx.as_deref(), |session| {
             let settings = &session.settings;
-            let (plan, depth) =
-                decode_logical_plan(buf, &session.task_ctx(), &settings.logical_codec(), &settings.limits)?;
-            Ok(Self { plan: ManuallyDrop::new(plan), depth })
-        })
+            decode_logical_plan(buf, &session.task_ctx(), &settings.logical_codec(), &settings.limits)
+        })?;
+        Ok(Self { plan: ManuallyDrop::new(plan), depth })
     }
 
     /// The plans this node reads from.

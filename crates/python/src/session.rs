@@ -5,8 +5,12 @@
 
 use datafusion::execution::context::SessionContext;
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 
-use dfship_core::session::ShipSession;
+use super::errors::guard;
+use dfship_core::codec::CodecError;
+use dfship_core::session::{ShipSession, ShipSettings};
+use dfship_core::slots;
 
 /// A handle on a session, with this handle's settings: several handles (see
 /// `with_python_udf_inlining`) can share one session, its tables and
@@ -33,4 +37,26 @@ impl From<ShipSession> for PySessionContext {
     fn from(session: ShipSession) -> Self {
         Self { session }
     }
+}
+
+/// What every `to_bytes` does: encode with the settings of `ctx`, else of
+/// this thread's sender slot, else the defaults.
+pub fn to_frame<'py>(
+    py: Python<'py>,
+    ctx: Option<&PySessionContext>,
+    encode: impl FnOnce(&ShipSettings) -> Result<Vec<u8>, CodecError>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    guard(|| {
+        let settings = slots::encode_settings(ctx.map(|c| &c.session));
+        Ok(PyBytes::new(py, &encode(&settings)?))
+    })
+}
+
+/// What every `from_bytes` does: decode with the session of `ctx`, else of
+/// this thread's worker slot, else the global one, under its settings.
+pub fn from_frame<T>(
+    ctx: Option<&PySessionContext>,
+    decode: impl FnOnce(&ShipSession) -> Result<T, CodecError>,
+) -> PyResult<T> {
+    guard(|| Ok(decode(&slots::decode_session(ctx.map(|c| &c.session)))?))
 }

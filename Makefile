@@ -229,7 +229,9 @@ CRITERION_DIR := $(TARGET_DIR)/criterion
 .PHONY: bench
 bench: bench-setup ## cargo bench (criterion) + the Python path beside datafusion 55.0.0 and polars -> report and SVG charts
 	rm -rf $(CRITERION_DIR)
-	cargo bench -p dfship-benches --bench codec
+	# The embedded interpreter of the Rust benchmarks imports dfship (the
+	# reference UDFs) from the bench virtualenv's release wheel.
+	VIRTUAL_ENV=$(abspath $(BENCH_VENV)) cargo bench -p dfship-benches --bench codec
 	mkdir -p target/bench
 	$(BENCH_VENV)/bin/python benches/python_path.py --out target/bench/python-path.json
 	$(BENCH_VENV)/bin/python benches/report.py --criterion $(CRITERION_DIR) \

@@ -28,6 +28,12 @@ pub mod udtf;
 
 use pyo3::prelude::*;
 
+/// Every Rust allocation of the module: decoding builds many small nodes
+/// and, for closures, megabyte buffers that glibc's malloc would return to
+/// the kernel on free and fault in again on the next decode.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use dfship_core::exceptions::Exception;
 
 #[pymodule]

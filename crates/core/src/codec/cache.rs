@@ -29,11 +29,24 @@ struct Entry {
 
 static ENTRIES: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 
+/// Bytes of each end of a payload that its fingerprint covers.
+const FINGERPRINT_ENDS: usize = 4096;
+
+/// A fingerprint of the key that costs the same for any payload size: the
+/// name, the length and both ends of the payload (a closure's captured data
+/// can be megabytes, and the frame's check has already read every byte
+/// once). Entries with the same fingerprint are still compared whole.
 fn key_hash(name: &str, payload: &[u8]) -> u32 {
     let mut h = crc32fast::Hasher::new();
     h.update(name.as_bytes());
     h.update(&[0]);
-    h.update(payload);
+    h.update(&(payload.len() as u64).to_le_bytes());
+    if payload.len() <= 2 * FINGERPRINT_ENDS {
+        h.update(payload);
+    } else {
+        h.update(&payload[..FINGERPRINT_ENDS]);
+        h.update(&payload[payload.len() - FINGERPRINT_ENDS..]);
+    }
     h.finalize()
 }
 
@@ -83,7 +96,28 @@ pub fn clear() {
 mod tests {
     use super::*;
 
+    fn payloads_alike_at_both_ends_are_told_apart() {
+        let mut first = vec![3_u8; 10 * FINGERPRINT_ENDS];
+        let mut second = first.clone();
+        second[5 * FINGERPRINT_ENDS] = 4;
+        assert_eq!(key_hash("same_ends", &first), key_hash("same_ends", &second));
+        put("same_ends", &first, Arc::new(1_u8));
+        assert!(get::<u8>("same_ends", &second).is_none(), "the middle differs");
+        put("same_ends", &second, Arc::new(2_u8));
+        assert_eq!(get::<u8>("same_ends", &second).as_deref(), Some(&2));
+        assert_eq!(get::<u8>("same_ends", &first).as_deref(), Some(&1));
+        first[0] = 9;
+        assert!(get::<u8>("same_ends", &first).is_none());
+    }
+
+    /// One test: the cache is process-wide, and a test running beside
+    /// another would find its lock taken or its entries cleared.
     #[test]
+    fn keyed_whole_and_bounded() {
+        payloads_alike_at_both_ends_are_told_apart();
+        bounded_by_bytes_as_well_as_entries();
+    }
+
     fn bounded_by_bytes_as_well_as_entries() {
         let big = vec![7_u8; 10 * 1024 * 1024];
         for i in 0..10_u8 {

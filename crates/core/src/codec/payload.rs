@@ -242,9 +242,40 @@ fn read_payload<'a>(py: Python<'_>, family: UdfFamily, buf: &'a [u8]) -> Result<
 
 fn unpickle(py: Python<'_>, family: UdfFamily, name: &str, pickled: &[u8]) -> Result<Py<PyAny>, CodecError> {
     pickle_loads(py)
-        .and_then(|loads| loads.call1((PyBytes::new(py, pickled),)))
+        .and_then(|loads| with_borrowed_view(py, pickled, |view| loads.call1((view,))))
         .map(Bound::unbind)
         .map_err(|error| CodecError::Unpickle { udf: name.to_owned(), family, error })
+}
+
+/// `PyBUF_READ` of CPython's `memoryobject.h` (not exported by pyo3 for the
+/// limited API of Python 3.10).
+const PYBUF_READ: std::ffi::c_int = 0x100;
+
+/// Runs `f` with a read-only `memoryview` over `bytes` (no copy: a closure
+/// can capture megabytes), and releases the view afterwards, so that
+/// nothing `f` kept of it can reach `bytes` once they are gone: any later
+/// use raises `ValueError` instead.
+fn with_borrowed_view<'py, R>(
+    py: Python<'py>,
+    bytes: &[u8],
+    f: impl FnOnce(&Bound<'py, PyAny>) -> PyResult<R>,
+) -> PyResult<R> {
+    let len = pyo3::ffi::Py_ssize_t::try_from(bytes.len())
+        .map_err(|_| pyo3::exceptions::PyOverflowError::new_err("the pickled callable is too large"))?;
+    // SAFETY: the view is read-only (PyBUF_READ), points at `len` live bytes
+    // borrowed for this whole function, and is released before it returns.
+    let view = unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            pyo3::ffi::PyMemoryView_FromMemory(bytes.as_ptr().cast_mut().cast(), len, PYBUF_READ),
+        )
+    }?;
+    let result = f(&view);
+    // Releasing fails only while a buffer taken from the view is still
+    // held. `pickle.loads` gives its buffer back before it returns, and
+    // what it builds are copies: a failure here is reported, not ignored.
+    view.call_method0("release")?;
+    result
 }
 
 /// Decodes a payload of `family`, through the cache for immutable UDFs.

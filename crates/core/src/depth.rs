@@ -40,6 +40,13 @@ pub fn set_max_expression_depth(depth: usize) -> Result<()> {
 /// stack sized for it).
 pub fn checked(expr: Expr) -> Result<(Expr, usize)> {
     let depth = expr_depth(&expr);
+    checked_at(expr, depth)
+}
+
+/// [`checked`] for an expression whose depth is already known exactly
+/// (a decode measures it): no second walk of the tree.
+pub fn checked_at(expr: Expr, depth: usize) -> Result<(Expr, usize)> {
+    debug_assert_eq!(depth, expr_depth(&expr), "the depth given is the expression's");
     let limit = max_expression_depth();
     if depth > limit {
         with_stack(depth, move || drop(expr));

@@ -19,7 +19,7 @@ use pyo3::types::PyBytes;
 use super::errors::guard;
 use super::session::{PySessionContext, from_frame, to_frame};
 use dfship_core::codec::bounded::with_stack;
-use dfship_core::codec::{decode_logical_expr, encode_logical_expr};
+use dfship_core::codec::{decode_logical_expr_measured, encode_logical_expr};
 use dfship_core::convert::scalar_from_python;
 use dfship_core::depth;
 use dfship_core::error::DfshipError;
@@ -50,6 +50,13 @@ impl PyExpr {
     /// Wraps `expr`, refusing it when it nests deeper than the limit.
     pub fn new(expr: Expr) -> PyResult<Self> {
         let (expr, depth) = depth::checked(expr)?;
+        Ok(Self { expr, depth })
+    }
+
+    /// Wraps `expr`, whose depth a decode measured, refusing it when it
+    /// nests deeper than the limit.
+    pub fn measured(expr: Expr, depth: usize) -> PyResult<Self> {
+        let (expr, depth) = depth::checked_at(expr, depth)?;
         Ok(Self { expr, depth })
     }
 
@@ -515,11 +522,16 @@ impl PyExpr {
     #[staticmethod]
     #[pyo3(signature = (buf, ctx=None))]
     fn from_bytes(buf: &[u8], ctx: Option<PyRef<'_, PySessionContext>>) -> PyResult<Self> {
-        let expr = from_frame(ctx.as_deref(), |session| {
+        let (expr, depth) = from_frame(ctx.as_deref(), |session| {
             let settings = &session.settings;
-            decode_logical_expr(buf, &session.task_ctx(), &settings.logical_codec(), &settings.limits)
+            decode_logical_expr_measured(
+                buf,
+                &session.task_ctx(),
+                &settings.logical_codec(),
+                &settings.limits,
+            )
         })?;
-        guard(|| Self::new(expr))
+        guard(|| Self::measured(expr, depth))
     }
 
     /// Nesting depth of the expression tree.

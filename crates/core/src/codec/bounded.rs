@@ -24,7 +24,7 @@
 use prost::Message;
 
 use super::error::CodecError;
-use dfship_wire::{Nesting, protobuf_depth, protobuf_nesting, read_varint};
+use dfship_wire::{Nesting, protobuf_depth, protobuf_nesting_visiting};
 
 /// Depth up to which the current stack is used as is.
 const SHALLOW: usize = 64;
@@ -50,7 +50,7 @@ pub fn stack_bytes(depth: usize) -> usize {
 
 /// Runs `f` on a stack large enough for `depth` levels of recursion.
 pub fn with_stack<R>(depth: usize, f: impl FnOnce() -> R) -> R {
-    if depth <= SHALLOW { f() } else { stacker::grow(stack_bytes(depth), f) }
+    if depth <= SHALLOW { f() } else { on_stack_of(stack_bytes(depth), f) }
 }
 
 /// Runs `f`, which decodes a message of this nesting into a tree and may
@@ -59,7 +59,14 @@ pub fn with_stack_for<R>(nesting: Nesting, f: impl FnOnce() -> R) -> R {
     if nesting.levels <= SHALLOW && nesting.unfolded <= SHALLOW {
         return f();
     }
-    stacker::grow(stack_for(nesting), f)
+    on_stack_of(stack_for(nesting), f)
+}
+
+/// Runs `f` with at least `bytes` of stack: on the current one when that
+/// has them left, else on a new one (mapping, faulting in and unmapping a
+/// stack costs more than decoding a mid-sized expression).
+fn on_stack_of<R>(bytes: usize, f: impl FnOnce() -> R) -> R {
+    if stacker::remaining_stack().is_some_and(|left| left >= bytes) { f() } else { stacker::grow(bytes, f) }
 }
 
 /// The stack that decoding a message of this nesting into a tree, and
@@ -90,8 +97,18 @@ pub fn decode_message<M: Message + Default>(
     max_levels: usize,
     what: &'static str,
 ) -> Result<(M, Nesting), CodecError> {
-    let nesting = protobuf_nesting(bytes)
-        .ok_or_else(|| CodecError::Malformed(format!("the {what} is not a protobuf message")))?;
+    // One pass measures the nesting and looks at every field that might
+    // be an Arrow IPC stream; its findings are reported in the order the
+    // checks are listed here.
+    let mut bad_ipc = None;
+    let Ok(nesting) = protobuf_nesting_visiting(bytes, |field| {
+        if bad_ipc.is_none() {
+            bad_ipc = bad_ipc_message(field);
+        }
+        Ok::<(), std::convert::Infallible>(())
+    });
+    let nesting =
+        nesting.ok_or_else(|| CodecError::Malformed(format!("the {what} is not a protobuf message")))?;
     if nesting.levels > max_levels {
         return Err(CodecError::NestedTooDeep { what, levels: nesting.levels, limit: max_levels });
     }
@@ -102,65 +119,28 @@ pub fn decode_message<M: Message + Default>(
             limit: MAX_UNFOLDED,
         });
     }
-    refuse_overlong_ipc(bytes, what)?;
+    if let Some(problem) = bad_ipc {
+        return Err(CodecError::Malformed(format!("an Arrow IPC message inside the {what} {problem}")));
+    }
     let message = with_stack(nesting.levels, || M::decode(bytes))
         .map_err(|e| CodecError::Malformed(format!("bad {what}: {e}")))?;
     Ok((message, nesting))
 }
 
-/// Arrow IPC streams travel inside messages (the batches of an in-memory
-/// scan). Arrow's stream reader allocates a message body of the length the
-/// message declares before reading it, and a failed allocation aborts the
-/// process; it also slices each buffer of a batch out of the body where the
-/// message says, and panics on a range outside it. So every
-/// length-delimited field of `bytes` (at any depth) that reads as an IPC
-/// stream is walked message by message, and a message whose declared body
-/// is longer than the bytes left, or whose buffers lie outside its body, is
-/// refused here.
-///
-/// A field only counts as IPC when its metadata verifies as an Arrow IPC
-/// `Message` flatbuffer, so other bytes are never refused for looking alike.
-fn refuse_overlong_ipc(bytes: &[u8], what: &'static str) -> Result<(), CodecError> {
-    let mut ranges = vec![(0, bytes.len())];
-    while let Some((start, end)) = ranges.pop() {
-        let mut pos = start;
-        while pos < end {
-            let Ok((key, used)) = read_varint(&bytes[pos..end]) else { break };
-            pos += used;
-            let next = match key & 7 {
-                0 => read_varint(&bytes[pos..end]).ok().map(|(_, used)| pos + used),
-                1 => Some(pos + 8),
-                5 => Some(pos + 4),
-                2 => {
-                    let Ok((len, used)) = read_varint(&bytes[pos..end]) else { break };
-                    let content = pos + used;
-                    let Some(content_end) =
-                        usize::try_from(len).ok().and_then(|l| content.checked_add(l)).filter(|e| *e <= end)
-                    else {
-                        break;
-                    };
-                    if let Some(problem) = bad_ipc_message(&bytes[content..content_end]) {
-                        return Err(CodecError::Malformed(format!(
-                            "an Arrow IPC message inside the {what} {problem}"
-                        )));
-                    }
-                    ranges.push((content, content_end));
-                    Some(content_end)
-                }
-                _ => None,
-            };
-            match next {
-                Some(next) if next <= end => pos = next,
-                _ => break,
-            }
-        }
-    }
-    Ok(())
-}
-
 /// What is wrong with the first message of `stream` that Arrow could not
 /// read safely, if `stream` reads as an Arrow IPC stream: a body longer
 /// than the bytes that follow, or a batch buffer outside the body.
+///
+/// Arrow IPC streams travel inside messages (the batches of an in-memory
+/// scan, nested literals). Arrow's stream reader allocates a message body
+/// of the length the message declares before reading it, and a failed
+/// allocation aborts the process; it also slices each buffer of a batch out
+/// of the body where the message says, and panics on a range outside it.
+/// So [`decode_message`] hands every length-delimited field (at any depth)
+/// here, and a stream whose message declares a body longer than the bytes
+/// left, or places buffers outside its body, is refused before decoding.
+/// A field only counts as IPC when its metadata verifies as an Arrow IPC
+/// `Message` flatbuffer, so other bytes are never refused for looking alike.
 fn bad_ipc_message(stream: &[u8]) -> Option<String> {
     const CONTINUATION: [u8; 4] = [0xff; 4];
     let mut pos = 0;

@@ -30,18 +30,35 @@ pub fn expr_depth(expr: &Expr) -> usize {
 
 /// The nesting depth and the node count of an expression, found without
 /// recursion.
-pub fn expr_shape(expr: &Expr) -> (usize, usize) {
+pub fn expr_shape<'a>(expr: &'a Expr) -> (usize, usize) {
     let mut max = 0;
     let mut nodes = 0;
-    let mut stack = vec![(expr, 1usize)];
+    let mut stack: Vec<(&'a Expr, usize)> = Vec::with_capacity(64);
+    stack.push((expr, 1usize));
     while let Some((e, depth)) = stack.pop() {
         max = max.max(depth);
         nodes += 1;
-        // `apply_children` visits only the direct children: no recursion.
-        let _ = e.apply_children(|child| {
-            stack.push((child, depth + 1));
-            Ok(TreeNodeRecursion::Continue)
-        });
+        // Leaves are counted where they are met rather than stacked, and
+        // the commonest inner node is taken apart directly: a large
+        // generated expression is mostly both.
+        let mut child = |c: &'a Expr| {
+            if matches!(c, Expr::Column(_) | Expr::Literal(..)) {
+                max = max.max(depth + 1);
+                nodes += 1;
+            } else {
+                stack.push((c, depth + 1));
+            }
+        };
+        if let Expr::BinaryExpr(binary) = e {
+            child(&binary.left);
+            child(&binary.right);
+        } else {
+            // `apply_children` visits only the direct children: no recursion.
+            let _ = e.apply_children(|c| {
+                child(c);
+                Ok(TreeNodeRecursion::Continue)
+            });
+        }
     }
     (max, nodes)
 }
@@ -73,6 +90,18 @@ pub fn decode_logical_expr(
     codec: &PythonLogicalCodec,
     limits: &WireLimits,
 ) -> Result<Expr, CodecError> {
+    decode_logical_expr_measured(bytes, registry, codec, limits).map(|(expr, _)| expr)
+}
+
+/// [`decode_logical_expr`], also returning the expression's depth, which
+/// the decode measures exactly anyway (a caller that keeps the depth need
+/// not walk the tree again).
+pub fn decode_logical_expr_measured(
+    bytes: &[u8],
+    registry: &TaskContext,
+    codec: &PythonLogicalCodec,
+    limits: &WireLimits,
+) -> Result<(Expr, usize), CodecError> {
     let frame = framing::open(bytes, MAGIC_LOGICAL_EXPR, limits)?;
     let proto_limit = limits.proto_levels();
     let (node, nesting) =
@@ -103,6 +132,49 @@ pub fn decode_logical_expr(
         if nodes > limits.max_nodes {
             return Err(CodecError::TooManyNodes { nodes, limit: limits.max_nodes, stage: "decode" });
         }
-        Ok(expr)
+        Ok((expr, depth))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::functions::expr_fn::{abs, upper};
+    use datafusion::logical_expr::{col, lit, when};
+
+    use super::*;
+
+    /// Depth and node count by plain recursion over `apply_children`.
+    fn shape_by_recursion(expr: &Expr) -> (usize, usize) {
+        let (mut depth, mut nodes) = (0, 1);
+        let _ = expr.apply_children(|child| {
+            let (d, n) = shape_by_recursion(child);
+            depth = depth.max(d);
+            nodes += n;
+            Ok(TreeNodeRecursion::Continue)
+        });
+        (depth + 1, nodes)
+    }
+
+    #[test]
+    fn shape_matches_a_plain_walk() {
+        let mut chain = col("a");
+        for i in 0..50 {
+            chain = if i % 2 == 0 { chain + lit(i) } else { lit(i) * chain };
+        }
+        let exprs = [
+            col("a"),
+            lit(1),
+            col("a") + lit(1),
+            abs(col("a") - lit(100)).gt(lit(3)),
+            when(col("a").between(lit(1), lit(10)), upper(col("s")))
+                .otherwise(lit("x"))
+                .expect("case")
+                .alias("c"),
+            (col("a") + (col("b") * (col("c") - lit(2)))).is_null().not(),
+            chain,
+        ];
+        for expr in &exprs {
+            assert_eq!(expr_shape(expr), shape_by_recursion(expr), "{expr}");
+        }
+    }
 }

@@ -42,7 +42,7 @@ pub mod signing;
 mod tracking;
 
 pub use error::CodecError;
-pub use expr::{decode_logical_expr, encode_logical_expr};
+pub use expr::{decode_logical_expr, decode_logical_expr_measured, encode_logical_expr};
 pub use extension::{
     PythonLogicalCodec, PythonPhysicalCodec, clear_decoded_udf_cache, decoded_udf_cache_len,
 };

@@ -52,10 +52,6 @@ def capped_sum(cap: float) -> dfship.AggregateUDF:
 # ANCHOR_END: accumulator
 
 
-def init_worker() -> None:
-    ipc.set_worker_ctx(dfship.SessionContext())
-
-
 def shard_totals(shard: int, blob: bytes) -> dict[str, float]:
     total = pickle.loads(blob)
     df = dfship.SessionContext().from_pydict(SHARDS[shard])
@@ -67,7 +63,7 @@ def main(method: str) -> None:
     # ANCHOR: executor
     blob = pickle.dumps(capped_sum(1000.0)(col("amount")))
     context = mp.get_context(method)
-    with ProcessPoolExecutor(2, mp_context=context, initializer=init_worker) as pool:
+    with ProcessPoolExecutor(2, mp_context=context, initializer=ipc.init_worker) as pool:
         futures = [pool.submit(shard_totals, i, blob) for i in range(len(SHARDS))]
         partials = [f.result() for f in futures]
     # ANCHOR_END: executor

@@ -26,6 +26,9 @@ what the inlining toggle does and does not protect against.
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterable
+
 from dfship import _internal
 from dfship.context import SessionContext
 
@@ -40,9 +43,12 @@ __all__ = [
     "clear_worker_ctx",
     "get_sender_ctx",
     "get_worker_ctx",
+    "import_for_decoding",
+    "init_worker",
     "set_sender_ctx",
     "decoded_udf_cache_size",
     "set_worker_ctx",
+    "warm_up",
 ]
 
 #: The wire format version this build writes (see the guide's wire format page).
@@ -107,3 +113,54 @@ def decoded_udf_cache_size() -> int:
 def clear_decoded_udf_cache() -> None:
     """Forgets the decoded Python UDFs kept for reuse."""
     _internal.clear_decoded_udf_cache()
+
+
+#: What decoding an inline Python UDF imports on its first use.
+_DECODE_IMPORTS = ("cloudpickle", "pyarrow", "pyarrow.compute")
+
+
+def import_for_decoding(imports: Iterable[str] = ()) -> None:
+    """Imports what unpickling a Python UDF needs, and ``imports``."""
+    for name in (*_DECODE_IMPORTS, *imports):
+        importlib.import_module(name)
+
+
+def warm_up(ctx: SessionContext | None = None, *, imports: Iterable[str] = ()) -> None:
+    """Pays now what the first decode in this process would otherwise pay:
+    imports the modules that unpickling a Python UDF needs (and ``imports``,
+    the modules your UDFs use), and decodes a probe expression against
+    ``ctx`` (else this thread's worker slot, else the global session), which
+    builds that session's function registry. The first task a fresh worker
+    decodes then costs what later ones do.
+
+    The probe holds a ``volatile`` inline UDF, so it leaves nothing in the
+    decoded-UDF cache; a session that refuses inline UDFs decodes a probe
+    without one. Call it in a pool's initializer (see :func:`init_worker`).
+    """
+    import_for_decoding(imports)
+    import pyarrow as pa
+
+    from dfship.expr import Expr, col
+    from dfship.user_defined import udf
+
+    target = ctx if ctx is not None else get_worker_ctx()
+    probe = col("dfship_warm_up") + 1
+    if target is None or target.python_udf_inlining:
+        # A lambda, so that cloudpickle ships it by value as a user's closure.
+        identity = udf(lambda a: a, [pa.int64()], pa.int64(), "volatile", "dfship_warm_up")
+        probe = identity(probe)
+    Expr.from_bytes(probe.to_bytes(target), target)
+
+
+def init_worker(ctx: SessionContext | None = None, *, imports: Iterable[str] = ()) -> None:
+    """A worker process's initializer: installs ``ctx`` (a new
+    :class:`SessionContext` when not given) as this thread's worker slot and
+    warms it with :func:`warm_up`, so that ``pickle.loads`` of the first task
+    costs what later ones do.
+
+    >>> from multiprocessing import get_context
+    >>> pool = get_context("spawn").Pool(2, initializer=init_worker)  # doctest: +SKIP
+    """
+    ctx = ctx if ctx is not None else SessionContext()
+    set_worker_ctx(ctx)
+    warm_up(ctx, imports=imports)

@@ -285,3 +285,22 @@ def halve_twice(rows: int = 200) -> list[Any]:
 
 def halve_twice_three_times(_: int) -> bool:
     return all(halve_twice() == [v / 4 for v in range(200)] for _ in range(3))
+
+
+def warm_state() -> tuple[bool, bool, bool, int]:
+    """(cloudpickle imported, colorsys imported, worker slot set, decoded-UDF
+    cache size) in this worker."""
+    import sys
+
+    return (
+        "cloudpickle" in sys.modules,
+        "colorsys" in sys.modules,
+        dfship.ipc.get_worker_ctx() is not None,
+        dfship.ipc.decoded_udf_cache_size(),
+    )
+
+
+def init_strict_worker() -> None:
+    """Pool initializer: a strict session (no inline UDFs), warmed."""
+    ctx = dfship.SessionContext().with_python_udf_inlining(enabled=False)
+    dfship.ipc.init_worker(ctx, imports=["colorsys"])

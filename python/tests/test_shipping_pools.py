@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import multiprocessing as mp
 import pickle
 from collections.abc import Iterator
@@ -145,3 +146,29 @@ def test_missing_module_on_the_worker_is_a_serialization_error(
         name, message = pool.apply_async(_workers.load_error, (blob,)).get(TIMEOUT)
     assert name == "SerializationError"
     assert "triple" in message and "only_on_driver" in message
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_init_worker_warms_what_the_first_decode_needs(method: str) -> None:
+    blob = pickle.dumps(_workers.make_closure_udf(2, {"bias": 1})(col("a")))
+    context = mp.get_context(method)
+    # Without it, a fresh worker has not imported cloudpickle: its first
+    # pickle.loads of a UDF would.
+    with context.Pool(1) as pool:
+        assert pool.apply_async(_workers.warm_state).get(TIMEOUT) == (False, False, False, 0)
+    warm = functools.partial(ipc.init_worker, imports=["colorsys"])
+    with context.Pool(1, initializer=warm) as pool:
+        # Warmed, with a slot, and the probe's volatile UDF left nothing cached.
+        assert pool.apply_async(_workers.warm_state).get(TIMEOUT) == (True, True, True, 0)
+        assert pool.apply_async(_workers.load_and_eval, (blob, [1, 2])).get(TIMEOUT) == [3, 5]
+    # A strict session warms too (its probe carries no inline UDF) and still
+    # refuses inline UDFs.
+    with context.Pool(1, initializer=_workers.init_strict_worker) as pool:
+        assert pool.apply_async(_workers.warm_state).get(TIMEOUT)[1:] == (True, True, 0)
+        name, _ = pool.apply_async(_workers.load_error, (blob,)).get(TIMEOUT)
+    assert name == "InliningDisabledError"
+
+
+def test_warm_up_names_a_missing_module() -> None:
+    with pytest.raises(ModuleNotFoundError, match="no_such_module_here"):
+        ipc.warm_up(imports=["no_such_module_here"])

@@ -35,7 +35,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Union
 from urllib.parse import urlsplit, urlunsplit
 
-from dfship import _internal
+from dfship import _internal, ipc
 from dfship.context import RuntimeEnvBuilder, SessionConfig, SessionContext
 
 if TYPE_CHECKING:
@@ -304,6 +304,9 @@ class Worker(_StopsOnExit):
                 "reaches it can run code on it (Python UDFs travel inline): give it a token, "
                 "or pass insecure=True (--insecure) on a network you trust"
             )
+        if python_udf_inlining:
+            # The first task with a Python UDF would otherwise import these.
+            ipc.import_for_decoding()
         serve, client = (None, None) if tls is None else tls._worker()
         self._raw = _internal.Worker(
             int(port),

@@ -28,6 +28,7 @@ import datetime as dt
 import multiprocessing as mp
 import os
 import pickle
+import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -128,11 +129,25 @@ class Outcome:
     encode_seconds: float  # pickling on the driver, all tasks
     decode_seconds: float  # unpickling on the workers, all tasks
     task_seconds: float  # time in the workers, all tasks
+    # Unpickling of the tasks that were the first a worker decoded (with
+    # this plan's UDFs), and of the others: the decoded seconds and counts.
+    first_decodes: tuple[float, ...] = ()
+    later_decodes: tuple[float, ...] = ()
 
     @property
     def shipping_share(self) -> float:
         """Pickling and unpickling the tasks, as a share of the time tasks take."""
         return (self.encode_seconds + self.decode_seconds) / max(self.task_seconds, 1e-9)
+
+    @property
+    def first_decode_ms(self) -> float | None:
+        """Mean milliseconds a worker took to unpickle its first task of this plan."""
+        return 1e3 * statistics.fmean(self.first_decodes) if self.first_decodes else None
+
+    @property
+    def later_decode_ms(self) -> float | None:
+        """Mean milliseconds a worker took to unpickle each later task of this plan."""
+        return 1e3 * statistics.fmean(self.later_decodes) if self.later_decodes else None
 
 
 def _date(text: str) -> Expr:
@@ -560,16 +575,26 @@ def plan(query: int, variant: str) -> Plan:
 _WORKER_CTX: SessionContext | None = None
 
 
+# The plans (numbered by the driver) this worker has decoded a task of: the
+# first task of each is timed apart from the others.
+_SEEN_PLANS: set[int] = set()
+
+
 def _init_worker() -> None:
     """Pool initializer: a fresh session, installed as the worker slot so the
-    tasks' ``pickle.loads`` decode against it."""
+    tasks' ``pickle.loads`` decode against it, and warmed so that the first
+    task's decode costs what the later ones do."""
     global _WORKER_CTX
     _WORKER_CTX = SessionContext()
-    ipc.set_worker_ctx(_WORKER_CTX)
+    ipc.init_worker(_WORKER_CTX)
 
 
 def _ready(_: int) -> int:
     return os.getpid()
+
+
+def _run_numbered(job: tuple[bytes, int]) -> tuple[bytes, float, float, bool]:
+    return run_task(*job)
 
 
 def _ipc(table: pa.Table) -> bytes:
@@ -583,12 +608,15 @@ def _from_ipc(data: bytes) -> pa.Table:
     return pa.ipc.open_stream(data).read_all()
 
 
-def run_task(payload: bytes) -> tuple[bytes, float, float]:
-    """Runs one pickled :class:`Task`; returns the partial aggregates as
-    Arrow IPC, the seconds spent unpickling, and the seconds in all."""
+def run_task(payload: bytes, plan_number: int = 0) -> tuple[bytes, float, float, bool]:
+    """Runs one pickled :class:`Task` of the plan numbered ``plan_number``; returns
+    the partial aggregates as Arrow IPC, the seconds spent unpickling, the
+    seconds in all, and whether it was this worker's first task of the plan."""
     start = time.perf_counter()
     task: Task = pickle.loads(payload)
     decoded = time.perf_counter()
+    first = plan_number not in _SEEN_PLANS
+    _SEEN_PLANS.add(plan_number)
     ctx = _WORKER_CTX if _WORKER_CTX is not None else SessionContext()
     stage = task.stage
     df = ctx.read_parquet(list(task.lineitem))
@@ -605,7 +633,7 @@ def run_task(payload: bytes) -> tuple[bytes, float, float]:
         df = df.filter(stage.post_filter)
     partial = df.aggregate([col(g) for g in stage.group_by], list(stage.partials)).to_arrow_table()
     out = _ipc(partial)
-    return out, decoded - start, time.perf_counter() - start
+    return out, decoded - start, time.perf_counter() - start, first
 
 
 # --- the driver side
@@ -662,7 +690,7 @@ def run_pool(
     ctx = context(data)
     queries, variants = list(queries), list(variants)
     plans = [plan(q, v) for q in queries for v in variants]
-    outcomes = []
+    outcomes: list[Outcome] = []
     with mp.get_context(start_method).Pool(workers, initializer=_init_worker) as pool:
         # Start every worker (imports included) before anything is timed.
         pool.map(_ready, range(workers * 4))
@@ -679,7 +707,8 @@ def run_pool(
             payloads = [pickle.dumps(t) for t in tasks]
             encode_seconds = time.perf_counter() - encode_start
             results = []
-            for done, result in enumerate(pool.imap_unordered(run_task, payloads), 1):
+            numbered = [(payload, len(outcomes)) for payload in payloads]
+            for done, result in enumerate(pool.imap_unordered(_run_numbered, numbered), 1):
                 results.append(result)
                 if progress is not None:
                     progress(p.query, p.variant, done, len(payloads))
@@ -697,6 +726,8 @@ def run_pool(
                 encode_seconds=encode_seconds,
                 decode_seconds=sum(r[1] for r in results),
                 task_seconds=sum(r[2] for r in results),
+                first_decodes=tuple(r[1] for r in results if r[3]),
+                later_decodes=tuple(r[1] for r in results if not r[3]),
             )
             if report is not None:
                 report(outcome)

@@ -170,7 +170,7 @@ mod tests {
                 .otherwise(lit("x"))
                 .expect("case")
                 .alias("c"),
-            (col("a") + (col("b") * (col("c") - lit(2)))).is_null().not(),
+            !(col("a") + (col("b") * (col("c") - lit(2)))).is_null(),
             chain,
         ];
         for expr in &exprs {

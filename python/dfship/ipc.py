@@ -128,7 +128,9 @@ def import_for_decoding(imports: Iterable[str] = ()) -> None:
 def warm_up(ctx: SessionContext | None = None, *, imports: Iterable[str] = ()) -> None:
     """Pays now what the first decode in this process would otherwise pay:
     imports the modules that unpickling a Python UDF needs (and ``imports``,
-    the modules your UDFs use), and decodes a probe expression against
+    the modules your UDFs use), loads pyarrow's conversion of Python values
+    (which the pyarrow values a closure captures go through, and which
+    imports pandas when it is installed), and decodes a probe expression against
     ``ctx`` (else this thread's worker slot, else the global session), which
     builds that session's function registry. The first task a fresh worker
     decodes then costs what later ones do.
@@ -138,7 +140,14 @@ def warm_up(ctx: SessionContext | None = None, *, imports: Iterable[str] = ()) -
     without one. Call it in a pool's initializer (see :func:`init_worker`).
     """
     import_for_decoding(imports)
+    import datetime
+
     import pyarrow as pa
+
+    # Unpickling the pyarrow values a closure captures converts Python
+    # objects, and pyarrow's first conversion loads its pandas support (when
+    # pandas is installed): a fifth of a second in a fresh process.
+    pa.scalar(datetime.date(1970, 1, 1), pa.date32())
 
     from dfship.expr import Expr, col
     from dfship.user_defined import udf

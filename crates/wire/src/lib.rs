@@ -471,18 +471,14 @@ pub fn protobuf_depth(input: &[u8]) -> Option<usize> {
 /// the input. Decoders use this to refuse over-deep input, and to size the
 /// stack of what they accept, before a recursive decoder sees it.
 pub fn protobuf_nesting(input: &[u8]) -> Option<Nesting> {
-    let Ok(nesting) = protobuf_nesting_visiting(input, |_| Ok::<(), std::convert::Infallible>(()));
-    nesting
+    protobuf_nesting_visiting(input, |_| {})
 }
 
 /// [`protobuf_nesting`], also handing every non-empty length-delimited
 /// field met on the way (at any depth, in order, before any of its own
 /// fields) to `visit`, so that a check of field contents costs no second
-/// pass over the input. The first error `visit` returns ends the walk.
-pub fn protobuf_nesting_visiting<E>(
-    input: &[u8],
-    mut visit: impl FnMut(&[u8]) -> Result<(), E>,
-) -> Result<Option<Nesting>, E> {
+/// pass over the input.
+pub fn protobuf_nesting_visiting(input: &[u8], mut visit: impl FnMut(&[u8])) -> Option<Nesting> {
     // An open message (with its end) or group (ending at an end-group key of
     // its field number, inside the enclosing message's bounds).
     struct Open {
@@ -563,7 +559,7 @@ pub fn protobuf_nesting_visiting<E>(
         match step {
             // An empty field is an empty message or empty bytes: no depth.
             Some(Step::Message(inner_end)) if inner_end > pos => {
-                visit(&input[pos..inner_end])?;
+                visit(&input[pos..inner_end]);
                 if let Some(parent) = stack.last_mut() {
                     parent.children += 1;
                 }
@@ -587,15 +583,15 @@ pub fn protobuf_nesting_visiting<E>(
                 while stack.last().is_some_and(|o| o.group.is_some()) {
                     stack.pop();
                 }
-                let Some(failed) = stack.pop() else { return Ok(None) };
+                let failed = stack.pop()?;
                 if stack.is_empty() {
-                    return Ok(None);
+                    return None;
                 }
                 pos = failed.end;
             }
         }
     }
-    Ok(Some(Nesting { levels: max_depth, unfolded }))
+    Some(Nesting { levels: max_depth, unfolded })
 }
 
 /// A protobuf message of `levels` field-1 submessages nested around a
@@ -800,19 +796,9 @@ mod tests {
         // field 4: "" (empty: not visited).
         let msg = [0x0a, 0x04, 0x12, 0x02, b'a', b'b', 0x1a, 0x03, 0xff, 0xff, 0xff, 0x22, 0x00];
         let mut seen = Vec::new();
-        let nesting = protobuf_nesting_visiting(&msg, |field| {
-            seen.push(field.to_vec());
-            Ok::<(), ()>(())
-        });
-        assert_eq!(nesting, Ok(protobuf_nesting(&msg)));
+        let nesting = protobuf_nesting_visiting(&msg, |field| seen.push(field.to_vec()));
+        assert_eq!(nesting, protobuf_nesting(&msg));
         assert_eq!(seen, [vec![0x12, 0x02, b'a', b'b'], b"ab".to_vec(), vec![0xff, 0xff, 0xff]]);
-        // The first error a visitor returns ends the walk.
-        let mut visits = 0;
-        let stopped = protobuf_nesting_visiting(&msg, |_| {
-            visits += 1;
-            Err("stop")
-        });
-        assert_eq!((stopped, visits), (Err("stop"), 1));
     }
 
     #[test]

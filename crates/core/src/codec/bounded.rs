@@ -101,14 +101,12 @@ pub fn decode_message<M: Message + Default>(
     // be an Arrow IPC stream; its findings are reported in the order the
     // checks are listed here.
     let mut bad_ipc = None;
-    let Ok(nesting) = protobuf_nesting_visiting(bytes, |field| {
+    let nesting = protobuf_nesting_visiting(bytes, |field| {
         if bad_ipc.is_none() {
             bad_ipc = bad_ipc_message(field);
         }
-        Ok::<(), std::convert::Infallible>(())
-    });
-    let nesting =
-        nesting.ok_or_else(|| CodecError::Malformed(format!("the {what} is not a protobuf message")))?;
+    })
+    .ok_or_else(|| CodecError::Malformed(format!("the {what} is not a protobuf message")))?;
     if nesting.levels > max_levels {
         return Err(CodecError::NestedTooDeep { what, levels: nesting.levels, limit: max_levels });
     }

@@ -21,7 +21,7 @@ use super::error::CodecError;
 use super::extension::PythonLogicalCodec;
 use super::framing;
 use super::limits::{PROTO_LEVELS_PER_EXPR, WireLimits};
-use dfship_wire::MAGIC_LOGICAL_EXPR;
+use dfship_wire::{InlineStack, MAGIC_LOGICAL_EXPR};
 
 /// The nesting depth of an expression, found without recursion.
 pub fn expr_depth(expr: &Expr) -> usize {
@@ -33,7 +33,8 @@ pub fn expr_depth(expr: &Expr) -> usize {
 pub fn expr_shape<'a>(expr: &'a Expr) -> (usize, usize) {
     let mut max = 0;
     let mut nodes = 0;
-    let mut stack: Vec<(&'a Expr, usize)> = Vec::with_capacity(64);
+    // Inline for the common shallow expression: no allocation per decode.
+    let mut stack: InlineStack<(&'a Expr, usize), 32> = InlineStack::new((expr, 0));
     stack.push((expr, 1usize));
     while let Some((e, depth)) = stack.pop() {
         max = max.max(depth);

@@ -2,7 +2,7 @@
 //! [`PythonPhysicalCodec`], and the Python UDF handling they share.
 
 use std::any::Any;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::TableReference;
@@ -295,6 +295,13 @@ macro_rules! codec_settings {
     };
 }
 
+// datafusion-proto's default codecs hold no state: one shared instance
+// each saves an allocation on every codec made.
+static DEFAULT_LOGICAL: LazyLock<Arc<dyn LogicalExtensionCodec>> =
+    LazyLock::new(|| Arc::new(DefaultLogicalExtensionCodec {}));
+static DEFAULT_PHYSICAL: LazyLock<Arc<dyn PhysicalExtensionCodec>> =
+    LazyLock::new(|| Arc::new(DefaultPhysicalExtensionCodec {}));
+
 /// A `LogicalExtensionCodec` that writes Python UDFs inline and delegates
 /// everything else to an inner codec (datafusion-proto's default unless
 /// given another).
@@ -314,7 +321,7 @@ impl Default for PythonLogicalCodec {
 impl PythonLogicalCodec {
     /// Inlining on, datafusion-proto's default codec inside.
     pub fn new() -> Self {
-        Self { udfs: PythonUdfs::DEFAULT, inner: Arc::new(DefaultLogicalExtensionCodec {}), tracking: None }
+        Self { udfs: PythonUdfs::DEFAULT, inner: Arc::clone(&DEFAULT_LOGICAL), tracking: None }
     }
 
     /// Delegates everything but Python UDFs to `inner`.
@@ -386,7 +393,7 @@ impl Default for PythonPhysicalCodec {
 
 impl PythonPhysicalCodec {
     pub fn new() -> Self {
-        Self { udfs: PythonUdfs::DEFAULT, inner: Arc::new(DefaultPhysicalExtensionCodec {}), tracking: None }
+        Self { udfs: PythonUdfs::DEFAULT, inner: Arc::clone(&DEFAULT_PHYSICAL), tracking: None }
     }
 
     /// A physical codec with the settings (inlining, nesting bound) of a

@@ -483,18 +483,6 @@ impl<T: Copy, const N: usize> InlineStack<T, N> {
         self.len = self.len.checked_sub(1)?;
         if self.len < N { Some(self.inline[self.len]) } else { self.spill.pop() }
     }
-
-    #[inline]
-    pub fn last(&self) -> Option<&T> {
-        let top = self.len.checked_sub(1)?;
-        if top < N { self.inline.get(top) } else { self.spill.last() }
-    }
-
-    #[inline]
-    pub fn last_mut(&mut self) -> Option<&mut T> {
-        let top = self.len.checked_sub(1)?;
-        if top < N { self.inline.get_mut(top) } else { self.spill.last_mut() }
-    }
 }
 
 /// How deeply a protobuf message nests, found by [`protobuf_nesting`].
@@ -1047,13 +1035,9 @@ mod tests {
                 stack.push(next);
                 model.push(next);
                 next += 1;
-                assert_eq!(stack.last(), model.last());
+                assert_eq!(stack.len(), model.len());
             }
             for _ in 0..(-op).max(0) {
-                if let (Some(top), Some(m)) = (stack.last_mut(), model.last_mut()) {
-                    *top += 100;
-                    *m += 100;
-                }
                 assert_eq!(stack.pop(), model.pop());
                 assert_eq!(stack.len(), model.len());
             }
@@ -1062,7 +1046,7 @@ mod tests {
             assert_eq!(stack.pop(), Some(top));
         }
         assert_eq!(stack.pop(), None);
-        assert!(stack.is_empty() && stack.last().is_none());
+        assert!(stack.is_empty());
     }
 
     #[test]

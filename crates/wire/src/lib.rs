@@ -449,39 +449,45 @@ pub fn read_count(input: &[u8]) -> Result<(usize, &[u8]), WireError> {
 #[doc(hidden)]
 #[derive(Debug, Clone)]
 pub struct InlineStack<T: Copy, const N: usize> {
-    inline: [T; N],
-    len: usize,
-    /// Entries `N..len`.
+    // The inline part stays uninitialised until pushed (arrayvec): a stack
+    // made on every decode costs no fill. `spill` holds entries only while
+    // `inline` is full.
+    inline: arrayvec::ArrayVec<T, N>,
     spill: Vec<T>,
 }
 
 impl<T: Copy, const N: usize> InlineStack<T, N> {
-    /// An empty stack; `fill` only initialises the unused inline slots.
-    pub fn new(fill: T) -> Self {
-        Self { inline: [fill; N], len: 0, spill: Vec::new() }
+    pub fn new() -> Self {
+        Self { inline: arrayvec::ArrayVec::new_const(), spill: Vec::new() }
     }
 
     pub fn len(&self) -> usize {
-        self.len
+        self.inline.len() + self.spill.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.inline.is_empty()
     }
 
     #[inline]
     pub fn push(&mut self, value: T) {
-        match self.inline.get_mut(self.len) {
-            Some(slot) => *slot = value,
-            None => self.spill.push(value),
+        if let Err(full) = self.inline.try_push(value) {
+            self.spill.push(full.element());
         }
-        self.len += 1;
     }
 
     #[inline]
     pub fn pop(&mut self) -> Option<T> {
-        self.len = self.len.checked_sub(1)?;
-        if self.len < N { Some(self.inline[self.len]) } else { self.spill.pop() }
+        match self.spill.pop() {
+            Some(value) => Some(value),
+            None => self.inline.pop(),
+        }
+    }
+}
+
+impl<T: Copy, const N: usize> Default for InlineStack<T, N> {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -571,7 +577,7 @@ pub fn protobuf_nesting_visiting(input: &[u8], mut visit: impl FnMut(&[u8])) -> 
     // The innermost open message or group is `open`, at depth
     // `outer.len() + 1`; the ones around it wait on `outer`, which stays
     // off the heap for the few levels most messages nest.
-    let mut outer: InlineStack<Open, 16> = InlineStack::new(Open::new(0, 0));
+    let mut outer: InlineStack<Open, 16> = InlineStack::new();
     let mut open = Open::new(input.len(), 0);
     let mut pos = 0;
     let mut max_depth = 1;
@@ -1026,7 +1032,7 @@ mod tests {
     fn inline_stack_behaves_as_a_vec_across_the_spill() {
         // Pushes and pops in a pattern that crosses the inline boundary
         // both ways, checked step by step against a Vec.
-        let mut stack: InlineStack<u32, 4> = InlineStack::new(0);
+        let mut stack: InlineStack<u32, 4> = InlineStack::new();
         let mut model: Vec<u32> = Vec::new();
         let ops = [6, -3, 5, -8, 2, -1, 9, -9, 3];
         let mut next = 1;

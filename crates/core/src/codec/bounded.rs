@@ -102,7 +102,7 @@ pub fn decode_message<M: Message + Default>(
     // checks are listed here.
     let mut bad_ipc = None;
     let nesting = protobuf_nesting_visiting(bytes, |field| {
-        if bad_ipc.is_none() {
+        if bad_ipc.is_none() && may_be_ipc(field) {
             bad_ipc = bad_ipc_message(field);
         }
     })
@@ -123,6 +123,24 @@ pub fn decode_message<M: Message + Default>(
     let message = with_stack(nesting.levels, || M::decode(bytes))
         .map_err(|e| CodecError::Malformed(format!("bad {what}: {e}")))?;
     Ok((message, nesting))
+}
+
+/// Whether `stream` starts as an Arrow IPC message would: a positive
+/// metadata length (after the optional continuation marker) that fits in
+/// the bytes left. Every field is asked, almost none pass, and for those
+/// that do not [`bad_ipc_message`] finds nothing either: this keeps the
+/// call (and its result) off the path of the others.
+#[inline]
+fn may_be_ipc(stream: &[u8]) -> bool {
+    let (word, rest) = match stream.split_first_chunk::<4>() {
+        Some(([0xff, 0xff, 0xff, 0xff], rest)) => match rest.split_first_chunk::<4>() {
+            Some((word, rest)) => (word, rest),
+            None => return false,
+        },
+        Some((word, rest)) => (word, rest),
+        None => return false,
+    };
+    usize::try_from(i32::from_le_bytes(*word)).is_ok_and(|n| n > 0 && n <= rest.len())
 }
 
 /// What is wrong with the first message of `stream` that Arrow could not
@@ -192,6 +210,65 @@ mod tests {
         // Within the limit, a legitimate message decodes.
         assert!(decode_message::<LogicalExprNode>(&[], 10, "expression").is_ok());
         assert_eq!(check_nested(b"DFSs not protobuf", 1, "node").expect("not protobuf"), 0);
+    }
+
+    /// The cheap test that keeps most fields away from the IPC check never
+    /// turns one away that the check would refuse, and lets every real
+    /// stream through.
+    #[test]
+    fn ipc_prefilter_hides_no_finding() {
+        use std::sync::Arc;
+
+        use datafusion::arrow::array::Int64Array;
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        use datafusion::arrow::ipc::writer::StreamWriter;
+        use datafusion::arrow::record_batch::RecordBatch;
+
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        let batch =
+            RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(Int64Array::from(vec![1, 2, 3]))])
+                .expect("batch");
+        let mut stream = Vec::new();
+        let mut writer = StreamWriter::try_new(&mut stream, &schema).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.finish().expect("finish");
+        drop(writer);
+        assert!(may_be_ipc(&stream) && bad_ipc_message(&stream).is_none());
+        // Every cut of the stream, and every one-byte change of its start:
+        // whatever the check finds, the filter has let through.
+        let mut findings = 0;
+        let mut inputs: Vec<Vec<u8>> = (0..stream.len()).map(|n| stream[..n].to_vec()).collect();
+        for at in 0..16 {
+            for value in [0x00, 0x01, 0x7f, 0x80, 0xff] {
+                let mut changed = stream.clone();
+                changed[at] = value;
+                inputs.push(changed);
+            }
+        }
+        // And random bytes, half of them opening with a plausible length.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 48) as usize;
+            let mut bytes: Vec<u8> = (0..len).map(|i| (state >> (i % 8 * 8)) as u8).collect();
+            if state & 1 == 0 && len >= 4 {
+                bytes[..4].copy_from_slice(&((state >> 8) % 40).to_le_bytes()[..4]);
+            }
+            inputs.push(bytes);
+        }
+        for input in &inputs {
+            let finding = bad_ipc_message(input);
+            findings += usize::from(finding.is_some());
+            assert!(finding.is_none() || may_be_ipc(input), "{input:?}: {finding:?}");
+        }
+        assert!(findings > 10, "the inputs exercise the check: {findings} findings");
+        // Exactly what the first step of the check needs: a cut one byte
+        // into the metadata still passes, a length past the end does not.
+        assert!(may_be_ipc(&[0xff, 0xff, 0xff, 0xff, 4, 0, 0, 0, 1, 2, 3, 4]));
+        assert!(!may_be_ipc(&[0xff, 0xff, 0xff, 0xff, 5, 0, 0, 0, 1, 2, 3, 4]));
+        assert!(!may_be_ipc(&[0, 0, 0, 0, 1]) && !may_be_ipc(&[0xff, 0xff, 0xff, 0xff]));
     }
 
     /// Every prost decode in the workspace's crates goes through `decode_message`.

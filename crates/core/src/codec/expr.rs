@@ -34,7 +34,7 @@ pub fn expr_shape<'a>(expr: &'a Expr) -> (usize, usize) {
     let mut max = 0;
     let mut nodes = 0;
     // Inline for the common shallow expression: no allocation per decode.
-    let mut stack: InlineStack<(&'a Expr, usize), 32> = InlineStack::new((expr, 0));
+    let mut stack: InlineStack<(&'a Expr, usize), 32> = InlineStack::new();
     stack.push((expr, 1usize));
     while let Some((e, depth)) = stack.pop() {
         max = max.max(depth);
@@ -77,9 +77,10 @@ pub fn encode_logical_expr(
     if nodes > limits.max_nodes {
         return Err(CodecError::TooManyNodes { nodes, limit: limits.max_nodes, stage: "encode" });
     }
-    let (encoding, tracking) = codec.for_frame(limits.proto_levels(), limits, false);
+    let mut encoding = codec.for_frame(limits.proto_levels(), limits, false);
     with_stack(depth * PROTO_LEVELS_PER_EXPR, || {
-        framing::seal(MAGIC_LOGICAL_EXPR, &tracking, serialize_expr(expr, &encoding), "expression", limits)
+        let node = serialize_expr(expr, &encoding);
+        framing::seal(MAGIC_LOGICAL_EXPR, encoding.frame_tracking(), node, "expression", limits)
     })
 }
 
@@ -114,7 +115,7 @@ pub fn decode_logical_expr_measured(
             other => other,
         })?;
     let flagged = framing::flagged_inline(&frame);
-    let (decoding, tracking) = codec.for_frame(proto_limit, limits, flagged);
+    let mut decoding = codec.for_frame(proto_limit, limits, flagged);
     with_stack_for(nesting, move || {
         let parsed = framing::converting("expression", || {
             parse_expr(&node, registry, &decoding).map_err(|e| match e {
@@ -123,7 +124,7 @@ pub fn decode_logical_expr_measured(
             })
         });
         drop(node);
-        let expr = framing::finish(&tracking, flagged, parsed)?;
+        let expr = framing::finish(decoding.frame_tracking(), flagged, parsed)?;
         // The nesting bound keeps decoding safe, but operand lists fold into
         // chains deeper than the message nests: this check is exact.
         let (depth, nodes) = expr_shape(&expr);

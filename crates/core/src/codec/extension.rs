@@ -202,48 +202,48 @@ fn resolve_by_name<T>(
 macro_rules! python_udf_methods {
     () => {
         fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-            Tracking::decode_node(self.tracking.as_deref(), name, buf, || {
+            Tracking::decode_node(self.tracking.as_ref(), name, buf, || {
                 self.udfs.decode_scalar(name, buf, || self.inner.try_decode_udf(name, buf))
             })
         }
 
         fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-            Tracking::encode_node(self.tracking.as_deref(), buf, |buf| {
+            Tracking::encode_node(self.tracking.as_ref(), buf, |buf| {
                 self.udfs.encode_scalar(node, buf).unwrap_or_else(|| self.inner.try_encode_udf(node, buf))
             })
         }
 
         fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
-            Tracking::decode_node(self.tracking.as_deref(), name, buf, || {
+            Tracking::decode_node(self.tracking.as_ref(), name, buf, || {
                 self.udfs.decode_aggregate(name, buf, || self.inner.try_decode_udaf(name, buf))
             })
         }
 
         fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
-            Tracking::encode_node(self.tracking.as_deref(), buf, |buf| {
+            Tracking::encode_node(self.tracking.as_ref(), buf, |buf| {
                 self.udfs.encode_aggregate(node, buf).unwrap_or_else(|| self.inner.try_encode_udaf(node, buf))
             })
         }
 
         fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
-            Tracking::decode_node(self.tracking.as_deref(), name, buf, || {
+            Tracking::decode_node(self.tracking.as_ref(), name, buf, || {
                 self.udfs.decode_window(name, buf, || self.inner.try_decode_udwf(name, buf))
             })
         }
 
         fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> Result<()> {
-            Tracking::encode_node(self.tracking.as_deref(), buf, |buf| {
+            Tracking::encode_node(self.tracking.as_ref(), buf, |buf| {
                 self.udfs.encode_window(node, buf).unwrap_or_else(|| self.inner.try_encode_udwf(node, buf))
             })
         }
 
         fn try_decode_higher_order_function(&self, name: &str, buf: &[u8]) -> Result<Arc<HigherOrderUDF>> {
             self.udfs.guard(buf, "function node")?;
-            Tracking::keep(self.tracking.as_deref(), self.inner.try_decode_higher_order_function(name, buf))
+            Tracking::keep(self.tracking.as_ref(), self.inner.try_decode_higher_order_function(name, buf))
         }
 
         fn try_encode_higher_order_function(&self, node: &HigherOrderUDF, buf: &mut Vec<u8>) -> Result<()> {
-            Tracking::encode_node(self.tracking.as_deref(), buf, |buf| {
+            Tracking::encode_node(self.tracking.as_ref(), buf, |buf| {
                 self.inner.try_encode_higher_order_function(node, buf)
             })
         }
@@ -285,12 +285,14 @@ macro_rules! codec_settings {
             max_nesting: usize,
             limits: &WireLimits,
             flagged_inline: bool,
-        ) -> (Self, Arc<Tracking>) {
-            let tracking = Arc::new(Tracking::new(flagged_inline));
-            let mut codec = self.clone().with_max_nesting(max_nesting);
-            codec.udfs.max_callable = limits.max_closure_bytes;
-            codec.tracking = Some(Arc::clone(&tracking));
-            (codec, tracking)
+        ) -> Self {
+            let udfs = PythonUdfs { max_nesting, max_callable: limits.max_closure_bytes, ..self.udfs };
+            Self { udfs, inner: Arc::clone(&self.inner), tracking: Some(Tracking::new(flagged_inline)) }
+        }
+
+        /// What this frame's codec recorded (see [`Self::for_frame`]).
+        pub(crate) fn frame_tracking(&mut self) -> &mut Tracking {
+            self.tracking.get_or_insert_with(|| Tracking::new(false))
         }
     };
 }
@@ -305,11 +307,20 @@ static DEFAULT_PHYSICAL: LazyLock<Arc<dyn PhysicalExtensionCodec>> =
 /// A `LogicalExtensionCodec` that writes Python UDFs inline and delegates
 /// everything else to an inner codec (datafusion-proto's default unless
 /// given another).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct PythonLogicalCodec {
     udfs: PythonUdfs,
     inner: Arc<dyn LogicalExtensionCodec>,
-    tracking: Option<Arc<Tracking>>,
+    /// Set only on the codec of one frame (see `for_frame`).
+    tracking: Option<Tracking>,
+}
+
+impl Clone for PythonLogicalCodec {
+    /// The settings, not a frame's record: that stays with the one codec
+    /// a frame is converted with.
+    fn clone(&self) -> Self {
+        Self { udfs: self.udfs, inner: Arc::clone(&self.inner), tracking: None }
+    }
 }
 
 impl Default for PythonLogicalCodec {
@@ -378,11 +389,19 @@ impl LogicalExtensionCodec for PythonLogicalCodec {
 /// The physical-plan counterpart of [`PythonLogicalCodec`], for plans and
 /// physical expressions (for example the subplans a distributed query sends
 /// to its workers).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct PythonPhysicalCodec {
     udfs: PythonUdfs,
     inner: Arc<dyn PhysicalExtensionCodec>,
-    tracking: Option<Arc<Tracking>>,
+    /// Set only on the codec of one frame (see `for_frame`).
+    tracking: Option<Tracking>,
+}
+
+impl Clone for PythonPhysicalCodec {
+    /// The settings, not a frame's record (as for the logical codec).
+    fn clone(&self) -> Self {
+        Self { udfs: self.udfs, inner: Arc::clone(&self.inner), tracking: None }
+    }
 }
 
 impl Default for PythonPhysicalCodec {

@@ -13,7 +13,7 @@ use dfship_wire::{FLAG_INLINE_PYTHON, FLAG_SIGNED, Frame, WireError, read_frame,
 /// whether inline Python code is inside, and the frame must fit the limit.
 pub fn seal<M: Message, E: std::fmt::Display>(
     magic: [u8; 4],
-    tracking: &Tracking,
+    tracking: &mut Tracking,
     node: Result<M, E>,
     what: &str,
     limits: &WireLimits,
@@ -63,7 +63,11 @@ pub fn flagged_inline(frame: &Frame<'_>) -> bool {
 /// Ends a decode: the first UDF failure wins over datafusion-proto's
 /// outcome, and a frame flagged as holding inline Python code must hold
 /// some (the other way round is refused while decoding).
-pub fn finish<T>(tracking: &Tracking, flagged: bool, parsed: Result<T, CodecError>) -> Result<T, CodecError> {
+pub fn finish<T>(
+    tracking: &mut Tracking,
+    flagged: bool,
+    parsed: Result<T, CodecError>,
+) -> Result<T, CodecError> {
     if let Some(failure) = tracking.take_failure() {
         return Err(CodecError::Query(failure));
     }

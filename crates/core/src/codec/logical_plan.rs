@@ -62,10 +62,10 @@ pub fn encode_logical_plan(
     limits: &WireLimits,
 ) -> Result<Vec<u8>, CodecError> {
     let depth = check(plan, limits, "encode")?;
-    let (encoding, tracking) = codec.for_frame(limits.proto_levels(), limits, false);
+    let mut encoding = codec.for_frame(limits.proto_levels(), limits, false);
     let frame = with_stack(depth * PROTO_LEVELS_PER_EXPR, || {
         let node = LogicalPlanNode::try_from_logical_plan(plan, &encoding);
-        if let (Err(e), false) = (&node, tracking.has_failure()) {
+        if let (Err(e), false) = (&node, encoding.frame_tracking().has_failure()) {
             // Not a damaged payload: a plan that cannot be described (most
             // often a scan of in-memory data).
             return Err(CodecError::Query(DataFusionError::Plan(format!(
@@ -74,7 +74,7 @@ pub fn encode_logical_plan(
                  (DataFrame.execution_plan()) instead"
             ))));
         }
-        framing::seal(MAGIC_LOGICAL_PLAN, &tracking, node, "logical plan", limits)
+        framing::seal(MAGIC_LOGICAL_PLAN, encoding.frame_tracking(), node, "logical plan", limits)
     })?;
     refuse_too_deep(&frame, MAGIC_LOGICAL_PLAN, limits)?;
     Ok(frame)
@@ -93,13 +93,13 @@ pub fn decode_logical_plan(
     let levels = limits.proto_levels();
     let (node, nesting) = decode_message::<LogicalPlanNode>(frame.body, levels, "logical plan")?;
     let flagged = framing::flagged_inline(&frame);
-    let (decoding, tracking) = codec.for_frame(levels, limits, flagged);
+    let mut decoding = codec.for_frame(levels, limits, flagged);
     with_stack_for(nesting, move || {
         let parsed = framing::converting("logical plan", || {
             node.try_into_logical_plan(ctx, &decoding).map_err(CodecError::Query)
         });
         drop(node);
-        let plan = framing::finish(&tracking, flagged, parsed)?;
+        let plan = framing::finish(decoding.frame_tracking(), flagged, parsed)?;
         let depth = check(&plan, limits, "decode")?;
         Ok((plan, depth))
     })

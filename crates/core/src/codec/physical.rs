@@ -90,10 +90,10 @@ pub fn encode_physical_plan(
 ) -> Result<Vec<u8>, CodecError> {
     let depth = plan_depth(plan);
     depth.check(limits, "encode")?;
-    let (encoding, tracking) = codec.for_frame(limits.proto_levels(), limits, false);
+    let mut encoding = codec.for_frame(limits.proto_levels(), limits, false);
     let frame = with_stack(depth.recursion(), || {
         let node = PhysicalPlanNode::try_from_physical_plan(Arc::clone(plan), &encoding);
-        framing::seal(MAGIC_PHYSICAL_PLAN, &tracking, node, "plan", limits)
+        framing::seal(MAGIC_PHYSICAL_PLAN, encoding.frame_tracking(), node, "plan", limits)
     })?;
     refuse_too_deep(&frame, MAGIC_PHYSICAL_PLAN, limits)?;
     Ok(frame)
@@ -122,13 +122,13 @@ pub fn decode_physical_plan_measured(
     let levels = limits.proto_levels();
     let (node, nesting) = decode_message::<PhysicalPlanNode>(frame.body, levels, "plan")?;
     let flagged = framing::flagged_inline(&frame);
-    let (decoding, tracking) = codec.for_frame(levels, limits, flagged);
+    let mut decoding = codec.for_frame(levels, limits, flagged);
     with_stack_for(nesting, move || {
         let parsed = framing::converting("plan", || {
             node.try_into_physical_plan(ctx, &decoding).map_err(CodecError::Query)
         });
         drop(node);
-        let plan = framing::finish(&tracking, flagged, parsed)?;
+        let plan = framing::finish(decoding.frame_tracking(), flagged, parsed)?;
         // Operand lists fold into chains deeper than the message nests:
         // measured exactly before the plan is accepted.
         let depth = plan_depth(&plan);
@@ -147,10 +147,10 @@ pub fn encode_physical_expr(
     if depth > limits.max_depth {
         return Err(CodecError::TooDeep { depth, limit: limits.max_depth, stage: "encode" });
     }
-    let (encoding, tracking) = codec.for_frame(limits.proto_levels(), limits, false);
+    let mut encoding = codec.for_frame(limits.proto_levels(), limits, false);
     let frame = with_stack(depth, || {
         let node = serialize_physical_expr(expr, &encoding);
-        framing::seal(MAGIC_PHYSICAL_EXPR, &tracking, node, "physical expression", limits)
+        framing::seal(MAGIC_PHYSICAL_EXPR, encoding.frame_tracking(), node, "physical expression", limits)
     })?;
     refuse_too_deep(&frame, MAGIC_PHYSICAL_EXPR, limits)?;
     Ok(frame)
@@ -168,13 +168,13 @@ pub fn decode_physical_expr(
     let levels = limits.proto_levels();
     let (node, nesting) = decode_message::<PhysicalExprNode>(frame.body, levels, "physical expression")?;
     let flagged = framing::flagged_inline(&frame);
-    let (decoding, tracking) = codec.for_frame(levels, limits, flagged);
+    let mut decoding = codec.for_frame(levels, limits, flagged);
     with_stack_for(nesting, move || {
         let parsed = framing::converting("physical expression", || {
             parse_physical_expr(&node, ctx, input_schema, &decoding).map_err(CodecError::Query)
         });
         drop(node);
-        let expr = framing::finish(&tracking, flagged, parsed)?;
+        let expr = framing::finish(decoding.frame_tracking(), flagged, parsed)?;
         let depth = physical_expr_depth(&expr);
         if depth > limits.max_depth {
             return Err(CodecError::TooDeep { depth, limit: limits.max_depth, stage: "decode" });

@@ -5,8 +5,10 @@
 //! (losing their type), and a frame's inline-Python flag has to say whether
 //! the body holds inline code. A codec made for one frame
 //! (`for_frame` on either codec) carries a [`Tracking`] that records both.
+//! It lives inside that codec (no allocation per frame) and is read once
+//! the frame's conversion has returned.
 
-use std::sync::Mutex;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use datafusion::error::{DataFusionError, Result};
@@ -20,12 +22,13 @@ pub struct Tracking {
     /// On decode: whether the frame says its body holds inline Python code.
     flagged_inline: bool,
     inline: AtomicBool,
-    failure: Mutex<Option<DataFusionError>>,
+    /// The first UDF error; later ones are dropped.
+    failure: OnceLock<DataFusionError>,
 }
 
 impl Tracking {
     pub fn new(flagged_inline: bool) -> Self {
-        Self { flagged_inline, inline: AtomicBool::new(false), failure: Mutex::new(None) }
+        Self { flagged_inline, inline: AtomicBool::new(false), failure: OnceLock::new() }
     }
 
     /// Whether an inline Python UDF was written or read.
@@ -33,14 +36,14 @@ impl Tracking {
         self.inline.load(Ordering::Relaxed)
     }
 
-    /// The first error a UDF encoder or decoder returned, whole.
     /// Whether a UDF failure is being kept (see [`Self::take_failure`]).
     pub fn has_failure(&self) -> bool {
-        self.failure.lock().is_ok_and(|f| f.is_some())
+        self.failure.get().is_some()
     }
 
-    pub fn take_failure(&self) -> Option<DataFusionError> {
-        self.failure.lock().ok().and_then(|mut f| f.take())
+    /// The first error a UDF encoder or decoder returned, whole.
+    pub fn take_failure(&mut self) -> Option<DataFusionError> {
+        self.failure.take()
     }
 
     /// Keeps the first error whole and hands datafusion-proto its text.
@@ -48,9 +51,8 @@ impl Tracking {
         let Some(tracking) = tracking else { return outcome };
         outcome.map_err(|e| {
             let message = e.to_string();
-            if let Ok(mut slot) = tracking.failure.lock() {
-                slot.get_or_insert(e);
-            }
+            // Only the first is kept: a later one is dropped here.
+            let _ = tracking.failure.set(e);
             DataFusionError::Execution(message)
         })
     }

@@ -216,8 +216,8 @@ tpch-long: ## The longer TPC-H run: SF 0.1 against DuckDB, and the pool under fo
 
 .PHONY: bench-setup
 BENCH_VENV := .venv-bench
-bench-setup: $(STAMP) ## Optimised wheel + a separate venv with the peers (datafusion 55.0.0, polars) and matplotlib
-	maturin build --release --quiet -m crates/python/Cargo.toml --out target/wheels
+bench-setup: $(STAMP) ## Optimised wheel (profile wheel: LTO) + a separate venv with the peers (datafusion 55.0.0, polars) and matplotlib
+	maturin build --profile wheel --quiet -m crates/python/Cargo.toml --out target/wheels
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet -r benches/requirements.txt pyarrow cloudpickle
 	$(BENCH_VENV)/bin/python -m pip install --quiet --force-reinstall --no-deps target/wheels/dfship-*.whl

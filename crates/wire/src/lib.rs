@@ -523,22 +523,24 @@ pub fn protobuf_nesting(input: &[u8]) -> Option<Nesting> {
     protobuf_nesting_visiting(input, |_| {})
 }
 
-/// The varint at `pos` in `input[..end]`, moving `pos` past it; the
-/// one-byte case (most keys and lengths) without a call.
+/// The varint at `pos` in `input[..end]` and the position after it; the
+/// one-byte case (most keys and lengths) without a call. Positions travel
+/// by value so that the scan keeps them in registers.
 #[inline]
-fn varint_at(input: &[u8], pos: &mut usize, end: usize) -> Option<u64> {
-    let rest = input.get(*pos..end)?;
-    match rest.first() {
-        Some(&byte) if byte < 0x80 => {
-            *pos += 1;
-            Some(u64::from(byte))
-        }
-        _ => {
-            let (value, used) = read_varint(rest).ok()?;
-            *pos += used;
-            Some(value)
-        }
+fn varint_at(input: &[u8], pos: usize, end: usize) -> Option<(u64, usize)> {
+    match input.get(pos) {
+        Some(&byte) if byte < 0x80 && pos < end => Some((u64::from(byte), pos + 1)),
+        _ => long_varint_at(input, pos, end),
     }
+}
+
+/// [`varint_at`] for the varints of two bytes or more, and for the end of
+/// the input: out of line, so that the one-byte case inlines.
+#[cold]
+#[inline(never)]
+fn long_varint_at(input: &[u8], pos: usize, end: usize) -> Option<(u64, usize)> {
+    let (value, used) = read_varint(input.get(pos..end)?).ok()?;
+    Some((value, pos + used))
 }
 
 /// [`protobuf_nesting`], also handing every non-empty length-delimited
@@ -568,12 +570,6 @@ pub fn protobuf_nesting_visiting(input: &[u8], mut visit: impl FnMut(&[u8])) -> 
             self.deepest_child + self.children + 1
         }
     }
-    enum Step {
-        Scalar,
-        Message(usize),
-        StartGroup(u64),
-        EndGroup(u64),
-    }
     // The innermost open message or group is `open`, at depth
     // `outer.len() + 1`; the ones around it wait on `outer`, which stays
     // off the heap for the few levels most messages nest.
@@ -595,70 +591,74 @@ pub fn protobuf_nesting_visiting(input: &[u8], mut visit: impl FnMut(&[u8])) -> 
             continue;
         }
         let end = open.end;
-        let step = (|| -> Option<Step> {
-            let key = varint_at(input, &mut pos, end)?;
+        // One field at `pos`; false when the bytes are not a field here.
+        let parsed = 'field: {
+            let Some((key, next)) = varint_at(input, pos, end) else { break 'field false };
+            pos = next;
             let field = key >> 3;
             if field == 0 {
-                return None;
+                break 'field false;
             }
-            match key & 7 {
-                0 => {
-                    varint_at(input, &mut pos, end)?;
-                    Some(Step::Scalar)
+            let wire_type = key & 7;
+            // Varints (0) and length-delimited fields (2), most of the
+            // fields, go first: both read a varint, the value or the length.
+            if wire_type & 0b101 == 0 {
+                let Some((value, next)) = varint_at(input, pos, end) else { break 'field false };
+                pos = next;
+                if wire_type == 0 {
+                    break 'field true;
                 }
-                1 => {
-                    pos = pos.checked_add(8).filter(|p| *p <= end)?;
-                    Some(Step::Scalar)
+                let Some(inner_end) =
+                    usize::try_from(value).ok().and_then(|l| pos.checked_add(l)).filter(|e| *e <= end)
+                else {
+                    break 'field false;
+                };
+                // An empty field is an empty message or empty bytes: no depth.
+                if inner_end > pos {
+                    visit(&input[pos..inner_end]);
+                    open.children += 1;
+                    outer.push(open);
+                    open = Open::new(inner_end, 0);
                 }
-                5 => {
-                    pos = pos.checked_add(4).filter(|p| *p <= end)?;
-                    Some(Step::Scalar)
+                break 'field true;
+            }
+            match wire_type {
+                1 | 5 => match pos.checked_add(if wire_type == 1 { 8 } else { 4 }).filter(|p| *p <= end) {
+                    Some(next) => {
+                        pos = next;
+                        true
+                    }
+                    None => false,
+                },
+                3 => {
+                    // Counted when opened: a decoder recurses into a group
+                    // before it can know whether the group is well formed.
+                    max_depth = max_depth.max(outer.len() + 2);
+                    outer.push(open);
+                    open = Open::new(end, field);
+                    true
                 }
-                2 => {
-                    let len = varint_at(input, &mut pos, end)?;
-                    let inner_end =
-                        usize::try_from(len).ok().and_then(|l| pos.checked_add(l)).filter(|e| *e <= end)?;
-                    Some(Step::Message(inner_end))
-                }
-                3 => Some(Step::StartGroup(field)),
-                4 => Some(Step::EndGroup(field)),
-                _ => None,
-            }
-        })();
-        match step {
-            // An empty field is an empty message or empty bytes: no depth.
-            Some(Step::Message(inner_end)) if inner_end > pos => {
-                visit(&input[pos..inner_end]);
-                open.children += 1;
-                outer.push(open);
-                open = Open::new(inner_end, 0);
-            }
-            Some(Step::Scalar | Step::Message(_)) => {}
-            Some(Step::StartGroup(field)) => {
-                // Counted when opened: a decoder recurses into a group before
-                // it can know whether the group is well formed.
-                max_depth = max_depth.max(outer.len() + 2);
-                outer.push(open);
-                open = Open::new(end, field);
-            }
-            Some(Step::EndGroup(field)) if open.group == field => {
-                let bound = open.bound();
-                // A group always has a parent.
-                open = outer.pop()?;
-                open.deepest_child = open.deepest_child.max(bound);
-            }
-            Some(Step::EndGroup(_)) | None => {
-                // Not a message at this level: drop the open groups and the
-                // message holding them. If that is the outermost level the
-                // input is malformed; otherwise it was a bytes field and its
-                // parent resumes after it.
-                while open.group != 0 {
+                4 if open.group == field => {
+                    let bound = open.bound();
+                    // A group always has a parent.
                     open = outer.pop()?;
+                    open.deepest_child = open.deepest_child.max(bound);
+                    true
                 }
-                let failed_end = open.end;
-                open = outer.pop()?;
-                pos = failed_end;
+                _ => false,
             }
+        };
+        if !parsed {
+            // Not a message at this level: drop the open groups and the
+            // message holding them. If that is the outermost level the
+            // input is malformed; otherwise it was a bytes field and its
+            // parent resumes after it.
+            while open.group != 0 {
+                open = outer.pop()?;
+            }
+            let failed_end = open.end;
+            open = outer.pop()?;
+            pos = failed_end;
         }
     }
 }

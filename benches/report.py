@@ -353,7 +353,7 @@ def render(
         "# Benchmark report",
         "",
         f"Run on {dt.date.today().isoformat()}: {machine()}; Python {v['python']}, {rustc()}.",
-        f"dfship {v['dfship']} (release build) against the `datafusion` package {v['datafusion']} "
+        f"dfship {v['dfship']} (wheel profile: fat LTO, one codegen unit) against the `datafusion` package {v['datafusion']} "
         f"and Polars {v['polars']}, installed side by side in the bench virtualenv.",
         "",
         "How to read it:",
